@@ -1,0 +1,18 @@
+/** The OWL wire protocol: framing, packet types, bodies and validation. Pure code, no I/O. */
+export { ErrorCode, OwlError, FrameError, PacketError, hasCode, type OwlErrorOptions } from './errors.js';
+export { type Frame, HEADER_BYTES, DEFAULT_MAX_FRAME_BYTES, MAX_ENCODABLE_FRAME_BYTES } from './frame.js';
+export { FrameDecoder, type FrameDecoderOptions } from './decoder.js';
+export { encodeFrame, encodeJsonFrame } from './encoder.js';
+export {
+  PacketType,
+  type PacketName,
+  LAST_V3_TYPE,
+  isPacketType,
+  isV3Type,
+  packetName,
+  EMPTY_BODY_TYPES,
+} from './packet-types.js';
+export type * from './packets.js';
+export { DEFAULT_LIMITS, type ProtocolLimits } from './limits.js';
+export { createPacketParser, defaultParser, type PacketParser } from './parser.js';
+export { encodePacket } from './packet-encoder.js';

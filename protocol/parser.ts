@@ -1,0 +1,116 @@
+/**
+ * Frame → typed packet: JSON parse, nesting check, schema validation.
+ * Pure: no I/O. Every rejection is a PacketError with a stable code and,
+ * where one field is to blame, its JSON pointer.
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { ErrorCode, PacketError } from './errors.js';
+import type { Frame } from './frame.js';
+import { DEFAULT_LIMITS, type ProtocolLimits } from './limits.js';
+import type { PacketType } from './packet-types.js';
+import { EMPTY_BODY_TYPES, isPacketType, packetName } from './packet-types.js';
+import type { Packet } from './packets.js';
+import { packetSchemas } from './schemas.js';
+
+export interface PacketParser {
+  readonly limits: Readonly<ProtocolLimits>;
+  /** Validate one frame; throws PacketError. */
+  parse(frame: Frame): Packet;
+  /** Validate an already-parsed body for `type` (used for bodies that did not come off a socket). */
+  validateBody(type: number, body: unknown): Packet;
+}
+
+/** Build a parser for `limits` (the schemas are compiled once, here). */
+export function createPacketParser(limits: Partial<ProtocolLimits> = {}): PacketParser {
+  const full: ProtocolLimits = { ...DEFAULT_LIMITS, ...limits };
+  const ajv = new Ajv({ strictNumbers: true, strictTypes: false, allErrors: false });
+  const validators = new Map<number, ValidateFunction>();
+  for (const [type, schema] of packetSchemas(full)) validators.set(type, ajv.compile(schema));
+
+  function validateBody(type: number, body: unknown): Packet {
+    if (!isPacketType(type)) {
+      throw new PacketError(ErrorCode.UNKNOWN_TYPE, `unknown packet type ${type}`);
+    }
+    if (body === null) {
+      if (EMPTY_BODY_TYPES.has(type)) return { type, body: null } as Packet;
+      throw new PacketError(ErrorCode.EMPTY_BODY, `${packetName(type)} needs a body`);
+    }
+    if (!withinDepth(body, full.maxDepth)) {
+      throw new PacketError(
+        ErrorCode.TOO_DEEP,
+        `${packetName(type)} body nests deeper than ${full.maxDepth}`,
+      );
+    }
+    const validate = validators.get(type);
+    // CLIENTVERSION and GUARDHB carry nothing: whatever body a peer adds is ignored.
+    if (validate === undefined) return { type, body: null } as Packet;
+    if (!validate(body)) throw toPacketError(type, validate.errors?.[0]);
+    return { type, body } as Packet;
+  }
+
+  return {
+    limits: Object.freeze(full),
+    validateBody,
+    parse(frame: Frame): Packet {
+      const { type, body } = frame;
+      if (!isPacketType(type)) {
+        throw new PacketError(ErrorCode.UNKNOWN_TYPE, `unknown packet type ${type}`);
+      }
+      if (body.length === 0) return validateBody(type, null);
+      let value: unknown;
+      try {
+        value = JSON.parse(body.toString('utf8'));
+      } catch (err) {
+        throw new PacketError(ErrorCode.BAD_JSON, `${packetName(type)} body is not JSON`, undefined, {
+          cause: err,
+        });
+      }
+      return validateBody(type, value);
+    },
+  };
+}
+
+/** The parser with default limits. */
+export const defaultParser: PacketParser = createPacketParser();
+
+/**
+ * True when `value` nests objects/arrays at most `max` deep. Bounded by
+ * `max`, so a hostile `[[[[…` stops at the limit.
+ */
+function withinDepth(value: unknown, max: number): boolean {
+  if (typeof value !== 'object' || value === null) return true;
+  if (max === 0) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      if (typeof v === 'object' && v !== null && !withinDepth(v, max - 1)) return false;
+    }
+    return true;
+  }
+  for (const key in value) {
+    const v = (value as Record<string, unknown>)[key];
+    if (typeof v === 'object' && v !== null && !withinDepth(v, max - 1)) return false;
+  }
+  return true;
+}
+
+function toPacketError(type: PacketType, error: ErrorObject | undefined): PacketError {
+  const name = packetName(type);
+  if (error === undefined) return new PacketError(ErrorCode.BAD_FIELD, `${name} body is invalid`);
+  let field = error.instancePath;
+  if (error.keyword === 'required') {
+    field = `${field}/${(error.params as { missingProperty: string }).missingProperty}`;
+  }
+  const where = field === '' ? 'body' : field;
+  const code =
+    error.keyword === 'maxLength'
+      ? ErrorCode.STRING_TOO_LONG
+      : error.keyword === 'maxItems' || error.keyword === 'maxProperties'
+        ? ErrorCode.TOO_MANY_ITEMS
+        : ErrorCode.BAD_FIELD;
+  return new PacketError(
+    code,
+    `${name} ${where}: ${error.message ?? 'is invalid'}`,
+    field === '' ? undefined : field,
+  );
+}
