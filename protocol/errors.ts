@@ -28,6 +28,9 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+/** Any OWL error code. Other folders define their own codes (relay, upstream, ...) in the same form. */
+export type OwlErrorCode = `OWL_ERR_${string}`;
+
 export interface OwlErrorOptions {
   retriable?: boolean;
   cause?: unknown;
@@ -35,10 +38,10 @@ export interface OwlErrorOptions {
 
 /** Base class of every coded OWL error. */
 export class OwlError extends Error {
-  readonly code: ErrorCode;
+  readonly code: OwlErrorCode;
   readonly retriable: boolean;
 
-  constructor(code: ErrorCode, message: string, options: OwlErrorOptions = {}) {
+  constructor(code: OwlErrorCode, message: string, options: OwlErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
@@ -54,13 +57,13 @@ export class PacketError extends OwlError {
   /** JSON pointer of the offending field, when one field is to blame (e.g. `/samples/3/value`). */
   readonly field: string | undefined;
 
-  constructor(code: ErrorCode, message: string, field?: string, options: OwlErrorOptions = {}) {
+  constructor(code: OwlErrorCode, message: string, field?: string, options: OwlErrorOptions = {}) {
     super(code, message, options);
     this.field = field;
   }
 }
 
 /** True when `err` is an OwlError carrying `code`. */
-export function hasCode(err: unknown, code: ErrorCode): boolean {
+export function hasCode(err: unknown, code: OwlErrorCode): boolean {
   return err instanceof OwlError && err.code === code;
 }

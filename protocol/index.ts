@@ -1,5 +1,13 @@
 /** The OWL wire protocol: framing, packet types, bodies and validation. Pure code, no I/O. */
-export { ErrorCode, OwlError, FrameError, PacketError, hasCode, type OwlErrorOptions } from './errors.js';
+export {
+  ErrorCode,
+  type OwlErrorCode,
+  OwlError,
+  FrameError,
+  PacketError,
+  hasCode,
+  type OwlErrorOptions,
+} from './errors.js';
 export { type Frame, HEADER_BYTES, DEFAULT_MAX_FRAME_BYTES, MAX_ENCODABLE_FRAME_BYTES } from './frame.js';
 export { FrameDecoder, type FrameDecoderOptions } from './decoder.js';
 export { encodeFrame, encodeJsonFrame } from './encoder.js';
