@@ -1,0 +1,367 @@
+/**
+ * One agent connection: decoder → handler → writer.
+ *
+ * Frames are handled in arrival order and handed to the sink synchronously,
+ * so the spool sees each agent's packets in the order the agent sent them.
+ * Backpressure both ways: reading pauses while too many of this
+ * connection's packets wait to become durable, or while the socket's write
+ * side is full; a peer that stops reading its ACKs is cut off past a byte
+ * limit. Any bad input ends the connection with an ERROR packet carrying the
+ * coded error, then a close; nothing else in the relay is affected.
+ *
+ * A peer that opens with HELLO speaks v4 (batches, ACKs); one that does not
+ * is a v3 agent and only ever receives v3 packets (and, before a close on bad
+ * input, one ERROR packet, which a v3 agent ignores).
+ */
+import type { Socket } from 'node:net';
+import {
+  encodePacket,
+  ErrorCode,
+  FrameDecoder,
+  OwlError,
+  PacketType,
+  type Host,
+  type HostConfigRequest,
+  type OwlErrorCode,
+  type Packet,
+  type PacketParser,
+} from '../protocol/index.js';
+import type { AccessPolicy } from './access.js';
+import type { BatchDedupe } from './dedupe.js';
+import { RelayErrorCode } from './errors.js';
+
+export const PROTOCOL_VERSION = 1;
+export const RELAY_FEATURES = ['batch', 'ack'] as const;
+
+/** A packet to spool: the agent packet's JSON body exactly as received. */
+export interface SpoolRequest {
+  type: number;
+  body: Buffer;
+  samples: number;
+  source: string;
+  /** The agent's UUID when known (HELLO, or the packet itself). */
+  uuid: string;
+}
+
+/** What a connection needs from the rest of the relay. */
+export interface AgentSink {
+  /** Spool one packet. Called in arrival order; resolves once durable. */
+  spool(request: SpoolRequest): Promise<void>;
+  /** Config for a host: from the cache at once when known (a refresh is asked upstream either way). */
+  hostConfig(request: HostConfigRequest, source: string): Promise<Host | null>;
+  /** Latest agent version, if known. */
+  clientVersion(): string | null;
+  /** Track which connection serves a host, so config pushes reach it. */
+  attach(uuid: string, connection: AgentConnection): void;
+  detach(uuid: string, connection: AgentConnection): void;
+}
+
+export interface AgentConnectionOptions {
+  parser: PacketParser;
+  access: AccessPolicy;
+  dedupe: BatchDedupe;
+  sink: AgentSink;
+  /** Close a connection that completes no frame for this long. */
+  idleTimeoutMs: number;
+  /** Pause reading while this many packets of the connection await durability. */
+  maxPendingPackets: number;
+  /** Cut off a peer that lets this many unsent bytes pile up (it does not read). */
+  maxWriteBacklogBytes: number;
+  /** Grace period for the peer to read our ERROR before the socket is destroyed. */
+  closeGraceMs?: number;
+  onError?: (connection: AgentConnection, error: OwlError) => void;
+}
+
+type Mode = 'unknown' | 'v3' | 'v4';
+
+export class AgentConnection {
+  readonly remoteAddress: string;
+  private readonly decoder: FrameDecoder;
+  private mode: Mode = 'unknown';
+  private uuid = '';
+  private pending = 0;
+  private writeBlocked = false;
+  private paused = false;
+  private closing = false;
+  private ended = false;
+  private readonly idleTimer: NodeJS.Timeout;
+  private readonly attached = new Set<string>();
+  /** Raw JSON body of the frame being handled: spooled as received, never re-encoded. */
+  private currentBody: Buffer = Buffer.alloc(0);
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly options: AgentConnectionOptions,
+  ) {
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.decoder = new FrameDecoder({ maxFrameBytes: options.parser.limits.maxFrameBytes });
+    this.idleTimer = setTimeout(
+      () => this.fail(ErrorCode.IDLE_TIMEOUT, 'no frame received in time'),
+      options.idleTimeoutMs,
+    );
+    this.idleTimer.unref();
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => this.onEnd());
+    socket.on('drain', () => {
+      this.writeBlocked = false;
+      this.updateFlow();
+    });
+    socket.on('error', () => {
+      /* reset by peer etc.: 'close' follows */
+    });
+    socket.on('close', () => this.onClose());
+  }
+
+  /** The protocol the peer speaks, once known. */
+  get protocol(): Mode {
+    return this.mode;
+  }
+
+  /** True once the connection is closing or closed. */
+  get closed(): boolean {
+    return this.closing;
+  }
+
+  /** Send a config the upstream pushed for `uuid` (a v3-compatible HOSTCONFIGRESP). */
+  pushConfig(host: Host): void {
+    this.send(encodePacket(PacketType.HOSTCONFIGRESP, host));
+  }
+
+  /** Close with a coded ERROR (e.g. the relay shutting down). */
+  close(code: OwlErrorCode, message: string): void {
+    this.fail(code, message);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closing) return;
+    let frames;
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (err) {
+      this.failWith(err);
+      return;
+    }
+    if (frames.length > 0) this.idleTimer.refresh();
+    for (const frame of frames) {
+      if (this.closing) return;
+      try {
+        this.currentBody = frame.body;
+        this.handle(this.options.parser.parse(frame));
+      } catch (err) {
+        this.failWith(err);
+        return;
+      }
+    }
+  }
+
+  private handle(packet: Packet): void {
+    if (this.mode === 'unknown') this.admit(packet);
+    switch (packet.type) {
+      case PacketType.HELLO:
+        return; // handled by admit(); a second HELLO is harmless
+      case PacketType.SERIESDATA:
+        this.learn(packet.body.uuid);
+        return this.spool(packet.type, 1);
+      case PacketType.SERIESBATCH:
+        return this.batch(packet.body.session, packet.body.seq, packet.body.samples.length, packet.body.uuid);
+      case PacketType.HOSTHB:
+        if (packet.body === null) return; // the watchdog form: nothing to forward
+        this.learn(packet.body.uuid);
+        return this.spool(packet.type, 0);
+      case PacketType.PORTDISCOVERYR:
+      case PacketType.ASSESTDISCOVERY:
+        this.learn(packet.body.uuid);
+        return this.spool(packet.type, 0);
+      case PacketType.UPDATEDEVICES:
+      case PacketType.UPDATEPORTS:
+        return this.spool(packet.type, 0);
+      case PacketType.HOSTCONFIG:
+        return this.hostConfig(packet.body);
+      case PacketType.CLIENTVERSION: {
+        const version = this.options.sink.clientVersion();
+        if (version !== null) this.send(encodePacket(PacketType.CLIENTVERSIONRESP, { version }));
+        return;
+      }
+      case PacketType.GUARDHB:
+      case PacketType.ACK:
+        return;
+      case PacketType.ERROR:
+        this.close(ErrorCode.UNEXPECTED_PACKET, `peer reported ${packet.body.code}`);
+        return;
+      default:
+        throw new OwlError(ErrorCode.UNEXPECTED_PACKET, `an agent does not send packet type ${packet.type}`);
+    }
+  }
+
+  /** First packet: HELLO makes a v4 session (token checked); anything else must come from a v3-allowed address. */
+  private admit(packet: Packet): void {
+    const { access } = this.options;
+    if (packet.type === PacketType.HELLO) {
+      if (packet.body.version < PROTOCOL_VERSION) {
+        throw new OwlError(
+          ErrorCode.UNSUPPORTED_VERSION,
+          `protocol version ${packet.body.version} is not supported`,
+        );
+      }
+      if (!access.acceptsToken(packet.body.token)) {
+        throw new OwlError(ErrorCode.UNAUTHENTICATED, 'zone token rejected');
+      }
+      this.mode = 'v4';
+      if (packet.body.uuid !== undefined) this.learn(packet.body.uuid);
+      this.send(encodePacket(PacketType.HELLO, { version: PROTOCOL_VERSION, features: [...RELAY_FEATURES] }));
+      return;
+    }
+    if (!access.allowsV3(this.remoteAddress)) {
+      throw new OwlError(RelayErrorCode.NOT_ALLOWED, `${this.remoteAddress} may not connect without HELLO`);
+    }
+    this.mode = 'v3';
+  }
+
+  private learn(uuid: string): void {
+    if (uuid === '' || this.attached.has(uuid)) return;
+    if (this.uuid === '') this.uuid = uuid;
+    // Bounded: a v3 proxy chained behind us could carry many hosts, but not unboundedly many.
+    if (this.attached.size >= 10_000) return;
+    this.attached.add(uuid);
+    this.options.sink.attach(uuid, this);
+  }
+
+  private spool(type: number, samples: number): void {
+    this.track(this.spoolBytes(type, this.currentBody, samples));
+  }
+
+  private spoolBytes(type: number, body: Buffer, samples: number): Promise<void> {
+    return this.options.sink.spool({ type, body, samples, source: this.remoteAddress, uuid: this.uuid });
+  }
+
+  private batch(session: string, seq: number, samples: number, uuid: string | undefined): void {
+    if (this.mode !== 'v4')
+      throw new OwlError(ErrorCode.UNEXPECTED_PACKET, 'SERIESBATCH needs a HELLO first');
+    if (uuid !== undefined) this.learn(uuid);
+    const agent = this.uuid !== '' ? this.uuid : this.remoteAddress;
+    const body = this.currentBody;
+    const result = this.options.dedupe.check(agent, session, seq, () =>
+      this.spoolBytes(PacketType.SERIESBATCH, body, samples),
+    );
+    this.track(
+      result.durable.then(() => {
+        this.send(
+          encodePacket(
+            PacketType.ACK,
+            result.duplicate ? { session, seq, duplicate: true } : { session, seq },
+          ),
+        );
+      }),
+    );
+  }
+
+  /** Count a packet until durable; reading pauses while too many are outstanding. */
+  private track(durable: Promise<void>): void {
+    this.pending++;
+    this.updateFlow();
+    durable.then(
+      () => {
+        this.pending--;
+        this.updateFlow();
+        this.maybeFinish();
+      },
+      (err: unknown) => {
+        this.pending--;
+        // Not durable: never ACK it; the agent keeps it and resends after reconnecting.
+        this.failWith(
+          err instanceof OwlError
+            ? err
+            : new OwlError(ErrorCode.INTERNAL, 'spool write failed', { cause: err }),
+        );
+      },
+    );
+  }
+
+  private hostConfig(request: HostConfigRequest): void {
+    this.learn(request.uuid);
+    this.options.sink.hostConfig(request, this.remoteAddress).then(
+      (host) => {
+        if (host !== null) this.send(encodePacket(PacketType.HOSTCONFIGRESP, host));
+      },
+      () => {
+        /* no config known and upstream unreachable: the agent asks again on its next cycle */
+      },
+    );
+  }
+
+  private send(frame: Buffer): void {
+    if (this.socket.destroyed || !this.socket.writable) return;
+    if (this.socket.writableLength + frame.length > this.options.maxWriteBacklogBytes) {
+      this.fail(RelayErrorCode.WRITE_BACKLOG, 'peer does not read what the relay sends');
+      return;
+    }
+    if (!this.socket.write(frame)) {
+      this.writeBlocked = true;
+      this.updateFlow();
+    }
+  }
+
+  private updateFlow(): void {
+    if (this.closing) return;
+    const shouldPause = this.writeBlocked || this.pending >= this.options.maxPendingPackets;
+    if (shouldPause && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    } else if (!shouldPause && this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  private onEnd(): void {
+    this.ended = true;
+    try {
+      this.decoder.end();
+    } catch (err) {
+      this.failWith(err);
+      return;
+    }
+    this.maybeFinish();
+  }
+
+  /** After the peer's FIN: close our side once everything it sent is durable and acknowledged. */
+  private maybeFinish(): void {
+    if (this.ended && this.pending === 0 && !this.closing) {
+      this.closing = true;
+      clearTimeout(this.idleTimer);
+      this.socket.end();
+    }
+  }
+
+  private failWith(err: unknown): void {
+    const error =
+      err instanceof OwlError ? err : new OwlError(ErrorCode.INTERNAL, 'internal error', { cause: err });
+    this.fail(error.code, error.message, error);
+  }
+
+  private fail(code: OwlErrorCode, message: string, error?: OwlError): void {
+    if (this.closing) return;
+    this.options.onError?.(this, error ?? new OwlError(code, message));
+    const field =
+      error !== undefined && 'field' in error && typeof error.field === 'string' ? error.field : undefined;
+    if (this.socket.writable) {
+      this.socket.write(
+        encodePacket(PacketType.ERROR, field === undefined ? { code, message } : { code, message, field }),
+      );
+    }
+    this.closing = true;
+    clearTimeout(this.idleTimer);
+    this.socket.end();
+    const grace = setTimeout(() => this.socket.destroy(), this.options.closeGraceMs ?? 2000);
+    grace.unref();
+    this.socket.once('close', () => clearTimeout(grace));
+  }
+
+  private onClose(): void {
+    this.closing = true;
+    clearTimeout(this.idleTimer);
+    for (const uuid of this.attached) this.options.sink.detach(uuid, this);
+    this.attached.clear();
+  }
+}
