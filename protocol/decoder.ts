@@ -66,8 +66,7 @@ export class FrameDecoder {
         this.state = State.BODY;
       }
       if (this.buffered < this.frameBytes) break;
-      const payload = this.consume(this.frameBytes);
-      frames.push({ type: payload[0] as number, body: payload.subarray(1) });
+      frames.push(this.takeFrame(this.frameBytes));
       this.state = State.HEADER;
     }
     return frames;
@@ -92,6 +91,23 @@ export class FrameDecoder {
       return n;
     }
     return this.consume(HEADER_BYTES).readUInt32BE(0);
+  }
+
+  /**
+   * Take the next `n` buffered bytes as a frame. When they sit in one chunk
+   * (nearly always) the body is a single view into it: this runs once per
+   * frame, and each Buffer view costs as much as a small JSON parse.
+   */
+  private takeFrame(n: number): Frame {
+    const first = this.chunks[0] as Buffer;
+    const start = this.offset;
+    if (n <= first.length - start) {
+      const frame: Frame = { type: first[start] as number, body: first.subarray(start + 1, start + n) };
+      this.advance(first, n);
+      return frame;
+    }
+    const payload = this.consume(n);
+    return { type: payload[0] as number, body: payload.subarray(1) };
   }
 
   /** Move past `n` bytes of the first chunk (n <= what is left of it). */

@@ -10,7 +10,7 @@ import { DEFAULT_LIMITS, type ProtocolLimits } from './limits.js';
 import type { PacketType } from './packet-types.js';
 import { EMPTY_BODY_TYPES, isPacketType, packetName } from './packet-types.js';
 import type { Packet } from './packets.js';
-import { packetSchemas } from './schemas.js';
+import { MAX_UNITS, maxUnitsKeyword, packetSchemas } from './schemas.js';
 
 export interface PacketParser {
   readonly limits: Readonly<ProtocolLimits>;
@@ -24,24 +24,24 @@ export interface PacketParser {
 export function createPacketParser(limits: Partial<ProtocolLimits> = {}): PacketParser {
   const full: ProtocolLimits = { ...DEFAULT_LIMITS, ...limits };
   const ajv = new Ajv({ strictNumbers: true, strictTypes: false, allErrors: false });
-  const validators = new Map<number, ValidateFunction>();
-  for (const [type, schema] of packetSchemas(full)) validators.set(type, ajv.compile(schema));
+  ajv.addKeyword(maxUnitsKeyword);
+  // Indexed by type number: this is on the per-frame path, so no Map lookup.
+  const validators: (ValidateFunction | undefined)[] = [];
+  for (const [type, schema] of packetSchemas(full)) validators[type] = ajv.compile(schema);
+  const maxDepth = full.maxDepth;
 
-  function validateBody(type: number, body: unknown): Packet {
-    if (!isPacketType(type)) {
-      throw new PacketError(ErrorCode.UNKNOWN_TYPE, `unknown packet type ${type}`);
-    }
+  /** Validate `body` for a known `type`. */
+  function check(type: PacketType, body: unknown): Packet {
     if (body === null) {
-      if (EMPTY_BODY_TYPES.has(type)) return { type, body: null } as Packet;
+      // Empty, or JSON `null`: Go marshals an empty slice as null, so list bodies may be null.
+      if (EMPTY_BODY_TYPES.has(type) || validators[type]?.(null) === true)
+        return { type, body: null } as Packet;
       throw new PacketError(ErrorCode.EMPTY_BODY, `${packetName(type)} needs a body`);
     }
-    if (!withinDepth(body, full.maxDepth)) {
-      throw new PacketError(
-        ErrorCode.TOO_DEEP,
-        `${packetName(type)} body nests deeper than ${full.maxDepth}`,
-      );
+    if (!withinDepth(body, maxDepth)) {
+      throw new PacketError(ErrorCode.TOO_DEEP, `${packetName(type)} body nests deeper than ${maxDepth}`);
     }
-    const validate = validators.get(type);
+    const validate = validators[type];
     // CLIENTVERSION and GUARDHB carry nothing: whatever body a peer adds is ignored.
     if (validate === undefined) return { type, body: null } as Packet;
     if (!validate(body)) throw toPacketError(type, validate.errors?.[0]);
@@ -50,22 +50,28 @@ export function createPacketParser(limits: Partial<ProtocolLimits> = {}): Packet
 
   return {
     limits: Object.freeze(full),
-    validateBody,
+    validateBody(type: number, body: unknown): Packet {
+      if (!isPacketType(type)) {
+        throw new PacketError(ErrorCode.UNKNOWN_TYPE, `unknown packet type ${type}`);
+      }
+      return check(type, body);
+    },
     parse(frame: Frame): Packet {
       const { type, body } = frame;
       if (!isPacketType(type)) {
         throw new PacketError(ErrorCode.UNKNOWN_TYPE, `unknown packet type ${type}`);
       }
-      if (body.length === 0) return validateBody(type, null);
+      if (body.length === 0) return check(type, null);
       let value: unknown;
       try {
-        value = JSON.parse(body.toString('utf8'));
+        // toString() without arguments is Node's shortest path to a UTF-8 decode.
+        value = JSON.parse(body.toString());
       } catch (err) {
         throw new PacketError(ErrorCode.BAD_JSON, `${packetName(type)} body is not JSON`, undefined, {
           cause: err,
         });
       }
-      return validateBody(type, value);
+      return check(type, value);
     },
   };
 }
@@ -103,7 +109,7 @@ function toPacketError(type: PacketType, error: ErrorObject | undefined): Packet
   }
   const where = field === '' ? 'body' : field;
   const code =
-    error.keyword === 'maxLength'
+    error.keyword === MAX_UNITS || error.keyword === 'maxLength'
       ? ErrorCode.STRING_TOO_LONG
       : error.keyword === 'maxItems' || error.keyword === 'maxProperties'
         ? ErrorCode.TOO_MANY_ITEMS

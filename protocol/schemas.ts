@@ -3,19 +3,42 @@
  * additional properties: a newer peer's extra fields must not break us.
  * Numbers must be finite (ajv `strictNumbers`); strings and lists are capped
  * by `ProtocolLimits`.
+ *
+ * String caps use the `maxUnits` keyword below rather than `maxLength`:
+ * `maxLength` counts code points by walking every string, which was the
+ * largest single cost of validating a SERIESDATA; `maxUnits` compares
+ * `.length` (UTF-16 code units, the unit `ProtocolLimits` is specified in).
  */
+import { _, str as codeStr, type CodeKeywordDefinition, type KeywordCxt } from 'ajv';
 import { PacketType } from './packet-types.js';
 import type { ProtocolLimits } from './limits.js';
 
 type Schema = Record<string, unknown>;
 
+/** Name of the string-length keyword; the parser maps its failures to OWL_ERR_STRING_TOO_LONG. */
+export const MAX_UNITS = 'maxUnits';
+
+/** `maxUnits: n`: a string has at most n UTF-16 code units. Register with `ajv.addKeyword()`. */
+export const maxUnitsKeyword: CodeKeywordDefinition = {
+  keyword: MAX_UNITS,
+  type: 'string',
+  schemaType: 'number',
+  error: {
+    message: ({ schemaCode }) => codeStr`must NOT have more than ${schemaCode} UTF-16 code units`,
+    params: ({ schemaCode }) => _`{limit: ${schemaCode}}`,
+  },
+  code(cxt: KeywordCxt) {
+    cxt.fail(_`${cxt.data}.length > ${cxt.schemaCode}`);
+  },
+};
+
 export function packetSchemas(limits: ProtocolLimits): Map<PacketType, Schema> {
-  const str: Schema = { type: 'string', maxLength: limits.maxStringLength };
+  const str: Schema = { type: 'string', [MAX_UNITS]: limits.maxStringLength };
   const num: Schema = { type: 'number' };
   const int: Schema = { type: 'integer' };
   const uint: Schema = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
-  const id: Schema = { type: ['integer', 'string'], maxLength: limits.maxStringLength };
-  const strOrNum: Schema = { type: ['string', 'number'], maxLength: limits.maxStringLength };
+  const id: Schema = { type: ['integer', 'string'], [MAX_UNITS]: limits.maxStringLength };
+  const strOrNum: Schema = { type: ['string', 'number'], [MAX_UNITS]: limits.maxStringLength };
   const bool: Schema = { type: 'boolean' };
   const dataType: Schema = { enum: ['GAUGE', 'COUNTER', 'DERIVE'] };
   const list = (items: Schema): Schema => ({ type: ['array', 'null'], maxItems: limits.maxItems, items });
@@ -27,7 +50,7 @@ export function packetSchemas(limits: ProtocolLimits): Map<PacketType, Schema> {
   const map = (values: Schema): Schema => ({
     type: ['object', 'null'],
     maxProperties: limits.maxItems,
-    propertyNames: { maxLength: limits.maxStringLength },
+    propertyNames: { [MAX_UNITS]: limits.maxStringLength },
     additionalProperties: values,
   });
 
@@ -71,7 +94,7 @@ export function packetSchemas(limits: ProtocolLimits): Map<PacketType, Schema> {
   const tags: Schema = {
     type: 'object',
     maxProperties: 64,
-    propertyNames: { maxLength: limits.maxStringLength },
+    propertyNames: { [MAX_UNITS]: limits.maxStringLength },
     additionalProperties: str,
   };
   const batchSample: Schema = {
@@ -90,7 +113,11 @@ export function packetSchemas(limits: ProtocolLimits): Map<PacketType, Schema> {
       },
       ['metric', 'value'],
     ),
-    oneOf: [{ required: ['timestamp'] }, { required: ['timestamp_ms'] }],
+    // Exactly one of `timestamp` and `timestamp_ms`. Not `oneOf`: that builds
+    // an error object for the failing branch of every valid sample.
+    if: { required: ['timestamp_ms'] },
+    then: { not: { required: ['timestamp'] } },
+    else: { required: ['timestamp'] },
   };
 
   return new Map<PacketType, Schema>([
@@ -157,7 +184,7 @@ export function packetSchemas(limits: ProtocolLimits): Map<PacketType, Schema> {
       PacketType.SERIESBATCH,
       obj(
         {
-          session: { type: 'string', minLength: 1, maxLength: 128 },
+          session: { type: 'string', minLength: 1, [MAX_UNITS]: 128 },
           seq: uint,
           uuid: str,
           ip: str,
@@ -168,15 +195,15 @@ export function packetSchemas(limits: ProtocolLimits): Map<PacketType, Schema> {
     ],
     [
       PacketType.ACK,
-      obj({ session: { type: 'string', maxLength: 128 }, seq: uint, duplicate: bool }, ['session', 'seq']),
+      obj({ session: { type: 'string', [MAX_UNITS]: 128 }, seq: uint, duplicate: bool }, ['session', 'seq']),
     ],
     [PacketType.ERROR, obj({ code: str, message: str, field: str }, ['code', 'message'])],
     [
       PacketType.HELLO,
       obj(
         {
-          version: { type: 'integer', minimum: 1, maximum: 65535 },
-          features: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 64 } },
+          version: { type: 'integer', minimum: 0, maximum: 65535 },
+          features: { type: 'array', maxItems: 64, items: { type: 'string', [MAX_UNITS]: 64 } },
           uuid: str,
           token: str,
           agent: str,

@@ -10,8 +10,9 @@
  * coded error, then a close; nothing else in the relay is affected.
  *
  * A peer that opens with HELLO speaks v4 (batches, ACKs); one that does not
- * is a v3 agent and only ever receives v3 packets (and, before a close on bad
- * input, one ERROR packet, which a v3 agent ignores).
+ * is a v3 agent and only ever receives v3 packets; the coded error of a
+ * close goes to the log only. A peer whose first frame is already bad has not
+ * spoken v3 and gets the ERROR packet.
  */
 import type { Socket } from 'node:net';
 import {
@@ -345,7 +346,8 @@ export class AgentConnection {
     this.options.onError?.(this, error ?? new OwlError(code, message));
     const field =
       error !== undefined && 'field' in error && typeof error.field === 'string' ? error.field : undefined;
-    if (this.socket.writable) {
+    // A v3 agent only ever receives v3 packets; everyone else learns why it is closed.
+    if (this.socket.writable && this.mode !== 'v3') {
       this.socket.write(
         encodePacket(PacketType.ERROR, field === undefined ? { code, message } : { code, message, field }),
       );

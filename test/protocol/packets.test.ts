@@ -166,3 +166,15 @@ test('sequence numbers must be non-negative safe integers', (t) => {
   t.is(rejects(PacketType.SERIESBATCH, JSON.stringify({ ...base, seq: 1.5 })).field, '/seq');
   t.is(rejects(PacketType.SERIESBATCH, JSON.stringify({ ...base, seq: 2 ** 60 })).field, '/seq');
 });
+
+test('a list body may be JSON null (Go marshals an empty slice so); other bodies may not', (t) => {
+  for (const type of [
+    PacketType.GETDEVICESRESP,
+    PacketType.GETPORTSRESP,
+    PacketType.UPDATEDEVICES,
+    PacketType.UPDATEPORTS,
+  ]) {
+    t.deepEqual(roundTrip(encodeFrame(type, 'null')), { type, body: null } as Packet);
+  }
+  t.is(rejects(PacketType.SERIESDATA, 'null').code, ErrorCode.EMPTY_BODY);
+});

@@ -1,0 +1,183 @@
+/**
+ * Relay configuration: a JSON file validated against a schema, defaults for
+ * everything, CLI flags on top. Every path is overridable (tests put state
+ * in a temp dir).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv } from 'ajv';
+import { RelayError, RelayErrorCode } from './errors.js';
+
+export type SpoolPolicy = 'drop-oldest' | 'reject-new';
+
+export interface RelayConfig {
+  /** This relay's id at the upstream (its zone). */
+  relayId: string;
+  /** Uplink token (from `owl-upstream relay add`). */
+  token: string;
+  /** Upstream WebSocket URLs, tried in order (`ws://` or `wss://`). */
+  upstreams: string[];
+  /** State directory: spool and config cache live below it. */
+  stateDir: string;
+  /** Agent listeners. */
+  listen: { host: string; port: number }[];
+  /** TLS for agents: PEM file paths. */
+  agentTls?: { cert: string; key: string; ca?: string; requestCert?: boolean };
+  /** TLS for the uplink: CA to trust and an optional client certificate (mTLS). */
+  uplinkTls?: { ca?: string; cert?: string; key?: string };
+  /** Zone token v4 agents present in HELLO. Absent: any HELLO is accepted. */
+  zoneToken?: string;
+  /** CIDRs from which v3 agents (no HELLO, no credentials) are accepted. */
+  v3Allow: string[];
+  maxConnections: number;
+  maxConnectionsPerSource: number;
+  /** Close an agent that completes no frame for this long (3 v3 heartbeat periods by default). */
+  idleTimeoutMs: number;
+  maxFrameBytes: number;
+  spool: { maxBytes: number; maxAgeMs: number; policy: SpoolPolicy };
+  batch: { maxRecords: number; maxBytes: number; lingerMs: number; compress: boolean };
+  metrics: { enabled: boolean; host: string; port: number };
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export const DEFAULT_STATE_DIR = '/var/lib/owl-relay';
+
+export function defaultRelayConfig(): RelayConfig {
+  return {
+    relayId: 'relay',
+    token: '',
+    upstreams: ['ws://127.0.0.1:7080/owl/v1/uplink'],
+    stateDir: DEFAULT_STATE_DIR,
+    listen: [
+      { host: '0.0.0.0', port: 7070 },
+      { host: '::', port: 7070 },
+    ],
+    v3Allow: ['127.0.0.0/8', '::1/128'],
+    maxConnections: 20_000,
+    maxConnectionsPerSource: 64,
+    idleTimeoutMs: 90_000,
+    maxFrameBytes: 1024 * 1024,
+    spool: { maxBytes: 1024 ** 3, maxAgeMs: 7 * 24 * 3600 * 1000, policy: 'drop-oldest' },
+    batch: { maxRecords: 2000, maxBytes: 512 * 1024, lingerMs: 50, compress: true },
+    metrics: { enabled: false, host: '127.0.0.1', port: 9464 },
+    logLevel: 'info',
+  };
+}
+
+const positive = { type: 'integer', minimum: 1 };
+const pathString = { type: 'string', minLength: 1 };
+const schema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    relayId: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+    token: { type: 'string' },
+    upstreams: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^wss?://' } },
+    stateDir: pathString,
+    listen: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['host', 'port'],
+        properties: { host: { type: 'string' }, port: { type: 'integer', minimum: 0, maximum: 65535 } },
+      },
+    },
+    agentTls: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['cert', 'key'],
+      properties: { cert: pathString, key: pathString, ca: pathString, requestCert: { type: 'boolean' } },
+    },
+    uplinkTls: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { ca: pathString, cert: pathString, key: pathString },
+    },
+    zoneToken: { type: 'string', minLength: 8 },
+    v3Allow: { type: 'array', items: { type: 'string' } },
+    maxConnections: positive,
+    maxConnectionsPerSource: positive,
+    idleTimeoutMs: positive,
+    maxFrameBytes: { type: 'integer', minimum: 64, maximum: 64 * 1024 * 1024 },
+    spool: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        maxBytes: { type: 'integer', minimum: 1024 * 1024 },
+        maxAgeMs: positive,
+        policy: { enum: ['drop-oldest', 'reject-new'] },
+      },
+    },
+    batch: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        maxRecords: positive,
+        maxBytes: { type: 'integer', minimum: 1024 },
+        lingerMs: { type: 'integer', minimum: 0 },
+        compress: { type: 'boolean' },
+      },
+    },
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean' },
+        host: { type: 'string' },
+        port: { type: 'integer', minimum: 0 },
+      },
+    },
+    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+  },
+};
+
+const validate = new Ajv({ allErrors: true }).compile(schema);
+
+export type RelayConfigInput = Partial<Omit<RelayConfig, 'spool' | 'batch' | 'metrics'>> & {
+  spool?: Partial<RelayConfig['spool']>;
+  batch?: Partial<RelayConfig['batch']>;
+  metrics?: Partial<RelayConfig['metrics']>;
+};
+
+/** Merge `input` over the defaults and validate; throws OWL_ERR_CONFIG_INVALID naming every bad field. */
+export function resolveRelayConfig(input: RelayConfigInput): RelayConfig {
+  if (!validate(input)) {
+    const problems = (validate.errors ?? [])
+      .map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`)
+      .join('; ');
+    throw new RelayError(RelayErrorCode.CONFIG_INVALID, `relay config: ${problems}`);
+  }
+  const base = defaultRelayConfig();
+  return {
+    ...base,
+    ...input,
+    spool: { ...base.spool, ...input.spool },
+    batch: { ...base.batch, ...input.batch },
+    metrics: { ...base.metrics, ...input.metrics },
+  } as RelayConfig;
+}
+
+/** Read a JSON config file (if given) and apply `overrides` (CLI flags) on top. */
+export function loadRelayConfig(file: string | undefined, overrides: RelayConfigInput = {}): RelayConfig {
+  let fromFile: RelayConfigInput = {};
+  if (file !== undefined) {
+    try {
+      fromFile = JSON.parse(readFileSync(file, 'utf8')) as RelayConfigInput;
+    } catch (err) {
+      throw new RelayError(RelayErrorCode.CONFIG_INVALID, `cannot read relay config ${file}`, { cause: err });
+    }
+  }
+  return resolveRelayConfig({
+    ...fromFile,
+    ...overrides,
+    spool: { ...fromFile.spool, ...overrides.spool },
+    batch: { ...fromFile.batch, ...overrides.batch },
+    metrics: { ...fromFile.metrics, ...overrides.metrics },
+  });
+}
+
+/** Where the relay keeps each kind of state. */
+export function statePaths(config: RelayConfig): { spool: string; config: string } {
+  return { spool: join(config.stateDir, 'spool'), config: join(config.stateDir, 'config') };
+}

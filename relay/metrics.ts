@@ -1,0 +1,146 @@
+/**
+ * Prometheus metrics, named `owl_relay_<noun>_<unit>[_total]`. Gauges read
+ * live state when scraped; counters are bumped where things happen. The
+ * HTTP endpoint is off by default and binds to loopback by default.
+ */
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Registry } from 'prom-client';
+
+/** Figures the relay reports; the same ones `owl-relay status` prints. */
+export interface RelayStatus {
+  spool: {
+    records: number;
+    samples: number;
+    bytes: number;
+    diskBytes: number;
+    oldestAgeMs: number;
+    droppedSamples: number;
+    droppedRecords: number;
+  };
+  uplink: {
+    state: 'connected' | 'connecting' | 'disconnected';
+    url: string | null;
+    inFlight: number;
+    window: number;
+  };
+  agents: { connected: number };
+}
+
+export class RelayMetrics {
+  readonly registry = new Registry();
+  readonly framesReceived: Counter<'type'>;
+  readonly agentErrors: Counter<'code'>;
+  readonly connectionsRejected: Counter<'reason'>;
+  readonly batchesSent: Counter<'kind'>;
+  readonly samplesSent: Counter;
+  readonly batchesAcked: Counter<'status'>;
+  readonly uplinkConnects: Counter;
+  private server: Server | undefined;
+
+  constructor(status: () => RelayStatus) {
+    const r = [this.registry];
+    this.framesReceived = new Counter({
+      name: 'owl_relay_agent_frames_total',
+      help: 'Frames received from agents',
+      labelNames: ['type'],
+      registers: r,
+    });
+    this.agentErrors = new Counter({
+      name: 'owl_relay_agent_errors_total',
+      help: 'Agent connections closed on a coded error',
+      labelNames: ['code'],
+      registers: r,
+    });
+    this.connectionsRejected = new Counter({
+      name: 'owl_relay_agent_connections_rejected_total',
+      help: 'Agent connections refused at accept',
+      labelNames: ['reason'],
+      registers: r,
+    });
+    this.batchesSent = new Counter({
+      name: 'owl_relay_uplink_batches_total',
+      help: 'Batches sent upstream',
+      labelNames: ['kind'],
+      registers: r,
+    });
+    this.samplesSent = new Counter({
+      name: 'owl_relay_uplink_samples_total',
+      help: 'Samples sent upstream',
+      registers: r,
+    });
+    this.batchesAcked = new Counter({
+      name: 'owl_relay_uplink_acks_total',
+      help: 'Batch acknowledgements from upstream',
+      labelNames: ['status'],
+      registers: r,
+    });
+    this.uplinkConnects = new Counter({
+      name: 'owl_relay_uplink_connects_total',
+      help: 'Uplink connections established',
+      registers: r,
+    });
+    const gauge = (name: string, help: string, read: (s: RelayStatus) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers: r,
+        collect() {
+          this.set(read(status()));
+        },
+      });
+    };
+    gauge('owl_relay_spool_records', 'Records in the spool', (s) => s.spool.records);
+    gauge('owl_relay_spool_samples', 'Samples in the spool', (s) => s.spool.samples);
+    gauge('owl_relay_spool_bytes', 'Logical bytes in the spool', (s) => s.spool.bytes);
+    gauge('owl_relay_spool_disk_bytes', 'Bytes the spool takes on disk', (s) => s.spool.diskBytes);
+    gauge(
+      'owl_relay_spool_oldest_age_seconds',
+      'Age of the oldest spooled record',
+      (s) => s.spool.oldestAgeMs / 1000,
+    );
+    gauge(
+      'owl_relay_spool_dropped_samples_total',
+      'Samples dropped by the spool cap policy',
+      (s) => s.spool.droppedSamples,
+    );
+    gauge(
+      'owl_relay_spool_dropped_records_total',
+      'Records dropped by the spool cap policy',
+      (s) => s.spool.droppedRecords,
+    );
+    gauge('owl_relay_agents_connected', 'Agent connections open', (s) => s.agents.connected);
+    gauge('owl_relay_uplink_connected', '1 when the uplink is connected', (s) =>
+      s.uplink.state === 'connected' ? 1 : 0,
+    );
+    gauge(
+      'owl_relay_uplink_inflight_batches',
+      'Batches sent and not yet acknowledged',
+      (s) => s.uplink.inFlight,
+    );
+  }
+
+  /** Serve `/metrics` on host:port; resolves with the bound address. */
+  async listen(host: string, port: number): Promise<AddressInfo> {
+    this.server = createServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end();
+        return;
+      }
+      this.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
+    });
+    this.server.listen(port, host);
+    await once(this.server, 'listening');
+    return this.server.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
