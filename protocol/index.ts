@@ -24,3 +24,4 @@ export type * from './packets.js';
 export { DEFAULT_LIMITS, type ProtocolLimits } from './limits.js';
 export { createPacketParser, defaultParser, type PacketParser } from './parser.js';
 export { encodePacket } from './packet-encoder.js';
+export * from './uplink/index.js';

@@ -1,0 +1,204 @@
+/**
+ * Bodies of the uplink messages. JSON bodies list the fields OWL reads;
+ * unknown fields are kept by the decoder and never rejected, so a newer peer
+ * can add fields without breaking an older one. Sequence numbers are JS
+ * numbers (safe integers): at a million records a second a relay needs 285
+ * years to pass 2^53, and numbers keep RangeSet arithmetic cheap. The wire
+ * keeps 64 bits for them; a value above 2^53-1 is rejected.
+ */
+import type { HostConfigRequest, Host, NetDevice, Port } from '../packets.js';
+import type { UplinkMessageType } from './kinds.js';
+
+/** An inclusive range of sequence numbers `[first, last]`. */
+export type SeqRange = readonly [first: number, last: number];
+
+/** CONTROL HELLO, relay → upstream, first message on a connection. */
+export interface UplinkHello {
+  /** Highest uplink version the relay speaks. */
+  version: number;
+  /** The relay id; must equal the one in the Authorization header. */
+  relay: string;
+  /** Id of the relay's spool, made once when the spool is created: sequence numbers are unique only within it. */
+  spool: string;
+  /** Optional features the relay supports (none are defined in version 1). */
+  features: string[];
+  /** Lowest sequence number not yet acknowledged; the relay never sends a lower one again. */
+  firstUnacked: number;
+  /** The sequence number the next record will get. */
+  nextSeq: number;
+}
+
+/** CONTROL WELCOME, upstream → relay, answer to HELLO. */
+export interface UplinkWelcome {
+  /** Version used on this connection: at most HELLO's. */
+  version: number;
+  /** Initial credit: most unacknowledged batches the relay may have in flight. */
+  window: number;
+  /** Largest batch payload, in bytes before compression (sum of its records). */
+  maxBatchBytes: number;
+  /** Heartbeat period of both sides; a side that hears nothing for 3 × heartbeatMs closes with 4408. */
+  heartbeatMs: number;
+  /** HELLO features the upstream accepts. */
+  features?: string[];
+}
+
+/** CONTROL CREDIT, upstream → relay: the new window, effective at once (0 pauses batches). */
+export interface UplinkCredit {
+  window: number;
+}
+
+/** CONTROL PING / PONG, either side: `t` is the sender's clock in ms, echoed by PONG. */
+export interface UplinkPing {
+  t: number;
+}
+
+/** CONTROL ERROR, either side, just before a close: `code` is an OWL_ERR_* code. */
+export interface UplinkErrorMessage {
+  code: string;
+  message: string;
+}
+
+/** Status byte of BATCH_ACK. */
+export const BatchAckStatus = {
+  /** Stored durably by this ack. */
+  STORED: 0,
+  /** Every record of the range had been stored before. */
+  DUPLICATE: 1,
+  /** Permanently bad (payload does not open); the relay drops it and counts it. */
+  REJECTED: 2,
+} as const;
+export type BatchAckStatus = (typeof BatchAckStatus)[keyof typeof BatchAckStatus];
+
+/** DATA BATCH, relay → upstream (binary). */
+export interface UplinkBatch {
+  /** Sequence number of the first record (present in the batch). */
+  firstSeq: number;
+  /** Sequence number of the last record (present in the batch). */
+  lastSeq: number;
+  /** Number of records in the payload. */
+  records: number;
+  /** Number of samples in those records (advisory: counted by the relay, not checked). */
+  samples: number;
+  /** Payload is raw deflate (flags bit 0). */
+  compressed: boolean;
+  /** Backlog replay rather than live data (flags bit 1). */
+  replay: boolean;
+  /** Numbers inside (firstSeq, lastSeq) this batch has no record for, ascending, not touching; empty when dense. */
+  gaps: readonly SeqRange[];
+  /** Concatenated records, deflated when `compressed`. A view into the received message after decode. */
+  payload: Buffer;
+}
+
+/** DATA BATCH_ACK, upstream → relay (binary): the outcome of batch (firstSeq, lastSeq). */
+export interface UplinkBatchAck {
+  firstSeq: number;
+  lastSeq: number;
+  status: BatchAckStatus;
+}
+
+/** CONFIG HOSTCONFIG_REQ, relay → upstream: an agent's HOSTCONFIG. */
+export interface UplinkHostConfigReq {
+  /** Request id, unique among the relay's outstanding requests. */
+  id: number;
+  /** The host the relay vouches for: a v4 agent's HELLO uuid, else `request.uuid`. */
+  uuid: string;
+  /** The v3 HOSTCONFIG body, as the agent sent it. */
+  request: HostConfigRequest;
+  /** The agent's source address (`ip:port`). */
+  source: string;
+}
+
+/** CONFIG HOSTCONFIG_RESP, upstream → relay: the host's config, or null when the upstream has none. */
+export interface UplinkHostConfigResp {
+  id: number;
+  uuid: string;
+  host: Host | null;
+}
+
+/** CONFIG CONFIG_PUSH, upstream → relay: a host's config changed upstream (null: host deleted, drop the cache). */
+export interface UplinkConfigPush {
+  uuid: string;
+  host: Host | null;
+}
+
+/** CONFIG VERSION_REQ, relay → upstream: latest agent version, for CLIENTVERSION. */
+export interface UplinkVersionReq {
+  id: number;
+  platform?: string;
+}
+
+/** CONFIG VERSION_RESP, upstream → relay. */
+export interface UplinkVersionResp {
+  id: number;
+  version: string;
+  platform?: string;
+}
+
+/** CONFIG INVENTORY_REQ, relay → upstream: what this relay's zone must poll, by the relay's identity. */
+export interface UplinkInventoryReq {
+  id: number;
+  what: 'devices' | 'ports';
+}
+
+/** CONFIG INVENTORY_RESP, upstream → relay: the zone's network devices or host ports. */
+export type UplinkInventoryResp =
+  { id: number; what: 'devices'; items: NetDevice[] } | { id: number; what: 'ports'; items: Port[] };
+
+/** CONFIG CONFIG_ERROR, upstream → relay: request `id` failed upstream; the relay keeps its cache and retries later. */
+export interface UplinkConfigError {
+  id: number;
+  code: string;
+  message: string;
+}
+
+/** STATUS RELAY_STATUS, relay → upstream, periodic. */
+export interface UplinkRelayStatus {
+  /** Relay software version. */
+  version: string;
+  /** Agents connected now. */
+  agents: number;
+  spool: {
+    records: number;
+    bytes: number;
+    /** Age of the oldest unacknowledged record in ms, null when the spool is empty. */
+    oldestAgeMs: number | null;
+    /** As in HELLO: the upstream may mark every lower number stored (compacts its RangeSet). */
+    firstUnacked: number;
+    /** As in HELLO. */
+    nextSeq: number;
+  };
+  /** Records dropped since start, by reason (e.g. `spoolCap`, `rejected`, `invalid`). */
+  dropped: Record<string, number>;
+  /** Relay clock (Unix ms) when the status was taken. */
+  t?: number;
+}
+
+/** Body type of every message type. */
+export interface UplinkBodies {
+  HELLO: UplinkHello;
+  WELCOME: UplinkWelcome;
+  CREDIT: UplinkCredit;
+  PING: UplinkPing;
+  PONG: UplinkPing;
+  ERROR: UplinkErrorMessage;
+  BATCH: UplinkBatch;
+  BATCH_ACK: UplinkBatchAck;
+  HOSTCONFIG_REQ: UplinkHostConfigReq;
+  HOSTCONFIG_RESP: UplinkHostConfigResp;
+  CONFIG_PUSH: UplinkConfigPush;
+  VERSION_REQ: UplinkVersionReq;
+  VERSION_RESP: UplinkVersionResp;
+  INVENTORY_REQ: UplinkInventoryReq;
+  INVENTORY_RESP: UplinkInventoryResp;
+  CONFIG_ERROR: UplinkConfigError;
+  RELAY_STATUS: UplinkRelayStatus;
+}
+
+/** The uplink message of type T. */
+export interface UplinkMessageOf<T extends UplinkMessageType> {
+  type: T;
+  body: UplinkBodies[T];
+}
+
+/** Any uplink message: switch on `type` to narrow `body`. */
+export type UplinkMessage = { [T in UplinkMessageType]: UplinkMessageOf<T> }[UplinkMessageType];
