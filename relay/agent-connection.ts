@@ -68,6 +68,8 @@ export interface AgentConnectionOptions {
   maxPendingPackets: number;
   /** Cut off a peer that lets this many unsent bytes pile up (it does not read). */
   maxWriteBacklogBytes: number;
+  /** How long to stop reading when the spool refuses data (reject-new policy). */
+  retryPauseMs?: number;
   /** Grace period for the peer to read our ERROR before the socket is destroyed. */
   closeGraceMs?: number;
   onError?: (connection: AgentConnection, error: OwlError) => void;
@@ -87,6 +89,7 @@ export class AgentConnection {
   private ended = false;
   private readonly idleTimer: NodeJS.Timeout;
   private readonly attached = new Set<string>();
+  private holding: NodeJS.Timeout | undefined;
   /** Raw JSON body of the frame being handled: spooled as received, never re-encoded. */
   private currentBody: Buffer = Buffer.alloc(0);
 
@@ -269,12 +272,15 @@ export class AgentConnection {
       },
       (err: unknown) => {
         this.pending--;
-        // Not durable: never ACK it; the agent keeps it and resends after reconnecting.
-        this.failWith(
-          err instanceof OwlError
-            ? err
-            : new OwlError(ErrorCode.INTERNAL, 'spool write failed', { cause: err }),
-        );
+        // Not durable: never ACK it. A full spool under 'reject-new' is retriable: stop
+        // reading for a while so the agent keeps its data and slows down; anything else
+        // ends the connection and the agent resends after reconnecting.
+        if (err instanceof OwlError && err.retriable) {
+          this.options.onError?.(this, err);
+          this.holdOff();
+          return;
+        }
+        this.failWith(err);
       },
     );
   }
@@ -303,9 +309,21 @@ export class AgentConnection {
     }
   }
 
+  /** Pause reading for `retryPauseMs` (the spool refused new data). */
+  private holdOff(): void {
+    if (this.holding !== undefined || this.closing) return;
+    this.holding = setTimeout(() => {
+      this.holding = undefined;
+      this.updateFlow();
+    }, this.options.retryPauseMs ?? 1000);
+    this.holding.unref();
+    this.updateFlow();
+  }
+
   private updateFlow(): void {
     if (this.closing) return;
-    const shouldPause = this.writeBlocked || this.pending >= this.options.maxPendingPackets;
+    const shouldPause =
+      this.writeBlocked || this.holding !== undefined || this.pending >= this.options.maxPendingPackets;
     if (shouldPause && !this.paused) {
       this.paused = true;
       this.socket.pause();
@@ -363,6 +381,7 @@ export class AgentConnection {
   private onClose(): void {
     this.closing = true;
     clearTimeout(this.idleTimer);
+    clearTimeout(this.holding);
     for (const uuid of this.attached) this.options.sink.detach(uuid, this);
     this.attached.clear();
   }

@@ -13,3 +13,16 @@ export { Backoff, DEFAULT_BACKOFF, TEST_BACKOFF, type BackoffOptions } from './b
 export { BatchDedupe, type BatchDedupeOptions, type DedupeResult } from './dedupe.js';
 export { ConfigCache, type ConfigCacheOptions } from './config-cache.js';
 export { RelayError, RelayErrorCode } from './errors.js';
+export {
+  defaultRelayConfig,
+  resolveRelayConfig,
+  loadRelayConfig,
+  statePaths,
+  DEFAULT_STATE_DIR,
+  type RelayConfig,
+  type RelayConfigInput,
+} from './config.js';
+export { RelayMetrics, type RelayStatus } from './metrics.js';
+export { Relay, RELAY_VERSION, type RelayStartOptions } from './relay.js';
+export { UplinkClient, type UplinkClientOptions, type UplinkState } from './uplink-client.js';
+export * from './spool/index.js';

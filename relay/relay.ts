@@ -1,0 +1,275 @@
+/**
+ * The relay process: agent listener → spool → uplink, plus the config cache
+ * and metrics. Implements the AgentSink every agent connection talks to.
+ */
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import {
+  createPacketParser,
+  encodeRecord,
+  packetName,
+  type Host,
+  type HostConfigRequest,
+  type UplinkRelayStatus,
+} from '../protocol/index.js';
+import { AccessPolicy } from './access.js';
+import type { AgentConnection, SpoolRequest } from './agent-connection.js';
+import { AgentServer } from './agent-server.js';
+import type { BackoffOptions } from './backoff.js';
+import { ConfigCache } from './config-cache.js';
+import { statePaths, type RelayConfig } from './config.js';
+import { BatchDedupe } from './dedupe.js';
+import { RelayMetrics, type RelayStatus } from './metrics.js';
+import { openRocksSpool, type Spool } from './spool/index.js';
+import { UplinkClient } from './uplink-client.js';
+
+export const RELAY_VERSION = '0.1.0';
+
+export interface RelayStartOptions {
+  logger?: Logger;
+  now?: () => number;
+  backoff?: BackoffOptions;
+  /** Uplink slow-retry delay (after a refused authentication). */
+  slowRetryMs?: number;
+  statusIntervalMs?: number;
+}
+
+export class Relay {
+  readonly metrics: RelayMetrics;
+  readonly uplink: UplinkClient;
+  readonly server: AgentServer;
+  private readonly agentsByUuid = new Map<string, Set<AgentConnection>>();
+  private agentAddresses: AddressInfo[] = [];
+  private metricsAddr: AddressInfo | undefined;
+  private lastDiskBytes = 0;
+  private readonly diskTimer: NodeJS.Timeout;
+
+  private constructor(
+    readonly config: RelayConfig,
+    readonly spool: Spool,
+    readonly cache: ConfigCache,
+    readonly log: Logger,
+    private readonly now: () => number,
+    options: RelayStartOptions,
+  ) {
+    this.metrics = new RelayMetrics(() => this.status());
+    this.uplink = new UplinkClient({
+      relayId: config.relayId,
+      token: config.token,
+      urls: config.upstreams,
+      spool,
+      ...(config.uplinkTls === undefined ? {} : { tls: readTls(config.uplinkTls) }),
+      batch: config.batch,
+      ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+      ...(options.slowRetryMs === undefined ? {} : { slowRetryMs: options.slowRetryMs }),
+      ...(options.statusIntervalMs === undefined ? {} : { statusIntervalMs: options.statusIntervalMs }),
+      status: () => this.uplinkStatus(),
+      onConfigPush: (uuid, host) => this.onConfigPush(uuid, host),
+      onVersion: (version) => void cache.setClientVersion(version),
+      onBatchAck: (status) => this.metrics.batchesAcked.inc({ status: String(status) }),
+      onBatchSent: (replay, _records, samples) => {
+        this.metrics.batchesSent.inc({ kind: replay ? 'replay' : 'live' });
+        this.metrics.samplesSent.inc(samples);
+      },
+      onConnect: () => this.metrics.uplinkConnects.inc(),
+      log: log.child({ part: 'uplink' }),
+      now,
+    });
+    this.server = new AgentServer({
+      listen: config.listen,
+      ...(config.agentTls === undefined ? {} : { tls: readTls(config.agentTls) }),
+      maxConnections: config.maxConnections,
+      maxConnectionsPerSource: config.maxConnectionsPerSource,
+      parser: createPacketParser({ maxFrameBytes: config.maxFrameBytes }),
+      access: new AccessPolicy(config.v3Allow, config.zoneToken),
+      dedupe: new BatchDedupe(),
+      sink: {
+        spool: (request) => this.ingest(request),
+        hostConfig: (request, source) => this.hostConfig(request, source),
+        clientVersion: () => this.clientVersion(),
+        attach: (uuid, connection) => this.attach(uuid, connection),
+        detach: (uuid, connection) => this.detach(uuid, connection),
+      },
+      idleTimeoutMs: config.idleTimeoutMs,
+      maxPendingPackets: 4096,
+      maxWriteBacklogBytes: 4 * 1024 * 1024,
+      onError: (connection, error) => {
+        this.metrics.agentErrors.inc({ code: error.code });
+        log.info(
+          { agent: connection.remoteAddress, code: error.code, msg: error.message },
+          'agent connection error',
+        );
+      },
+      onReject: (address, code) => {
+        this.metrics.connectionsRejected.inc({ reason: code });
+        log.warn({ agent: address, code }, 'agent connection refused');
+      },
+    });
+    this.diskTimer = setInterval(() => void this.refreshDiskBytes(), 5000);
+    this.diskTimer.unref();
+  }
+
+  /** Open state, start listening and connect upstream. */
+  static async start(config: RelayConfig, options: RelayStartOptions = {}): Promise<Relay> {
+    const log = options.logger ?? pino({ name: 'owl-relay', level: config.logLevel });
+    const now = options.now ?? Date.now;
+    const paths = statePaths(config);
+    const spool = await openRocksSpool({
+      dir: paths.spool,
+      maxBytes: config.spool.maxBytes,
+      maxAgeMs: config.spool.maxAgeMs,
+      policy: config.spool.policy,
+      now,
+      logger: log.child({ part: 'spool' }),
+    });
+    const cache = await ConfigCache.open({ path: paths.config });
+    const relay = new Relay(config, spool, cache, log, now, options);
+    relay.agentAddresses = await relay.server.start();
+    if (config.metrics.enabled)
+      relay.metricsAddr = await relay.metrics.listen(config.metrics.host, config.metrics.port);
+    await relay.refreshDiskBytes();
+    relay.uplink.start();
+    log.info({ listen: relay.agentAddresses, upstreams: config.upstreams }, 'relay started');
+    return relay;
+  }
+
+  /** Bound agent listener addresses (port 0 resolved). */
+  get addresses(): AddressInfo[] {
+    return this.agentAddresses;
+  }
+
+  get metricsAddress(): AddressInfo | undefined {
+    return this.metricsAddr;
+  }
+
+  // What agent connections call (AgentSink).
+
+  /** Spool one agent packet; resolves once durable. */
+  ingest(request: SpoolRequest): Promise<void> {
+    this.metrics.framesReceived.inc({ type: packetName(request.type) });
+    const payload = encodeRecord({
+      receivedAtMs: this.now(),
+      type: request.type,
+      src: request.source,
+      uuid: request.uuid,
+      body: request.body,
+    });
+    return this.spool.append([{ payload, samples: request.samples }]).then((range) => {
+      this.uplink.notifyAppended(range.last);
+    });
+  }
+
+  async hostConfig(request: HostConfigRequest, source: string): Promise<Host | null> {
+    const cached = await this.cache.getHost(request.uuid);
+    const refresh = this.uplink.requestHostConfig(request, request.uuid, source).then(async (host) => {
+      if (host !== null) await this.cache.setHost(host);
+      return host;
+    });
+    if (cached !== null) {
+      refresh.catch(() => undefined);
+      return cached;
+    }
+    return refresh.catch(() => null);
+  }
+
+  clientVersion(): string | null {
+    return this.cache.clientVersion;
+  }
+
+  attach(uuid: string, connection: AgentConnection): void {
+    let set = this.agentsByUuid.get(uuid);
+    if (set === undefined) {
+      set = new Set();
+      this.agentsByUuid.set(uuid, set);
+    }
+    set.add(connection);
+  }
+
+  detach(uuid: string, connection: AgentConnection): void {
+    const set = this.agentsByUuid.get(uuid);
+    if (set === undefined) return;
+    set.delete(connection);
+    if (set.size === 0) this.agentsByUuid.delete(uuid);
+  }
+
+  private onConfigPush(uuid: string, host: Host | null): void {
+    if (host === null) return;
+    void this.cache.setHost(host).then((changed) => {
+      if (!changed) return;
+      for (const connection of this.agentsByUuid.get(uuid) ?? []) connection.pushConfig(host);
+    });
+  }
+
+  private async refreshDiskBytes(): Promise<void> {
+    this.lastDiskBytes = await this.spool.diskBytes().catch(() => this.lastDiskBytes);
+  }
+
+  /** The figures `owl-relay status` and /metrics report. */
+  status(): RelayStatus {
+    const s = this.spool.stats();
+    return {
+      spool: {
+        records: s.records,
+        samples: s.samples,
+        bytes: s.bytes,
+        diskBytes: Math.max(this.lastDiskBytes, s.diskBytes),
+        oldestAgeMs: s.ageMs,
+        droppedSamples: s.droppedSamples,
+        droppedRecords: s.droppedRecords,
+      },
+      uplink: {
+        state:
+          this.uplink.state === 'connected'
+            ? 'connected'
+            : this.uplink.state === 'connecting'
+              ? 'connecting'
+              : 'disconnected',
+        url: this.uplink.url,
+        inFlight: this.uplink.inFlightBatches,
+        window: this.uplink.window,
+      },
+      agents: { connected: this.server.connectionCount },
+    };
+  }
+
+  private uplinkStatus(): UplinkRelayStatus {
+    const s = this.spool.stats();
+    return {
+      version: RELAY_VERSION,
+      agents: this.server.connectionCount,
+      spool: {
+        records: s.records,
+        bytes: s.bytes,
+        oldestAgeMs: s.records === 0 ? null : s.ageMs,
+        firstUnacked: this.spool.firstSeq(),
+        nextSeq: this.spool.nextSeq(),
+      },
+      dropped: { spoolCap: s.droppedRecords, rejected: s.rejectedRecords },
+      t: this.now(),
+    };
+  }
+
+  /** Stop accepting agents, close the uplink, then close the spool (pending appends finish first). */
+  async stop(): Promise<void> {
+    clearInterval(this.diskTimer);
+    await this.server.stop();
+    await this.uplink.stop();
+    await this.metrics.close();
+    await this.spool.close();
+    await this.cache.close();
+    this.log.info({}, 'relay stopped');
+  }
+}
+
+function readTls(files: { ca?: string; cert?: string; key?: string }): {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+} {
+  const out: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+  if (files.ca !== undefined) out.ca = readFileSync(files.ca);
+  if (files.cert !== undefined) out.cert = readFileSync(files.cert);
+  if (files.key !== undefined) out.key = readFileSync(files.key);
+  return out;
+}

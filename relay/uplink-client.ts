@@ -1,0 +1,498 @@
+/**
+ * The relay's one uplink: a WebSocket to the upstream carrying data batches,
+ * config requests and pushes, status and heartbeats (docs/uplink.md).
+ *
+ * Data flow. Everything an agent sends is spooled first; the uplink reads
+ * the spool and never holds more than the granted window of batches. At each
+ * (re)connect the spool splits in two: records below `liveFrom` (the spool's
+ * next sequence number at connect time) are backlog, sent oldest first with
+ * the replay flag; records from `liveFrom` on are live. When both are ready
+ * the sender alternates between them, so live data is never queued behind a
+ * backlog of any size, and the backlog always progresses. An acknowledged
+ * batch (stored or duplicate) is released from the spool; after a reconnect
+ * everything unreleased is sent again and the upstream drops what it already
+ * has.
+ *
+ * Channels. Control and config messages are written at once; a data batch is
+ * written only while the socket's buffered bytes are under a threshold, so a
+ * config answer waits behind at most that much data.
+ *
+ * Exactly one connection exists at a time: the next one is opened only after
+ * the previous one's close event.
+ */
+import WebSocket from 'ws';
+import {
+  BatchAckStatus,
+  buildBatch,
+  CreditWindow,
+  decodeUplinkMessage,
+  describeCloseCode,
+  encodeUplinkMessage,
+  formatAuthHeader,
+  UPLINK_MAX_MESSAGE_BYTES,
+  UPLINK_VERSION,
+  UplinkCloseCode,
+  type Host,
+  type HostConfigRequest,
+  type UplinkMessage,
+  type UplinkRelayStatus,
+} from '../protocol/index.js';
+import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { RelayError, RelayErrorCode } from './errors.js';
+import type { Spool, SpoolEntry } from './spool/index.js';
+
+export type UplinkState = 'connecting' | 'connected' | 'disconnected' | 'stopped';
+
+export interface UplinkLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface UplinkClientOptions {
+  relayId: string;
+  token: string;
+  /** Upstream URLs, tried in turn. */
+  urls: string[];
+  spool: Spool;
+  /** TLS material for wss:// (PEM). */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  batch: { maxRecords: number; maxBytes: number; lingerMs: number; compress: boolean };
+  backoff?: BackoffOptions;
+  /** Slow-reconnect delay after an authentication or protocol refusal. */
+  slowRetryMs?: number;
+  /** How long a config request waits for its answer. */
+  requestTimeoutMs?: number;
+  /** Period of RELAY_STATUS messages. */
+  statusIntervalMs?: number;
+  /** Most bytes queued on the socket before data batches wait. */
+  maxBufferedBytes?: number;
+  status: () => UplinkRelayStatus;
+  onConfigPush: (uuid: string, host: Host | null) => void;
+  onVersion: (version: string) => void;
+  onBatchAck?: (status: BatchAckStatus, records: number) => void;
+  onBatchSent?: (replay: boolean, records: number, samples: number) => void;
+  onConnect?: (url: string) => void;
+  log: UplinkLogger;
+  now?: () => number;
+}
+
+interface PendingRequest {
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface BatchInFlight {
+  records: number;
+}
+
+export class UplinkClient {
+  private ws: WebSocket | undefined;
+  private currentState: UplinkState = 'disconnected';
+  private urlIndex = 0;
+  private readonly backoff: Backoff;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private statusTimer: NodeJS.Timeout | undefined;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  private lastHeard = 0;
+  private heartbeatMs = 15_000;
+  private maxBatchBytes: number;
+  private readonly credit = new CreditWindow(0);
+  private readonly inFlight = new Map<number, BatchInFlight>();
+  private replayCursor = 0;
+  private liveFrom = 0;
+  private liveCursor = 0;
+  private preferLive = true;
+  /** One past the highest sequence number known durable: only durable records are read. */
+  private durableNext: number;
+  private pumping = false;
+  private pumpAgain = false;
+  private nextRequestId = 1;
+  private readonly requests = new Map<number, PendingRequest>();
+  private readonly now: () => number;
+  private closedForSlowRetry = false;
+
+  constructor(private readonly options: UplinkClientOptions) {
+    this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF);
+    this.maxBatchBytes = options.batch.maxBytes;
+    this.now = options.now ?? Date.now;
+    this.durableNext = options.spool.nextSeq();
+  }
+
+  get state(): UplinkState {
+    return this.currentState;
+  }
+
+  /** URL of the current connection, or null. */
+  get url(): string | null {
+    return this.currentState === 'connected' ? (this.options.urls[this.urlIndex] ?? null) : null;
+  }
+
+  /** Batches sent and not yet acknowledged. */
+  get inFlightBatches(): number {
+    return this.credit.pending;
+  }
+
+  get window(): number {
+    return this.credit.window;
+  }
+
+  start(): void {
+    if (this.currentState === 'stopped') return;
+    this.connect();
+  }
+
+  /** Close the uplink; pending requests are rejected. */
+  async stop(): Promise<void> {
+    this.currentState = 'stopped';
+    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.lingerTimer);
+    this.clearConnectionTimers();
+    const ws = this.ws;
+    if (ws !== undefined && ws.readyState !== WebSocket.CLOSED) {
+      const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+      ws.close(UplinkCloseCode.NORMAL, 'relay stopping');
+      const kill = setTimeout(() => ws.terminate(), 2000);
+      await closed;
+      clearTimeout(kill);
+    }
+    this.failRequests('relay stopping');
+  }
+
+  /** Records up to `last` are durable in the spool: send them soon. */
+  notifyAppended(last: number): void {
+    if (last + 1 > this.durableNext) this.durableNext = last + 1;
+    if (this.currentState !== 'connected') return;
+    const pending = this.durableNext - this.liveCursor;
+    if (pending >= this.options.batch.maxRecords || this.options.batch.lingerMs === 0) {
+      this.pump();
+    } else if (this.lingerTimer === undefined) {
+      this.lingerTimer = setTimeout(() => {
+        this.lingerTimer = undefined;
+        this.pump();
+      }, this.options.batch.lingerMs);
+    }
+  }
+
+  /** Ask the upstream for a host's config. Rejects when disconnected or after the timeout. */
+  requestHostConfig(request: HostConfigRequest, uuid: string, source: string): Promise<Host | null> {
+    return this.request((id) => ({
+      type: 'HOSTCONFIG_REQ',
+      body: { id, uuid, request, source },
+    })) as Promise<Host | null>;
+  }
+
+  /** Ask the upstream for the latest agent version. */
+  requestVersion(): Promise<string> {
+    return this.request((id) => ({ type: 'VERSION_REQ', body: { id } })) as Promise<string>;
+  }
+
+  private request(make: (id: number) => UplinkMessage): Promise<unknown> {
+    const ws = this.ws;
+    if (this.currentState !== 'connected' || ws === undefined) {
+      return Promise.reject(
+        new RelayError(RelayErrorCode.UPSTREAM_UNAVAILABLE, 'uplink not connected', { retriable: true }),
+      );
+    }
+    const id = this.nextRequestId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.requests.delete(id);
+        reject(
+          new RelayError(RelayErrorCode.UPSTREAM_UNAVAILABLE, 'upstream did not answer in time', {
+            retriable: true,
+          }),
+        );
+      }, this.options.requestTimeoutMs ?? 5000);
+      timer.unref();
+      this.requests.set(id, { resolve, reject, timer });
+      ws.send(encodeUplinkMessage(make(id)));
+    });
+  }
+
+  private connect(): void {
+    const url = this.options.urls[this.urlIndex] as string;
+    this.currentState = 'connecting';
+    this.closedForSlowRetry = false;
+    const ws = new WebSocket(url, {
+      headers: { authorization: formatAuthHeader(this.options.relayId, this.options.token) },
+      perMessageDeflate: false,
+      maxPayload: UPLINK_MAX_MESSAGE_BYTES,
+      handshakeTimeout: 5000,
+      ...this.options.tls,
+    });
+    this.ws = ws;
+    ws.binaryType = 'nodebuffer';
+    ws.on('open', () => this.onOpen(ws));
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(ws, data, isBinary));
+    ws.on('unexpected-response', (_req, res) => {
+      this.options.log.warn({ url, status: res.statusCode }, 'upstream refused the uplink');
+      const reconnect = res.statusCode === 401 || res.statusCode === 403 ? 'slow' : 'backoff';
+      this.closedForSlowRetry = reconnect === 'slow';
+      ws.terminate();
+    });
+    ws.on('error', (err) => this.options.log.warn({ url, err: err.message }, 'uplink error'));
+    ws.on('close', (code: number, reason: Buffer) => this.onClose(ws, code, reason.toString()));
+  }
+
+  private onOpen(ws: WebSocket): void {
+    const spool = this.options.spool;
+    ws.send(
+      encodeUplinkMessage({
+        type: 'HELLO',
+        body: {
+          version: UPLINK_VERSION,
+          relay: this.options.relayId,
+          spool: spool.spoolId,
+          features: [],
+          firstUnacked: spool.firstSeq(),
+          nextSeq: spool.nextSeq(),
+        },
+      }),
+    );
+    this.lastHeard = this.now();
+  }
+
+  private onMessage(ws: WebSocket, data: Buffer, isBinary: boolean): void {
+    if (ws !== this.ws) return;
+    this.lastHeard = this.now();
+    let msg: UplinkMessage;
+    try {
+      if (!isBinary) throw new RelayError(RelayErrorCode.UPSTREAM_UNAVAILABLE, 'text message on the uplink');
+      msg = decodeUplinkMessage(data, { from: 'upstream' });
+    } catch (err) {
+      this.options.log.error({ err: (err as Error).message }, 'bad message from upstream');
+      ws.close(UplinkCloseCode.PROTOCOL_ERROR, 'bad message');
+      return;
+    }
+    switch (msg.type) {
+      case 'WELCOME':
+        return this.onWelcome(ws, msg.body.window, msg.body.maxBatchBytes, msg.body.heartbeatMs);
+      case 'CREDIT':
+        this.credit.setWindow(msg.body.window);
+        return this.pump();
+      case 'PING':
+        ws.send(encodeUplinkMessage({ type: 'PONG', body: { t: msg.body.t } }));
+        return;
+      case 'PONG':
+        return;
+      case 'ERROR':
+        this.options.log.warn(
+          { code: msg.body.code, message: msg.body.message },
+          'upstream reported an error',
+        );
+        return;
+      case 'BATCH_ACK':
+        return this.onAck(msg.body.firstSeq, msg.body.lastSeq, msg.body.status);
+      case 'HOSTCONFIG_RESP':
+        return this.settle(msg.body.id, msg.body.host);
+      case 'VERSION_RESP':
+        this.options.onVersion(msg.body.version);
+        return this.settle(msg.body.id, msg.body.version);
+      case 'INVENTORY_RESP':
+        return this.settle(msg.body.id, msg.body.items);
+      case 'CONFIG_ERROR': {
+        const pending = this.requests.get(msg.body.id);
+        if (pending === undefined) return;
+        this.requests.delete(msg.body.id);
+        clearTimeout(pending.timer);
+        pending.reject(
+          new RelayError(RelayErrorCode.UPSTREAM_UNAVAILABLE, `${msg.body.code}: ${msg.body.message}`),
+        );
+        return;
+      }
+      case 'CONFIG_PUSH':
+        this.options.onConfigPush(msg.body.uuid, msg.body.host);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onWelcome(ws: WebSocket, window: number, maxBatchBytes: number, heartbeatMs: number): void {
+    const spool = this.options.spool;
+    this.currentState = 'connected';
+    this.backoff.reset();
+    this.maxBatchBytes = Math.min(this.options.batch.maxBytes, maxBatchBytes);
+    this.heartbeatMs = heartbeatMs;
+    this.credit.reset(window);
+    this.inFlight.clear();
+    this.replayCursor = spool.firstSeq();
+    this.liveFrom = this.durableNext;
+    this.liveCursor = this.liveFrom;
+    this.options.log.info(
+      { url: this.options.urls[this.urlIndex], backlog: this.liveFrom - this.replayCursor, window },
+      'uplink connected',
+    );
+    this.options.onConnect?.(this.options.urls[this.urlIndex] as string);
+    this.heartbeatTimer = setInterval(() => {
+      if (this.now() - this.lastHeard > 3 * this.heartbeatMs) {
+        this.options.log.warn({}, 'upstream silent for 3 heartbeats');
+        ws.terminate();
+        return;
+      }
+      ws.send(encodeUplinkMessage({ type: 'PING', body: { t: this.now() } }));
+    }, this.heartbeatMs);
+    this.heartbeatTimer.unref();
+    const sendStatus = (): void => {
+      if (ws.readyState === WebSocket.OPEN)
+        ws.send(encodeUplinkMessage({ type: 'RELAY_STATUS', body: this.options.status() }));
+    };
+    sendStatus();
+    this.statusTimer = setInterval(sendStatus, this.options.statusIntervalMs ?? 10_000);
+    this.statusTimer.unref();
+    this.requestVersion().then(
+      () => undefined,
+      () => undefined,
+    );
+    ws.on('drain', () => this.pump());
+    this.pump();
+  }
+
+  private onAck(firstSeq: number, lastSeq: number, status: BatchAckStatus): void {
+    const batch = this.inFlight.get(firstSeq);
+    if (!this.credit.onAck(firstSeq, lastSeq) || batch === undefined) return; // not ours (an old connection's)
+    this.inFlight.delete(firstSeq);
+    if (status === BatchAckStatus.REJECTED) {
+      this.options.log.error({ firstSeq, lastSeq }, 'upstream rejected a batch; dropping it');
+    }
+    this.options.onBatchAck?.(status, batch.records);
+    this.options.spool.release(firstSeq, lastSeq).then(
+      () => undefined,
+      (err: unknown) => this.options.log.error({ err: (err as Error).message }, 'spool release failed'),
+    );
+    this.pump();
+  }
+
+  private settle(id: number, value: unknown): void {
+    const pending = this.requests.get(id);
+    if (pending === undefined) return;
+    this.requests.delete(id);
+    clearTimeout(pending.timer);
+    pending.resolve(value);
+  }
+
+  /** Send batches while credit and socket room allow. Serialized: one pass at a time. */
+  private pump(): void {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    this.pumpLoop().then(
+      () => {
+        this.pumping = false;
+        if (this.pumpAgain) {
+          this.pumpAgain = false;
+          this.pump();
+        }
+      },
+      (err: unknown) => {
+        this.pumping = false;
+        this.options.log.error({ err: (err as Error).message }, 'uplink send failed');
+        this.ws?.terminate();
+      },
+    );
+  }
+
+  private async pumpLoop(): Promise<void> {
+    const threshold = this.options.maxBufferedBytes ?? 1024 * 1024;
+    for (;;) {
+      const ws = this.ws;
+      if (this.currentState !== 'connected' || ws === undefined || ws.readyState !== WebSocket.OPEN) return;
+      if (!this.credit.canSend() || ws.bufferedAmount > threshold) return;
+      this.pumpAgain = false;
+      const liveReady = this.liveCursor < this.durableNext;
+      const replayReady = this.replayCursor < this.liveFrom;
+      if (!liveReady && !replayReady) return;
+      const useLive = liveReady && (!replayReady || this.preferLive);
+      this.preferLive = !useLive;
+      if (useLive) {
+        const entries = await this.take(this.liveCursor, this.durableNext);
+        if (entries.length === 0) {
+          this.liveCursor = this.durableNext; // dropped by the spool cap meanwhile
+          continue;
+        }
+        this.liveCursor = (entries[entries.length - 1] as SpoolEntry).seq + 1;
+        this.sendBatch(entries, false);
+      } else {
+        const entries = await this.take(this.replayCursor, this.liveFrom);
+        if (entries.length === 0) {
+          this.replayCursor = this.liveFrom;
+          continue;
+        }
+        this.replayCursor = (entries[entries.length - 1] as SpoolEntry).seq + 1;
+        this.sendBatch(entries, true);
+      }
+    }
+  }
+
+  /** Read the next batch's worth of entries from `from`, below `below`, within the byte limit. */
+  private async take(from: number, below: number): Promise<SpoolEntry[]> {
+    const read = await this.options.spool.read(from, {
+      maxRecords: this.options.batch.maxRecords,
+      maxBytes: this.maxBatchBytes,
+    });
+    const out: SpoolEntry[] = [];
+    let bytes = 0;
+    for (const entry of read) {
+      if (entry.seq >= below) break;
+      if (out.length > 0 && bytes + entry.payload.length > this.maxBatchBytes) break;
+      bytes += entry.payload.length;
+      out.push(entry);
+    }
+    return out;
+  }
+
+  private sendBatch(entries: SpoolEntry[], replay: boolean): void {
+    const ws = this.ws as WebSocket;
+    let samples = 0;
+    for (const e of entries) samples += e.samples;
+    const msg = buildBatch(
+      { seqs: entries.map((e) => e.seq), payloads: entries.map((e) => e.payload), samples, replay },
+      { compress: this.options.batch.compress },
+    );
+    const first = msg.body.firstSeq;
+    this.credit.onSent(first, msg.body.lastSeq);
+    this.inFlight.set(first, { records: entries.length });
+    ws.send(encodeUplinkMessage(msg));
+    this.options.onBatchSent?.(replay, entries.length, samples);
+  }
+
+  private onClose(ws: WebSocket, code: number, reason: string): void {
+    if (ws !== this.ws) return;
+    this.ws = undefined;
+    this.clearConnectionTimers();
+    this.credit.reset(0);
+    this.inFlight.clear();
+    this.failRequests('uplink closed');
+    if (this.currentState === 'stopped') return;
+    const wasConnected = this.currentState === 'connected';
+    this.currentState = 'disconnected';
+    const { name, reconnect } = describeCloseCode(code);
+    this.options.log.warn({ code, name, reason, wasConnected }, 'uplink closed');
+    // Try the next URL on every failure; the list wraps.
+    this.urlIndex = (this.urlIndex + 1) % this.options.urls.length;
+    if (wasConnected && this.options.urls.length === 1) this.urlIndex = 0;
+    const slow = reconnect === 'slow' || this.closedForSlowRetry;
+    const delay = slow ? (this.options.slowRetryMs ?? 30_000) : this.backoff.next();
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  private clearConnectionTimers(): void {
+    clearInterval(this.heartbeatTimer);
+    clearInterval(this.statusTimer);
+    this.heartbeatTimer = undefined;
+    this.statusTimer = undefined;
+  }
+
+  private failRequests(why: string): void {
+    for (const [id, pending] of this.requests) {
+      clearTimeout(pending.timer);
+      pending.reject(new RelayError(RelayErrorCode.UPSTREAM_UNAVAILABLE, why, { retriable: true }));
+      this.requests.delete(id);
+    }
+  }
+}

@@ -1,0 +1,264 @@
+/**
+ * A receiving peer for relay tests: speaks the real uplink protocol (the
+ * codec from protocol/), stores every record once per (relay, spool) using
+ * the documented RangeSet algorithm, answers config requests from a map.
+ * It stands in for the upstream until the real one exists; with `persistFile`
+ * it fsyncs what it stored before acknowledging, so it can be killed with
+ * SIGKILL and restarted (see uplink-receiver-main.ts).
+ */
+import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import {
+  BatchAckStatus,
+  batchSeqRanges,
+  decodeUplinkMessage,
+  encodeUplinkMessage,
+  openBatch,
+  parseAuthHeader,
+  RangeSet,
+  UPLINK_MAX_MESSAGE_BYTES,
+  UPLINK_PATH,
+  UplinkCloseCode,
+  type Host,
+  type UplinkBatch,
+  type UplinkMessage,
+} from '../../protocol/index.js';
+
+export interface StoredRecord {
+  relay: string;
+  spool: string;
+  seq: number;
+  type: number;
+  uuid: string;
+  src: string;
+  receivedAtMs: number;
+  body: string;
+  replay: boolean;
+  /** Receiver clock when stored. */
+  storedAt: number;
+}
+
+export interface ReceiverOptions {
+  port?: number;
+  /** relay id → token. */
+  relays: Record<string, string>;
+  window?: number;
+  heartbeatMs?: number;
+  maxBatchBytes?: number;
+  hosts?: Record<string, Host>;
+  version?: string;
+  /** Append every stored record to this file (JSON lines) and fsync before acknowledging. */
+  persistFile?: string;
+}
+
+export class UplinkReceiver {
+  readonly records: StoredRecord[] = [];
+  readonly stored = new Map<string, RangeSet>();
+  readonly hosts: Map<string, Host>;
+  /** Connections authenticated and open now, per relay. */
+  readonly open = new Map<string, Set<WebSocket>>();
+  /** Most connections of one relay ever open at the same time. */
+  maxConcurrent = 0;
+  connectsTotal = 0;
+  duplicateRecords = 0;
+  /** While true, batches are read but not acknowledged (a stalled upstream). */
+  holdAcks = false;
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private fd: number | undefined;
+
+  private constructor(private readonly options: ReceiverOptions) {
+    this.hosts = new Map(Object.entries(options.hosts ?? {}));
+    this.http = createServer((_req, res) => res.writeHead(404).end());
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: UPLINK_MAX_MESSAGE_BYTES,
+      perMessageDeflate: false,
+    });
+    this.http.on('upgrade', (req, socket, head) => {
+      let relay: string;
+      try {
+        const creds = parseAuthHeader(req.headers.authorization);
+        if (req.url !== UPLINK_PATH || options.relays[creds.relayId] !== creds.token)
+          throw new Error('refused');
+        relay = creds.relayId;
+      } catch {
+        socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n');
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, relay));
+    });
+    if (options.persistFile !== undefined) this.load(options.persistFile);
+  }
+
+  static async start(options: ReceiverOptions): Promise<UplinkReceiver> {
+    const receiver = new UplinkReceiver(options);
+    receiver.http.listen(options.port ?? 0, '127.0.0.1');
+    await once(receiver.http, 'listening');
+    return receiver;
+  }
+
+  get port(): number {
+    return (this.http.address() as AddressInfo).port;
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}${UPLINK_PATH}`;
+  }
+
+  /** Records of SERIESDATA/SERIESBATCH bodies, parsed. */
+  bodies(): unknown[] {
+    return this.records.map((r) => JSON.parse(r.body) as unknown);
+  }
+
+  /** Push a config change to every connected relay. */
+  pushConfig(uuid: string, host: Host): void {
+    this.hosts.set(uuid, host);
+    for (const set of this.open.values()) {
+      for (const ws of set) ws.send(encodeUplinkMessage({ type: 'CONFIG_PUSH', body: { uuid, host } }));
+    }
+  }
+
+  /** Grant a new window to every connected relay. */
+  setWindow(window: number): void {
+    for (const set of this.open.values()) {
+      for (const ws of set) ws.send(encodeUplinkMessage({ type: 'CREDIT', body: { window } }));
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const ws of this.wss.clients) ws.terminate();
+    this.wss.close();
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+    if (this.fd !== undefined) closeSync(this.fd);
+  }
+
+  private accept(ws: WebSocket, relay: string): void {
+    this.connectsTotal++;
+    let set = this.open.get(relay);
+    if (set === undefined) {
+      set = new Set();
+      this.open.set(relay, set);
+    }
+    // One uplink per relay: a newer connection replaces the older one.
+    for (const old of set) old.close(UplinkCloseCode.REPLACED, 'replaced');
+    set.add(ws);
+    this.maxConcurrent = Math.max(this.maxConcurrent, set.size);
+    ws.once('close', () => set.delete(ws));
+    let spool: string | undefined;
+    ws.on('message', (data: Buffer) => {
+      let msg: UplinkMessage;
+      try {
+        msg = decodeUplinkMessage(data, { from: 'relay' });
+      } catch {
+        ws.close(UplinkCloseCode.PROTOCOL_ERROR, 'bad message');
+        return;
+      }
+      const send = (m: UplinkMessage): void => ws.send(encodeUplinkMessage(m));
+      switch (msg.type) {
+        case 'HELLO':
+          spool = msg.body.spool;
+          send({
+            type: 'WELCOME',
+            body: {
+              version: 1,
+              window: this.options.window ?? 8,
+              maxBatchBytes: this.options.maxBatchBytes ?? 2 * 1024 * 1024,
+              heartbeatMs: this.options.heartbeatMs ?? 15_000,
+            },
+          });
+          return;
+        case 'PING':
+          send({ type: 'PONG', body: { t: msg.body.t } });
+          return;
+        case 'BATCH': {
+          if (spool === undefined || this.holdAcks) return;
+          const status = this.store(relay, spool, msg.body);
+          send({
+            type: 'BATCH_ACK',
+            body: { firstSeq: msg.body.firstSeq, lastSeq: msg.body.lastSeq, status },
+          });
+          return;
+        }
+        case 'HOSTCONFIG_REQ':
+          send({
+            type: 'HOSTCONFIG_RESP',
+            body: { id: msg.body.id, uuid: msg.body.uuid, host: this.hosts.get(msg.body.uuid) ?? null },
+          });
+          return;
+        case 'VERSION_REQ':
+          send({ type: 'VERSION_RESP', body: { id: msg.body.id, version: this.options.version ?? '3.1' } });
+          return;
+        default:
+          return;
+      }
+    });
+  }
+
+  private store(relay: string, spool: string, batch: UplinkBatch): BatchAckStatus {
+    const key = `${relay}/${spool}`;
+    let set = this.stored.get(key);
+    if (set === undefined) {
+      set = new RangeSet();
+      this.stored.set(key, set);
+    }
+    const present = batchSeqRanges(batch);
+    if (present.every(([f, l]) => set.has(f, l))) {
+      this.duplicateRecords += batch.records;
+      return BatchAckStatus.DUPLICATE;
+    }
+    const fresh: StoredRecord[] = [];
+    for (const r of openBatch(batch)) {
+      if (set.covers(r.seq)) {
+        this.duplicateRecords++;
+        continue;
+      }
+      fresh.push({
+        relay,
+        spool,
+        seq: r.seq,
+        type: r.type,
+        uuid: r.uuid,
+        src: r.src,
+        receivedAtMs: r.receivedAtMs,
+        body: r.body.toString(),
+        replay: batch.replay,
+        storedAt: Date.now(),
+      });
+    }
+    if (this.options.persistFile !== undefined && fresh.length > 0) {
+      this.fd ??= openSync(this.options.persistFile, 'a');
+      appendFileSync(this.fd, fresh.map((r) => JSON.stringify(r)).join('\n') + '\n');
+      fsyncSync(this.fd);
+    }
+    this.records.push(...fresh);
+    for (const [f, l] of present) set.add(f, l);
+    return fresh.length === 0 ? BatchAckStatus.DUPLICATE : BatchAckStatus.STORED;
+  }
+
+  private load(file: string): void {
+    if (!existsSync(file)) return;
+    const lines = readFileSync(file, 'utf8').split('\n');
+    for (const line of lines) {
+      if (line === '') continue;
+      let r: StoredRecord;
+      try {
+        r = JSON.parse(line) as StoredRecord;
+      } catch {
+        continue; // a torn last line: its batch was never acknowledged
+      }
+      const key = `${r.relay}/${r.spool}`;
+      let set = this.stored.get(key);
+      if (set === undefined) {
+        set = new RangeSet();
+        this.stored.set(key, set);
+      }
+      if (set.covers(r.seq)) continue;
+      set.add(r.seq, r.seq);
+      this.records.push(r);
+    }
+  }
+}
