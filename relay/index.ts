@@ -26,3 +26,4 @@ export { RelayMetrics, type RelayStatus } from './metrics.js';
 export { Relay, RELAY_VERSION, type RelayStartOptions } from './relay.js';
 export { UplinkClient, type UplinkClientOptions, type UplinkState } from './uplink-client.js';
 export * from './spool/index.js';
+export { controlSocketPath, fetchStatus } from './control.js';

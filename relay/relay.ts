@@ -3,6 +3,7 @@
  * and metrics. Implements the AgentSink every agent connection talks to.
  */
 import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import {
@@ -18,6 +19,7 @@ import type { AgentConnection, SpoolRequest } from './agent-connection.js';
 import { AgentServer } from './agent-server.js';
 import type { BackoffOptions } from './backoff.js';
 import { ConfigCache } from './config-cache.js';
+import { startControlServer } from './control.js';
 import { statePaths, type RelayConfig } from './config.js';
 import { BatchDedupe } from './dedupe.js';
 import { RelayMetrics, type RelayStatus } from './metrics.js';
@@ -43,6 +45,7 @@ export class Relay {
   private agentAddresses: AddressInfo[] = [];
   private metricsAddr: AddressInfo | undefined;
   private lastDiskBytes = 0;
+  private control: Server | undefined;
   private readonly diskTimer: NodeJS.Timeout;
 
   private constructor(
@@ -128,6 +131,7 @@ export class Relay {
     relay.agentAddresses = await relay.server.start();
     if (config.metrics.enabled)
       relay.metricsAddr = await relay.metrics.listen(config.metrics.host, config.metrics.port);
+    relay.control = await startControlServer(config.stateDir, () => relay.status());
     await relay.refreshDiskBytes();
     relay.uplink.start();
     log.info({ listen: relay.agentAddresses, upstreams: config.upstreams }, 'relay started');
@@ -256,6 +260,8 @@ export class Relay {
     await this.server.stop();
     await this.uplink.stop();
     await this.metrics.close();
+    const control = this.control;
+    if (control !== undefined) await new Promise<void>((resolve) => control.close(() => resolve()));
     await this.spool.close();
     await this.cache.close();
     this.log.info({}, 'relay stopped');

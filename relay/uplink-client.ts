@@ -216,8 +216,21 @@ export class UplinkClient {
     const url = this.options.urls[this.urlIndex] as string;
     this.currentState = 'connecting';
     this.closedForSlowRetry = false;
+    let authorization: string;
+    try {
+      authorization = formatAuthHeader(this.options.relayId, this.options.token);
+    } catch (err) {
+      // No usable credentials (e.g. no token configured yet): keep spooling, retry slowly.
+      this.options.log.error(
+        { err: (err as Error).message },
+        'uplink credentials unusable; set relayId and token',
+      );
+      this.currentState = 'disconnected';
+      this.reconnectTimer = setTimeout(() => this.connect(), this.options.slowRetryMs ?? 30_000);
+      return;
+    }
     const ws = new WebSocket(url, {
-      headers: { authorization: formatAuthHeader(this.options.relayId, this.options.token) },
+      headers: { authorization },
       perMessageDeflate: false,
       maxPayload: UPLINK_MAX_MESSAGE_BYTES,
       handshakeTimeout: 5000,

@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+/** `owl-relay run` and `owl-relay status`. */
+import { Command, InvalidArgumentError } from 'commander';
+import { fetchStatus } from './control.js';
+import { loadRelayConfig, type RelayConfigInput } from './config.js';
+import { Relay } from './relay.js';
+import type { RelayStatus } from './metrics.js';
+
+function int(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('not a non-negative integer');
+  return n;
+}
+
+/** `127.0.0.1:7070`, `[::1]:7070`. */
+function hostPort(value: string): { host: string; port: number } {
+  const at = value.lastIndexOf(':');
+  const host = value.slice(0, at).replace(/^\[|\]$/g, '');
+  const port = Number(value.slice(at + 1));
+  if (at < 0 || !Number.isInteger(port)) throw new InvalidArgumentError('expected HOST:PORT');
+  return { host, port };
+}
+
+function listen(
+  value: string,
+  previous: { host: string; port: number }[] | undefined,
+): { host: string; port: number }[] {
+  return [...(previous ?? []), hostPort(value)];
+}
+
+interface RunFlags {
+  config?: string;
+  stateDir?: string;
+  relayId?: string;
+  token?: string;
+  upstream?: string[];
+  listen?: { host: string; port: number }[];
+  zoneToken?: string;
+  v3Allow?: string[];
+  spoolMaxBytes?: number;
+  spoolPolicy?: 'drop-oldest' | 'reject-new';
+  metrics?: string;
+  logLevel?: RelayConfigInput['logLevel'];
+}
+
+function overrides(flags: RunFlags): RelayConfigInput {
+  const o: RelayConfigInput = {};
+  if (flags.stateDir !== undefined) o.stateDir = flags.stateDir;
+  if (flags.relayId !== undefined) o.relayId = flags.relayId;
+  if (flags.token !== undefined) o.token = flags.token;
+  if (flags.upstream !== undefined) o.upstreams = flags.upstream;
+  if (flags.listen !== undefined) o.listen = flags.listen;
+  if (flags.zoneToken !== undefined) o.zoneToken = flags.zoneToken;
+  if (flags.v3Allow !== undefined) o.v3Allow = flags.v3Allow;
+  if (flags.logLevel !== undefined) o.logLevel = flags.logLevel;
+  const spool: RelayConfigInput['spool'] = {};
+  if (flags.spoolMaxBytes !== undefined) spool.maxBytes = flags.spoolMaxBytes;
+  if (flags.spoolPolicy !== undefined) spool.policy = flags.spoolPolicy;
+  o.spool = spool;
+  if (flags.metrics !== undefined) o.metrics = { enabled: true, ...hostPort(flags.metrics) };
+  return o;
+}
+
+function formatStatus(s: RelayStatus): string {
+  const age = s.spool.records === 0 ? '-' : `${(s.spool.oldestAgeMs / 1000).toFixed(1)} s`;
+  return [
+    `uplink:  ${s.uplink.state}${s.uplink.url === null ? '' : ` to ${s.uplink.url}`} (${s.uplink.inFlight}/${s.uplink.window} batches in flight)`,
+    `agents:  ${s.agents.connected} connected`,
+    `spool:   ${s.spool.samples} samples in ${s.spool.records} records, ${s.spool.bytes} bytes (${s.spool.diskBytes} on disk), oldest ${age}`,
+    `dropped: ${s.spool.droppedSamples} samples in ${s.spool.droppedRecords} records (spool cap policy)`,
+  ].join('\n');
+}
+
+const program = new Command('owl-relay').description('OWL relay: one per network zone');
+const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
+
+program
+  .command('run')
+  .description('run the relay')
+  .option('-c, --config <file>', 'JSON config file')
+  .option('--state-dir <dir>', 'state directory (default /var/lib/owl-relay)')
+  .option('--relay-id <id>', 'this relay id at the upstream')
+  .option('--token <token>', 'uplink token')
+  .option('--upstream <url>', 'upstream URL (repeatable)', collect)
+  .option('--listen <host:port>', 'agent listener (repeatable)', listen)
+  .option('--zone-token <token>', 'token v4 agents present in HELLO')
+  .option('--v3-allow <cidr>', 'CIDR allowed to connect without HELLO (repeatable)', collect)
+  .option('--spool-max-bytes <n>', 'spool byte cap', int)
+  .option('--spool-policy <policy>', 'drop-oldest | reject-new')
+  .option('--metrics <host:port>', 'serve Prometheus /metrics there')
+  .option('--log-level <level>', 'pino log level')
+  .action(async (flags: RunFlags) => {
+    const config = loadRelayConfig(flags.config, overrides(flags));
+    const relay = await Relay.start(config);
+    let stopping = false;
+    const stop = (): void => {
+      if (stopping) return;
+      stopping = true;
+      relay.stop().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+
+program
+  .command('status')
+  .description("print a running relay's spool, uplink and agent figures")
+  .option('--state-dir <dir>', 'state directory of the relay', '/var/lib/owl-relay')
+  .option('--json', 'print JSON')
+  .action(async (flags: { stateDir: string; json?: boolean }) => {
+    try {
+      const status = await fetchStatus(flags.stateDir);
+      process.stdout.write(
+        (flags.json === true ? JSON.stringify(status, null, 2) : formatStatus(status)) + '\n',
+      );
+    } catch (err) {
+      process.stderr.write(`owl-relay: no relay answers in ${flags.stateDir} (${(err as Error).message})\n`);
+      process.exitCode = 3;
+    }
+  });
+
+await program.parseAsync(process.argv);
