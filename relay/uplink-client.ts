@@ -130,6 +130,11 @@ export class UplinkClient {
     return this.currentState === 'connected' ? (this.options.urls[this.urlIndex] ?? null) : null;
   }
 
+  /** Connection attempts that failed since the last successful connect. */
+  get failedAttempts(): number {
+    return this.backoff.attempts;
+  }
+
   /** Batches sent and not yet acknowledged. */
   get inFlightBatches(): number {
     return this.credit.pending;

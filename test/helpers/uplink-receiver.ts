@@ -8,6 +8,7 @@
  */
 import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -52,6 +53,8 @@ export interface ReceiverOptions {
   version?: string;
   /** Append every stored record to this file (JSON lines) and fsync before acknowledging. */
   persistFile?: string;
+  /** Serve wss:// with this key and certificate. */
+  tls?: { key: Buffer; cert: Buffer };
 }
 
 export class UplinkReceiver {
@@ -72,7 +75,10 @@ export class UplinkReceiver {
 
   private constructor(private readonly options: ReceiverOptions) {
     this.hosts = new Map(Object.entries(options.hosts ?? {}));
-    this.http = createServer((_req, res) => res.writeHead(404).end());
+    const notFound = (_req: unknown, res: { writeHead: (n: number) => { end: () => void } }): void => {
+      res.writeHead(404).end();
+    };
+    this.http = options.tls === undefined ? createServer(notFound) : createHttpsServer(options.tls, notFound);
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: UPLINK_MAX_MESSAGE_BYTES,
@@ -106,7 +112,7 @@ export class UplinkReceiver {
   }
 
   get url(): string {
-    return `ws://127.0.0.1:${this.port}${UPLINK_PATH}`;
+    return `${this.options.tls === undefined ? 'ws' : 'wss'}://127.0.0.1:${this.port}${UPLINK_PATH}`;
   }
 
   /** Records of SERIESDATA/SERIESBATCH bodies, parsed. */
