@@ -1,0 +1,2 @@
+/** The upstream (central server). Public surface of upstream/. */
+export * from './store/index.js';

@@ -1,0 +1,23 @@
+/** The upstream's sample store: the SampleStore contract and its embedded RocksDB implementation. */
+export {
+  type StorePoint,
+  type MetaOp,
+  type WriteExtra,
+  type SeriesQuery,
+  type SeriesResult,
+  type ListSeriesOptions,
+  type SeriesInfo,
+  type StoreStats,
+  type RetentionResult,
+  type SampleStore,
+  putMeta,
+  delMeta,
+} from './types.js';
+export { StoreError, StoreErrorCode } from './errors.js';
+export {
+  RocksSampleStore,
+  type RocksSampleStoreOptions,
+  type StoreCounters,
+  type StoreTimers,
+} from './rocks-store.js';
+export { seriesKey, parseSeriesKey, DEFAULT_SERIES_LIMITS, type SeriesKeyLimits } from './series-key.js';

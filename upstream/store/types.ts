@@ -1,0 +1,104 @@
+/**
+ * The sample-store contract. The upstream writes through `SampleStore` only,
+ * so another sink (a distributed TSDB) can replace the embedded RocksDB store.
+ * Meta operations ride in the same atomic write as the points: the upstream
+ * keeps its de-duplication record there, so "batch stored" and "batch marked
+ * as stored" can never disagree after a crash.
+ */
+
+/** One sample to store. Series identity = metric + the full tag set (order does not matter). */
+export interface StorePoint {
+  metric: string;
+  tags: Readonly<Record<string, string>>;
+  /** Unix time in milliseconds: an integer in [0, 2^48). */
+  timestampMs: number;
+  /** Finite number. */
+  value: number;
+}
+
+/** A caller-owned key/value change committed atomically with a write's points. */
+export type MetaOp = { type: 'put'; key: string; value: Uint8Array | string } | { type: 'del'; key: string };
+
+/** Build a meta put for `write(points, { meta: [...] })`. */
+export function putMeta(key: string, value: Uint8Array | string): MetaOp {
+  return { type: 'put', key, value };
+}
+
+/** Build a meta delete for `write(points, { meta: [...] })`. */
+export function delMeta(key: string): MetaOp {
+  return { type: 'del', key };
+}
+
+export interface WriteExtra {
+  /** Applied in order, in the same durable batch as the points. */
+  meta?: readonly MetaOp[];
+}
+
+export interface SeriesQuery {
+  metric: string;
+  /** Exact-match filter: a series matches when it carries every listed tag with that value. */
+  tags?: Readonly<Record<string, string>>;
+  /** Inclusive start, ms. */
+  fromMs: number;
+  /** Exclusive end, ms. */
+  toMs: number;
+  /** Most points returned in total (series in key order, points in time order); default 1,000,000. */
+  limit?: number;
+  /** Most series returned; default 10,000. */
+  maxSeries?: number;
+}
+
+/** One series of a query result; `timestampsMs[i]` goes with `values[i]`, ascending, unique. */
+export interface SeriesResult {
+  metric: string;
+  tags: Record<string, string>;
+  timestampsMs: number[];
+  values: number[];
+}
+
+export interface ListSeriesOptions {
+  /** Only series of exactly this metric. */
+  metric?: string;
+  /** Only series whose metric starts with this string. Ignored when `metric` is given. */
+  prefix?: string;
+  /** Most series returned. */
+  limit: number;
+}
+
+export interface SeriesInfo {
+  metric: string;
+  tags: Record<string, string>;
+}
+
+export interface StoreStats {
+  /** Series that hold at least one point (or had one since the last retention pass). */
+  series: number;
+  /** Distinct (series, timestamp) points stored. */
+  points: number;
+}
+
+export interface RetentionResult {
+  /** Points deleted by this pass. */
+  deletedPoints: number;
+  /** Series removed because no point was left. */
+  deletedSeries: number;
+}
+
+/** What the upstream needs from a place to put samples. */
+export interface SampleStore {
+  /** Store points (and meta ops) atomically and durably; resolves only once they survive power loss. */
+  write(points: readonly StorePoint[], extra?: WriteExtra): Promise<void>;
+  /** Points of the matching series in [fromMs, toMs), time-ordered. */
+  query(q: SeriesQuery): Promise<SeriesResult[]>;
+  listSeries(options: ListSeriesOptions): Promise<SeriesInfo[]>;
+  /** Exact counts (may first fold buffered writes into storage). */
+  stats(): Promise<StoreStats>;
+  /** Delete every point with timestampMs < olderThanMs. */
+  applyRetention(olderThanMs: number): Promise<RetentionResult>;
+  /** A meta value committed by `write`, or undefined. */
+  getMeta(key: string): Promise<Buffer | undefined>;
+  /** Meta entries whose key starts with `prefix`, in key order. */
+  listMeta(prefix: string, limit?: number): Promise<Array<[string, Buffer]>>;
+  /** Wait for pending operations, then release the store. */
+  close(): Promise<void>;
+}
