@@ -19,6 +19,7 @@ import {
   encodePacket,
   ErrorCode,
   FrameDecoder,
+  isV3Type,
   OwlError,
   PacketType,
   type Host,
@@ -99,10 +100,11 @@ export class AgentConnection {
   ) {
     this.remoteAddress = socket.remoteAddress ?? '';
     this.decoder = new FrameDecoder({ maxFrameBytes: options.parser.limits.maxFrameBytes });
-    this.idleTimer = setTimeout(
-      () => this.fail(ErrorCode.IDLE_TIMEOUT, 'no frame received in time'),
-      options.idleTimeoutMs,
-    );
+    this.idleTimer = setTimeout(() => {
+      // Silence while the relay itself holds the agent back is not the agent's fault.
+      if (this.paused) this.idleTimer.refresh();
+      else this.fail(ErrorCode.IDLE_TIMEOUT, 'no frame received in time');
+    }, options.idleTimeoutMs);
     this.idleTimer.unref();
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -219,7 +221,9 @@ export class AgentConnection {
     if (!access.allowsV3(this.remoteAddress)) {
       throw new OwlError(RelayErrorCode.NOT_ALLOWED, `${this.remoteAddress} may not connect without HELLO`);
     }
-    this.mode = 'v3';
+    // Only a v3 packet type shows a v3 agent: a v4 type without HELLO (SERIESBATCH, ACK, ERROR)
+    // leaves the session undecided, so its rejection still carries an ERROR (protocol.md 6.2).
+    if (isV3Type(packet.type)) this.mode = 'v3';
   }
 
   private learn(uuid: string): void {
@@ -329,6 +333,7 @@ export class AgentConnection {
       this.socket.pause();
     } else if (!shouldPause && this.paused) {
       this.paused = false;
+      this.idleTimer.refresh();
       this.socket.resume();
     }
   }

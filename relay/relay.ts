@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { LRUCache } from 'lru-cache';
 import { pino, type Logger } from 'pino';
 import {
   createPacketParser,
@@ -28,6 +29,9 @@ import { UplinkClient } from './uplink-client.js';
 
 export const RELAY_VERSION = '0.1.0';
 
+/** A cached host's config is refreshed from upstream at most this often. */
+const CONFIG_REFRESH_MS = 10_000;
+
 export interface RelayStartOptions {
   logger?: Logger;
   now?: () => number;
@@ -42,6 +46,9 @@ export class Relay {
   readonly uplink: UplinkClient;
   readonly server: AgentServer;
   private readonly agentsByUuid = new Map<string, Set<AgentConnection>>();
+  private readonly refreshing = new Map<string, Promise<Host | null>>();
+  /** Bounded: one entry per host that asked, like the config cache. */
+  private readonly lastRefresh = new LRUCache<string, number>({ max: 100_000 });
   private agentAddresses: AddressInfo[] = [];
   private metricsAddr: AddressInfo | undefined;
   private lastDiskBytes = 0;
@@ -166,15 +173,26 @@ export class Relay {
 
   async hostConfig(request: HostConfigRequest, source: string): Promise<Host | null> {
     const cached = await this.cache.getHost(request.uuid);
-    const refresh = this.uplink.requestHostConfig(request, request.uuid, source).then(async (host) => {
-      if (host !== null) await this.cache.setHost(host);
-      return host;
-    });
+    // One upstream request per host at a time, and for a cached host at most one refresh per
+    // interval: an agent repeating HOSTCONFIG must not multiply upstream traffic.
+    let refresh = this.refreshing.get(request.uuid);
+    const last = this.lastRefresh.get(request.uuid) ?? -Infinity;
+    if (refresh === undefined && (cached === null || this.now() - last >= CONFIG_REFRESH_MS)) {
+      this.lastRefresh.set(request.uuid, this.now());
+      refresh = this.uplink
+        .requestHostConfig(request, request.uuid, source)
+        .then(async (host) => {
+          if (host !== null) await this.cache.setHost(host);
+          return host;
+        })
+        .finally(() => this.refreshing.delete(request.uuid));
+      this.refreshing.set(request.uuid, refresh);
+    }
     if (cached !== null) {
-      refresh.catch(() => undefined);
+      refresh?.catch(() => undefined);
       return cached;
     }
-    return refresh.catch(() => null);
+    return refresh === undefined ? null : refresh.catch(() => null);
   }
 
   clientVersion(): string | null {
