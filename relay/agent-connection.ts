@@ -24,6 +24,8 @@ import {
   PacketType,
   type Host,
   type HostConfigRequest,
+  type NetDevice,
+  type Port,
   type OwlErrorCode,
   type Packet,
   type PacketParser,
@@ -53,6 +55,11 @@ export interface AgentSink {
   hostConfig(request: HostConfigRequest, source: string): Promise<Host | null>;
   /** Latest agent version, if known. */
   clientVersion(): string | null;
+  /**
+   * GETDEVICES / GETPORTS from a v3 proxy (td-proxy) talking to an upstream:
+   * the zone's items, or null when `source` is not a known proxy. Absent on a relay.
+   */
+  zoneItems?(what: 'devices' | 'ports', source: string): NetDevice[] | Port[] | null;
   /** Track which connection serves a host, so config pushes reach it. */
   attach(uuid: string, connection: AgentConnection): void;
   detach(uuid: string, connection: AgentConnection): void;
@@ -189,6 +196,9 @@ export class AgentConnection {
         if (version !== null) this.send(encodePacket(PacketType.CLIENTVERSIONRESP, { version }));
         return;
       }
+      case PacketType.GETDEVICES:
+      case PacketType.GETPORTS:
+        return this.zoneQuery(packet.type);
       case PacketType.GUARDHB:
       case PacketType.ACK:
         return;
@@ -287,6 +297,19 @@ export class AgentConnection {
         this.failWith(err);
       },
     );
+  }
+
+  private zoneQuery(type: typeof PacketType.GETDEVICES | typeof PacketType.GETPORTS): void {
+    const items = this.options.sink.zoneItems?.(
+      type === PacketType.GETDEVICES ? 'devices' : 'ports',
+      this.remoteAddress,
+    );
+    if (items === undefined || items === null) {
+      throw new OwlError(ErrorCode.UNEXPECTED_PACKET, `${this.remoteAddress} is not a v3 proxy served here`);
+    }
+    if (type === PacketType.GETDEVICES)
+      this.send(encodePacket(PacketType.GETDEVICESRESP, items as NetDevice[]));
+    else this.send(encodePacket(PacketType.GETPORTSRESP, items as Port[]));
   }
 
   private hostConfig(request: HostConfigRequest): void {

@@ -1,2 +1,23 @@
 /** The upstream (central server). Public surface of upstream/. */
 export * from './store/index.js';
+export { Upstream, DIRECT_ZONE, type UpstreamStartOptions } from './server.js';
+export {
+  defaultUpstreamConfig,
+  resolveUpstreamConfig,
+  loadUpstreamConfig,
+  upstreamPaths,
+  type UpstreamConfig,
+  type UpstreamConfigInput,
+} from './config.js';
+export { Registry, type HostRecord, type HostStatus, type RegistryOptions } from './registry.js';
+export { RelayDirectory, type RelayRecord, type RelayAuth } from './relays.js';
+export { RelayEndpoint, type RelayState } from './relay-endpoint.js';
+export {
+  ingest,
+  toMs,
+  seriesName,
+  type IngestRecord,
+  type IngestResult,
+  type RegistryEvent,
+} from './ingest.js';
+export { parseDuration } from './api.js';

@@ -1,0 +1,214 @@
+/**
+ * Operator HTTP JSON API (docs/api.md). Every request carries
+ * `Authorization: Bearer <api token>`. Bodies and answers are JSON.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { defaultParser, PacketType, type NetDevice, type Port, type Service } from '../protocol/index.js';
+import type { Registry, HostRecord } from './registry.js';
+import type { RelayDirectory } from './relays.js';
+import type { RelayEndpoint } from './relay-endpoint.js';
+import type { SampleStore } from './store/index.js';
+
+export interface ApiDeps {
+  token: string;
+  registry: Registry;
+  relays: RelayDirectory;
+  endpoint: RelayEndpoint;
+  store: SampleStore;
+  now: () => number;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const MAX_BODY = 1024 * 1024;
+
+export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const tokenDigest = createHash('sha256').update(deps.token).digest();
+  const authorized = (req: IncomingMessage): boolean => {
+    const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+    return (
+      m !== null &&
+      timingSafeEqual(
+        createHash('sha256')
+          .update(m[1] as string)
+          .digest(),
+        tokenDigest,
+      )
+    );
+  };
+  return (req, res) => {
+    const reply = (status: number, body: unknown): void => {
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    };
+    if (!authorized(req))
+      return reply(401, { code: 'OWL_ERR_UNAUTHENTICATED', message: 'bad or missing API token' });
+    route(deps, req).then(
+      ([status, body]) => reply(status, body),
+      (err: unknown) => {
+        if (err instanceof HttpError) reply(err.status, { code: err.code, message: err.message });
+        else reply(500, { code: 'OWL_ERR_INTERNAL', message: (err as Error).message });
+      },
+    );
+  };
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new HttpError(413, 'OWL_ERR_TOO_LARGE', 'body too large');
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString()) as unknown;
+  } catch {
+    throw new HttpError(400, 'OWL_ERR_BAD_JSON', 'body is not JSON');
+  }
+}
+
+function hostView(registry: Registry, r: HostRecord): unknown {
+  return { ...r, status: registry.status(r) };
+}
+
+/** `1h`, `30m`, `2d`, `45s` → ms. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+  if (m === null) throw new HttpError(400, 'OWL_ERR_BAD_FIELD', `not a duration: ${text}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
+    m[2] as 'ms' | 's' | 'm' | 'h' | 'd'
+  ];
+  return Number(m[1]) * unit;
+}
+
+async function route(deps: ApiDeps, req: IncomingMessage): Promise<[number, unknown]> {
+  const url = new URL(req.url ?? '/', 'http://api');
+  const parts = url.pathname
+    .split('/')
+    .filter((p) => p !== '')
+    .map(decodeURIComponent);
+  const method = req.method ?? 'GET';
+  const { registry, relays, endpoint, store } = deps;
+  if (parts[0] !== 'api' || parts[1] !== 'v1')
+    throw new HttpError(404, 'OWL_ERR_NOT_FOUND', 'no such endpoint');
+  const [, , resource, id, sub] = parts;
+  switch (
+    `${method} ${resource ?? ''}${id === undefined ? '' : '/:id'}${sub === undefined ? '' : `/${sub}`}`
+  ) {
+    case 'GET hosts':
+      return [200, registry.list().map((r) => hostView(registry, r))];
+    case 'GET hosts/:id': {
+      const r = registry.host(id as string);
+      if (r === undefined) throw new HttpError(404, 'OWL_ERR_NOT_FOUND', 'no such host');
+      return [200, hostView(registry, r)];
+    }
+    case 'PUT hosts/:id/services': {
+      const services = await readJson(req);
+      // Validate through the wire schema: a HOSTCONFIGRESP carrying these services must be valid.
+      try {
+        defaultParser.validateBody(PacketType.HOSTCONFIGRESP, { uuid: id, services });
+      } catch (err) {
+        throw new HttpError(400, 'OWL_ERR_BAD_FIELD', (err as Error).message);
+      }
+      const r = await registry.setServices(id as string, services as Service[]);
+      if (r === undefined) throw new HttpError(404, 'OWL_ERR_NOT_FOUND', 'no such host');
+      return [200, hostView(registry, r)];
+    }
+    case 'GET hosts/:id/ports':
+      return [200, registry.ports(id as string)];
+    case 'GET hosts/:id/asset':
+      return [200, registry.asset(id as string) ?? null];
+    case 'GET relays':
+      return [
+        200,
+        relays.list().map((r) => ({
+          id: r.id,
+          createdAtMs: r.createdAtMs,
+          revoked: r.revokedAtMs !== undefined,
+          connected: endpoint.isConnected(r.id),
+          live: endpoint.connected().find((c) => c.id === r.id) ?? null,
+        })),
+      ];
+    case 'POST relays': {
+      const body = (await readJson(req)) as { id?: unknown };
+      if (typeof body.id !== 'string') throw new HttpError(400, 'OWL_ERR_BAD_FIELD', 'id: must be a string');
+      try {
+        return [201, { id: body.id, token: await relays.add(body.id, deps.now()) }];
+      } catch (err) {
+        throw new HttpError(400, 'OWL_ERR_BAD_FIELD', (err as Error).message);
+      }
+    }
+    case 'DELETE relays/:id':
+      if (!(await relays.revoke(id as string, deps.now())))
+        throw new HttpError(404, 'OWL_ERR_NOT_FOUND', 'no such relay');
+      return [200, { id, revoked: true }];
+    case 'GET series': {
+      const metric = url.searchParams.get('metric');
+      const prefix = url.searchParams.get('prefix');
+      const limit = Number(url.searchParams.get('limit') ?? 1000);
+      return [
+        200,
+        await store.listSeries({
+          ...(metric === null ? {} : { metric }),
+          ...(prefix === null ? {} : { prefix }),
+          limit,
+        }),
+      ];
+    }
+    case 'GET query': {
+      const metric = url.searchParams.get('metric');
+      if (metric === null) throw new HttpError(400, 'OWL_ERR_BAD_FIELD', 'metric: required');
+      const now = deps.now();
+      const since = url.searchParams.get('since');
+      const fromMs = since !== null ? now - parseDuration(since) : Number(url.searchParams.get('from') ?? 0);
+      const toMs = Number(url.searchParams.get('to') ?? now + 1);
+      const tags: Record<string, string> = {};
+      for (const [k, v] of url.searchParams) if (k.startsWith('tag.')) tags[k.slice(4)] = v;
+      return [200, await store.query({ metric, tags, fromMs, toMs })];
+    }
+    case 'GET stats':
+      return [
+        200,
+        {
+          ...(await store.stats()),
+          hosts: registry.size,
+          relaysConnected: endpoint.connected().length,
+          ...endpoint.totals,
+        },
+      ];
+    case 'GET zones/:id/devices':
+      return [200, registry.zoneItems<NetDevice>(id as string, 'devices')];
+    case 'GET zones/:id/ports':
+      return [200, registry.zoneItems<Port>(id as string, 'ports')];
+    case 'PUT zones/:id/devices':
+    case 'PUT zones/:id/ports': {
+      const items = await readJson(req);
+      const type = sub === 'devices' ? PacketType.GETDEVICESRESP : PacketType.GETPORTSRESP;
+      try {
+        defaultParser.validateBody(type, items);
+      } catch (err) {
+        throw new HttpError(400, 'OWL_ERR_BAD_FIELD', (err as Error).message);
+      }
+      await registry.setZoneItems(id as string, sub as 'devices' | 'ports', items as NetDevice[]);
+      return [200, items];
+    }
+    case 'PUT version': {
+      const body = (await readJson(req)) as { version?: unknown; platform?: unknown };
+      if (typeof body.version !== 'string')
+        throw new HttpError(400, 'OWL_ERR_BAD_FIELD', 'version: must be a string');
+      await registry.setVersion(body.version, typeof body.platform === 'string' ? body.platform : '');
+      return [200, { version: body.version }];
+    }
+    default:
+      throw new HttpError(404, 'OWL_ERR_NOT_FOUND', `no such endpoint: ${method} ${url.pathname}`);
+  }
+}

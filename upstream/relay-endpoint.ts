@@ -1,0 +1,371 @@
+/**
+ * The upstream's end of the uplink (docs/uplink.md): relays connect over a
+ * WebSocket, authenticated in the upgrade request. Per relay connection,
+ * batches are handled one at a time in arrival order:
+ *
+ *   all present ranges already stored      → ack DUPLICATE (nothing opened)
+ *   payload does not open                  → ack REJECTED
+ *   else store the records not yet stored, the new stored ranges and the
+ *   registry changes in ONE durable store write, then ack STORED.
+ *
+ * A batch is acknowledged only after its write resolved (durable), so a
+ * kill -9 between store and ack makes the relay resend, and the stored ranges
+ * turn the resend into a DUPLICATE. Each relay gets its own window of
+ * unacknowledged batches; one relay's replay cannot starve another's live
+ * data since every relay's batches join the same group commits in turn.
+ * One connection per relay: a newer one replaces the older (close 4409).
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import {
+  BatchAckStatus,
+  batchSeqRanges,
+  decodeUplinkMessage,
+  encodeUplinkMessage,
+  openBatch,
+  parseAuthHeader,
+  UPLINK_DEFAULT_MAX_BATCH_BYTES,
+  UPLINK_HELLO_TIMEOUT_MS,
+  UPLINK_MAX_MESSAGE_BYTES,
+  UPLINK_PATH,
+  UPLINK_VERSION,
+  UplinkCloseCode,
+  type UplinkBatch,
+  type UplinkMessage,
+  type UplinkRelayStatus,
+} from '../protocol/index.js';
+import { cloneRanges, type StoredRanges } from './dedupe.js';
+import { ingest } from './ingest.js';
+import type { Registry } from './registry.js';
+import type { RelayDirectory } from './relays.js';
+import type { SampleStore } from './store/index.js';
+
+export interface EndpointLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface RelayEndpointOptions {
+  store: SampleStore;
+  ranges: StoredRanges;
+  registry: Registry;
+  relays: RelayDirectory;
+  log: EndpointLogger;
+  window: number;
+  heartbeatMs: number;
+  maxBatchBytes?: number;
+  maxRelays?: number;
+  /** Called after a batch is durable and before its ack is sent (crash tests kill the process here). */
+  afterStore?: (relay: string, firstSeq: number, lastSeq: number) => void;
+}
+
+export interface RelayState {
+  id: string;
+  connectedAtMs: number;
+  remote: string;
+  status: UplinkRelayStatus | undefined;
+  batches: number;
+  duplicates: number;
+  rejected: number;
+}
+
+interface Connection {
+  ws: WebSocket;
+  state: RelayState;
+  spool: string | undefined;
+  queue: Promise<void>;
+  lastHeard: number;
+  timer: NodeJS.Timeout;
+}
+
+export class RelayEndpoint {
+  private readonly wss: WebSocketServer;
+  private readonly connections = new Map<string, Connection>();
+  /** Counters for tests and the API. */
+  readonly totals = { batches: 0, duplicates: 0, rejected: 0, samples: 0 };
+
+  constructor(private readonly options: RelayEndpointOptions) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: UPLINK_MAX_MESSAGE_BYTES,
+      perMessageDeflate: false,
+    });
+    options.registry.onHostChanged = (record) => {
+      const c = this.connections.get(record.zone);
+      if (c !== undefined)
+        send(c.ws, { type: 'CONFIG_PUSH', body: { uuid: record.host.uuid, host: record.host } });
+    };
+  }
+
+  /** Route upgrade requests of `server` at UPLINK_PATH here. */
+  attach(server: Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.upgrade(req, socket, head),
+    );
+  }
+
+  /** Live relay connections. */
+  connected(): RelayState[] {
+    return [...this.connections.values()].map((c) => c.state);
+  }
+
+  isConnected(id: string): boolean {
+    return this.connections.has(id);
+  }
+
+  /** Close every relay connection (server shutting down: the relays retry). */
+  async close(): Promise<void> {
+    for (const c of this.connections.values()) c.ws.close(UplinkCloseCode.UNAVAILABLE, 'upstream stopping');
+    await Promise.all([...this.connections.values()].map((c) => c.queue));
+    for (const c of this.wss.clients) c.terminate();
+    this.wss.close();
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const refuse = (status: number, text: string, why: string, relay?: string): void => {
+      this.options.log.warn({ relay, remote: req.socket.remoteAddress, why }, 'relay refused');
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    if ((req.url ?? '').split('?')[0] !== UPLINK_PATH) return refuse(404, 'Not Found', 'wrong path');
+    let creds;
+    try {
+      creds = parseAuthHeader(req.headers.authorization);
+    } catch {
+      return refuse(401, 'Unauthorized', 'no or malformed credentials');
+    }
+    const verdict = this.options.relays.check(creds.relayId, creds.token);
+    if (verdict === 'revoked') return refuse(403, 'Forbidden', 'revoked relay', creds.relayId);
+    if (verdict !== 'ok') return refuse(401, 'Unauthorized', verdict, creds.relayId);
+    if (!this.connections.has(creds.relayId) && this.connections.size >= (this.options.maxRelays ?? 10_000)) {
+      return refuse(429, 'Too Many Requests', 'relay limit', creds.relayId);
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) =>
+      this.accept(ws, creds.relayId, req.socket.remoteAddress ?? ''),
+    );
+  }
+
+  private accept(ws: WebSocket, id: string, remote: string): void {
+    const previous = this.connections.get(id);
+    if (previous !== undefined) previous.ws.close(UplinkCloseCode.REPLACED, 'replaced by a newer connection');
+    const c: Connection = {
+      ws,
+      state: {
+        id,
+        connectedAtMs: Date.now(),
+        remote,
+        status: undefined,
+        batches: 0,
+        duplicates: 0,
+        rejected: 0,
+      },
+      spool: undefined,
+      // Start after the previous connection's batches are done, so two never interleave.
+      queue: previous?.queue ?? Promise.resolve(),
+      lastHeard: Date.now(),
+      timer: setTimeout(() => {
+        if (c.spool === undefined) ws.close(UplinkCloseCode.PROTOCOL_ERROR, 'no HELLO');
+      }, UPLINK_HELLO_TIMEOUT_MS),
+    };
+    this.connections.set(id, c);
+    this.options.log.info({ relay: id, remote }, 'relay connected');
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(c, data, isBinary));
+    ws.on('error', () => undefined);
+    ws.on('close', (code: number) => {
+      clearTimeout(c.timer);
+      if (this.connections.get(id) === c) this.connections.delete(id);
+      this.options.log.info({ relay: id, code }, 'relay disconnected');
+    });
+  }
+
+  private onMessage(c: Connection, data: Buffer, isBinary: boolean): void {
+    c.lastHeard = Date.now();
+    let msg: UplinkMessage;
+    try {
+      if (!isBinary) throw new Error('text message');
+      msg = decodeUplinkMessage(data, { from: 'relay' });
+    } catch (err) {
+      this.protocolError(c, (err as Error).message);
+      return;
+    }
+    if (c.spool === undefined && msg.type !== 'HELLO')
+      return this.protocolError(c, `${msg.type} before HELLO`);
+    switch (msg.type) {
+      case 'HELLO':
+        return this.onHello(c, msg.body.relay, msg.body.spool, msg.body.firstUnacked);
+      case 'PING':
+        return send(c.ws, { type: 'PONG', body: { t: msg.body.t } });
+      case 'PONG':
+        return;
+      case 'BATCH': {
+        const batch = msg.body;
+        c.queue = c.queue.then(() => this.onBatch(c, batch));
+        return;
+      }
+      case 'HOSTCONFIG_REQ': {
+        const { id, uuid, request } = msg.body;
+        const existing = this.options.registry.host(uuid);
+        if (existing !== undefined && existing.zone !== c.state.id) {
+          return send(c.ws, {
+            type: 'CONFIG_ERROR',
+            body: {
+              id,
+              code: 'OWL_ERR_FORBIDDEN_ZONE',
+              message: `host ${uuid} belongs to zone ${existing.zone}`,
+            },
+          });
+        }
+        this.options.registry.hostConfig(request, c.state.id).then(
+          (host) => send(c.ws, { type: 'HOSTCONFIG_RESP', body: { id, uuid, host } }),
+          (err: unknown) =>
+            send(c.ws, {
+              type: 'CONFIG_ERROR',
+              body: { id, code: 'OWL_ERR_INTERNAL', message: (err as Error).message },
+            }),
+        );
+        return;
+      }
+      case 'VERSION_REQ':
+        return send(c.ws, {
+          type: 'VERSION_RESP',
+          body: { id: msg.body.id, version: this.options.registry.version(msg.body.platform) ?? '' },
+        });
+      case 'INVENTORY_REQ': {
+        const { id, what } = msg.body;
+        const body =
+          what === 'devices'
+            ? { id, what, items: this.options.registry.zoneItems(c.state.id, 'devices') }
+            : { id, what, items: this.options.registry.zoneItems(c.state.id, 'ports') };
+        return send(c.ws, { type: 'INVENTORY_RESP', body } as UplinkMessage);
+      }
+      case 'RELAY_STATUS':
+        c.state.status = msg.body;
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onHello(c: Connection, relay: string, spool: string, firstUnacked: number): void {
+    if (relay !== c.state.id) return this.protocolError(c, 'HELLO relay differs from the credentials');
+    c.spool = spool;
+    clearTimeout(c.timer);
+    c.queue = c.queue.then(async () => {
+      // The relay never resends below firstUnacked: compact the stored set.
+      const set = await this.options.ranges.relaySet(relay, spool);
+      if (firstUnacked > 0) set.add(0, firstUnacked - 1);
+    });
+    send(c.ws, {
+      type: 'WELCOME',
+      body: {
+        version: UPLINK_VERSION,
+        window: this.options.window,
+        maxBatchBytes: this.options.maxBatchBytes ?? UPLINK_DEFAULT_MAX_BATCH_BYTES,
+        heartbeatMs: this.options.heartbeatMs,
+      },
+    });
+    c.timer = setInterval(() => {
+      if (Date.now() - c.lastHeard > 3 * this.options.heartbeatMs) {
+        c.ws.close(UplinkCloseCode.HEARTBEAT_TIMEOUT, 'relay silent');
+        return;
+      }
+      send(c.ws, { type: 'PING', body: { t: Date.now() } });
+    }, this.options.heartbeatMs);
+    c.timer.unref();
+  }
+
+  private async onBatch(c: Connection, batch: UplinkBatch): Promise<void> {
+    const relay = c.state.id;
+    const spool = c.spool as string;
+    const { ranges, registry, store } = this.options;
+    const ack = (status: BatchAckStatus): void =>
+      send(c.ws, { type: 'BATCH_ACK', body: { firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, status } });
+    this.totals.batches++;
+    c.state.batches++;
+    const stored = await ranges.relaySet(relay, spool);
+    const present = batchSeqRanges(batch);
+    if (present.every(([f, l]) => stored.has(f, l))) {
+      this.totals.duplicates++;
+      c.state.duplicates++;
+      return ack(BatchAckStatus.DUPLICATE);
+    }
+    let records;
+    try {
+      records = openBatch(batch, {
+        maxInflatedBytes: this.options.maxBatchBytes ?? UPLINK_DEFAULT_MAX_BATCH_BYTES,
+      });
+    } catch (err) {
+      this.totals.rejected++;
+      c.state.rejected++;
+      this.options.log.error(
+        { relay, firstSeq: batch.firstSeq, err: (err as Error).message },
+        'batch rejected',
+      );
+      return ack(BatchAckStatus.REJECTED);
+    }
+    const fresh = records.filter((r) => !stored.covers(r.seq));
+    const result = ingest(fresh, relay);
+    // Agent-level de-duplication of resent SERIESBATCHes.
+    let points = result.points;
+    const sessionUpdates: { uuid: string; session: string; set: ReturnType<typeof cloneRanges> }[] = [];
+    if (result.batches.length > 0) {
+      const drop = new Set<number>();
+      const touched = new Map<
+        string,
+        { uuid: string; session: string; set: ReturnType<typeof cloneRanges> }
+      >();
+      for (const b of result.batches) {
+        const key = `${b.uuid}\u0000${b.session}`;
+        let entry = touched.get(key);
+        if (entry === undefined) {
+          entry = {
+            uuid: b.uuid,
+            session: b.session,
+            set: cloneRanges(await ranges.sessionSet(b.uuid, b.session)),
+          };
+          touched.set(key, entry);
+        }
+        if (entry.set.covers(b.seq)) {
+          for (let i = b.firstPoint; i < b.firstPoint + b.points; i++) drop.add(i);
+        } else {
+          entry.set.add(b.seq, b.seq);
+        }
+      }
+      if (drop.size > 0) points = points.filter((_, i) => !drop.has(i));
+      sessionUpdates.push(...touched.values());
+    }
+    const next = cloneRanges(stored);
+    for (const [f, l] of present) next.add(f, l);
+    const reg = registry.prepare(result.events);
+    const meta = [
+      ranges.relayOp(relay, spool, next),
+      ...sessionUpdates.map((u) => ranges.sessionOp(u.uuid, u.session, u.set)),
+      ...reg.ops,
+    ];
+    try {
+      await store.write(points, { meta });
+    } catch (err) {
+      // Not durable: no ack. Close so the relay resends on a fresh connection.
+      this.options.log.error({ relay, err: (err as Error).message }, 'store write failed');
+      c.ws.close(UplinkCloseCode.UNAVAILABLE, 'store unavailable');
+      return;
+    }
+    this.options.afterStore?.(relay, batch.firstSeq, batch.lastSeq);
+    ranges.commitRelay(relay, spool, next);
+    for (const u of sessionUpdates) ranges.commitSession(u.uuid, u.session, u.set);
+    reg.apply();
+    this.totals.samples += points.length;
+    ack(fresh.length === 0 ? BatchAckStatus.DUPLICATE : BatchAckStatus.STORED);
+  }
+
+  private protocolError(c: Connection, message: string): void {
+    this.options.log.warn({ relay: c.state.id, message }, 'uplink protocol error');
+    send(c.ws, { type: 'ERROR', body: { code: 'OWL_ERR_UPLINK_PROTOCOL', message } });
+    c.ws.close(UplinkCloseCode.PROTOCOL_ERROR, 'protocol error');
+  }
+}
+
+function send(ws: WebSocket, msg: UplinkMessage): void {
+  if (ws.readyState === ws.OPEN) ws.send(encodeUplinkMessage(msg));
+}

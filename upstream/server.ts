@@ -1,0 +1,246 @@
+/**
+ * The upstream process: relay endpoint (WebSocket), direct agent endpoint
+ * (the relay's own agent-side code, no second copy), operator API, over one
+ * embedded store that also holds the registry and the de-duplication record.
+ */
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import {
+  createPacketParser,
+  type Host,
+  type HostConfigRequest,
+  type NetDevice,
+  type Port,
+} from '../protocol/index.js';
+import {
+  AccessPolicy,
+  AgentServer,
+  BatchDedupe,
+  unmapIPv4,
+  type AgentConnection,
+  type SpoolRequest,
+} from '../relay/index.js';
+import { createApiHandler } from './api.js';
+import { upstreamPaths, type UpstreamConfig } from './config.js';
+import { StoredRanges, cloneRanges } from './dedupe.js';
+import { ingest } from './ingest.js';
+import { Registry } from './registry.js';
+import { RelayDirectory } from './relays.js';
+import { RelayEndpoint } from './relay-endpoint.js';
+import { RocksSampleStore, type SampleStore } from './store/index.js';
+
+/** Zone of agents that reach the upstream directly. */
+export const DIRECT_ZONE = 'direct';
+
+export interface UpstreamStartOptions {
+  logger?: Logger;
+  now?: () => number;
+  /** See RelayEndpointOptions.afterStore. */
+  afterStore?: (relay: string, firstSeq: number, lastSeq: number) => void;
+}
+
+export class Upstream {
+  readonly endpoint: RelayEndpoint;
+  readonly agents: AgentServer;
+  private uplinkServer: Server | undefined;
+  private apiServer: Server | undefined;
+  private agentAddrs: AddressInfo[] = [];
+  private readonly direct = new Map<string, Set<AgentConnection>>();
+  private readonly retentionTimer: NodeJS.Timeout;
+
+  private constructor(
+    readonly config: UpstreamConfig,
+    readonly store: SampleStore,
+    readonly registry: Registry,
+    readonly relays: RelayDirectory,
+    readonly ranges: StoredRanges,
+    readonly apiToken: string,
+    readonly log: Logger,
+    private readonly now: () => number,
+    afterStore: UpstreamStartOptions['afterStore'],
+  ) {
+    this.endpoint = new RelayEndpoint({
+      store,
+      ranges,
+      registry,
+      relays,
+      log: log.child({ part: 'uplink' }),
+      window: config.relayWindow,
+      heartbeatMs: config.uplinkHeartbeatMs,
+      ...(afterStore === undefined ? {} : { afterStore }),
+    });
+    const relayPush = registry.onHostChanged;
+    registry.onHostChanged = (record) => {
+      if (record.zone === DIRECT_ZONE) {
+        for (const c of this.direct.get(record.host.uuid) ?? []) c.pushConfig(record.host);
+      } else relayPush(record);
+    };
+    const proxies = new Map(Object.entries(config.v3Proxies).map(([addr, zone]) => [unmapIPv4(addr), zone]));
+    const zoneOf = (source: string): string => proxies.get(unmapIPv4(source)) ?? DIRECT_ZONE;
+    this.agents = new AgentServer({
+      listen: config.agents,
+      ...(config.tls === undefined
+        ? {}
+        : { tls: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } }),
+      maxConnections: 20_000,
+      maxConnectionsPerSource: 64,
+      parser: createPacketParser(),
+      // v3 proxies carry no credentials either: they are admitted by address like v3 agents.
+      access: new AccessPolicy(
+        [...config.v3Allow, ...[...proxies.keys()].map((a) => (a.includes(':') ? `${a}/128` : `${a}/32`))],
+        undefined,
+      ),
+      dedupe: new BatchDedupe(),
+      sink: {
+        spool: (request) => this.ingestDirect(request, zoneOf(request.source)),
+        hostConfig: (request, source) => this.hostConfig(request, zoneOf(source)),
+        clientVersion: () => registry.version(),
+        zoneItems: (what, source) => {
+          const zone = proxies.get(unmapIPv4(source));
+          if (zone === undefined) return null;
+          return what === 'devices'
+            ? registry.zoneItems<NetDevice>(zone, what)
+            : registry.zoneItems<Port>(zone, what);
+        },
+        attach: (uuid, c) => {
+          let set = this.direct.get(uuid);
+          if (set === undefined) this.direct.set(uuid, (set = new Set()));
+          set.add(c);
+        },
+        detach: (uuid, c) => {
+          const set = this.direct.get(uuid);
+          set?.delete(c);
+          if (set?.size === 0) this.direct.delete(uuid);
+        },
+      },
+      idleTimeoutMs: 3 * config.heartbeatMs,
+      maxPendingPackets: 4096,
+      maxWriteBacklogBytes: 4 * 1024 * 1024,
+      onError: (c, error) => log.info({ agent: c.remoteAddress, code: error.code }, 'agent connection error'),
+    });
+    this.retentionTimer = setInterval(() => {
+      const cutoff = this.now() - config.retentionDays * 86_400_000;
+      store
+        .applyRetention(cutoff)
+        .catch((err: unknown) => log.error({ err: (err as Error).message }, 'retention failed'));
+    }, 3_600_000);
+    this.retentionTimer.unref();
+  }
+
+  static async start(config: UpstreamConfig, options: UpstreamStartOptions = {}): Promise<Upstream> {
+    const log = options.logger ?? pino({ name: 'owl-upstream', level: config.logLevel });
+    const now = options.now ?? Date.now;
+    const paths = upstreamPaths(config);
+    mkdirSync(config.stateDir, { recursive: true });
+    const store = await RocksSampleStore.open({ location: paths.store });
+    const registry = await Registry.open(store, {
+      autoRegister: config.autoRegister,
+      heartbeatMs: config.heartbeatMs,
+      missedHeartbeats: config.missedHeartbeats,
+      now,
+    });
+    const relays = await RelayDirectory.open(store);
+    const apiToken = config.apiToken ?? loadOrMakeToken(paths.apiToken);
+    const up = new Upstream(
+      config,
+      store,
+      registry,
+      relays,
+      new StoredRanges(store),
+      apiToken,
+      log,
+      now,
+      options.afterStore,
+    );
+    const tls =
+      config.tls === undefined
+        ? undefined
+        : { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
+    const notFound = (_req: unknown, res: { writeHead: (n: number) => { end: () => void } }): void => {
+      res.writeHead(404).end();
+    };
+    up.uplinkServer = tls === undefined ? createHttpServer(notFound) : createHttpsServer(tls, notFound);
+    up.endpoint.attach(up.uplinkServer);
+    up.uplinkServer.listen(config.uplink.port, config.uplink.host);
+    await once(up.uplinkServer, 'listening');
+    const api = createApiHandler({ token: apiToken, registry, relays, endpoint: up.endpoint, store, now });
+    up.apiServer = tls === undefined ? createHttpServer(api) : createHttpsServer(tls, api);
+    up.apiServer.listen(config.api.port, config.api.host);
+    await once(up.apiServer, 'listening');
+    up.agentAddrs = await up.agents.start();
+    log.info({ uplink: up.uplinkAddress, api: up.apiAddress, agents: up.agentAddrs }, 'upstream started');
+    return up;
+  }
+
+  get uplinkAddress(): AddressInfo {
+    return this.uplinkServer?.address() as AddressInfo;
+  }
+
+  get apiAddress(): AddressInfo {
+    return this.apiServer?.address() as AddressInfo;
+  }
+
+  get agentAddresses(): AddressInfo[] {
+    return this.agentAddrs;
+  }
+
+  /** The URL relays use. */
+  get uplinkUrl(): string {
+    const a = this.uplinkAddress;
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address === '0.0.0.0' ? '127.0.0.1' : a.address;
+    return `${this.config.tls === undefined ? 'ws' : 'wss'}://${host}:${a.port}/owl/v1/uplink`;
+  }
+
+  private async hostConfig(request: HostConfigRequest, zone: string): Promise<Host | null> {
+    const existing = this.registry.host(request.uuid);
+    // A host registered through a relay keeps its zone; a direct request for it is still answered.
+    return this.registry.hostConfig(request, existing?.zone ?? zone);
+  }
+
+  /** A packet from a directly connected agent: stored (with registry changes) in one durable write. */
+  private async ingestDirect(request: SpoolRequest, zone: string): Promise<void> {
+    const result = ingest([{ ...request, src: request.source, receivedAtMs: this.now() }], zone);
+    let points = result.points;
+    const meta = [];
+    const sessions = [];
+    for (const b of result.batches) {
+      const set = cloneRanges(await this.ranges.sessionSet(b.uuid, b.session));
+      if (set.covers(b.seq)) points = [];
+      else {
+        set.add(b.seq, b.seq);
+        sessions.push({ ...b, set });
+        meta.push(this.ranges.sessionOp(b.uuid, b.session, set));
+      }
+    }
+    const reg = this.registry.prepare(result.events);
+    await this.store.write(points, { meta: [...meta, ...reg.ops] });
+    for (const s of sessions) this.ranges.commitSession(s.uuid, s.session, s.set);
+    reg.apply();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.retentionTimer);
+    await this.agents.stop();
+    await this.endpoint.close();
+    const close = (s: Server | undefined): Promise<void> =>
+      s === undefined ? Promise.resolve() : new Promise((resolve) => s.close(() => resolve()));
+    this.uplinkServer?.closeAllConnections();
+    this.apiServer?.closeAllConnections();
+    await Promise.all([close(this.uplinkServer), close(this.apiServer)]);
+    await this.store.close();
+    this.log.info({}, 'upstream stopped');
+  }
+}
+
+/** The API token kept in the state dir, made at first start. */
+function loadOrMakeToken(file: string): string {
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const token = randomBytes(24).toString('base64url');
+  writeFileSync(file, token + '\n', { mode: 0o600 });
+  return token;
+}
