@@ -8,7 +8,7 @@ import { defaultParser, PacketType, type NetDevice, type Port, type Service } fr
 import type { Registry, HostRecord } from './registry.js';
 import type { RelayDirectory } from './relays.js';
 import type { RelayEndpoint } from './relay-endpoint.js';
-import type { SampleStore } from './store/index.js';
+import { StoreError, StoreErrorCode, type SampleStore } from './store/index.js';
 
 export interface ApiDeps {
   token: string;
@@ -55,6 +55,9 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       ([status, body]) => reply(status, body),
       (err: unknown) => {
         if (err instanceof HttpError) reply(err.status, { code: err.code, message: err.message });
+        // A query the store refuses (from > to, a bad limit) is the caller's mistake, not ours.
+        else if (err instanceof StoreError && err.code === StoreErrorCode.BAD_QUERY)
+          reply(400, { code: err.code, message: err.message });
         else reply(500, { code: 'OWL_ERR_INTERNAL', message: (err as Error).message });
       },
     );
@@ -76,6 +79,14 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+/** A JSON body that must be an object (`null`, arrays and scalars are refused). */
+async function readObject(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const body = await readJson(req);
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new HttpError(400, 'OWL_ERR_BAD_FIELD', 'body: must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
 function hostView(registry: Registry, r: HostRecord): unknown {
   return { ...r, status: registry.status(r) };
 }
@@ -92,13 +103,18 @@ export function parseDuration(text: string): number {
 
 async function route(deps: ApiDeps, req: IncomingMessage): Promise<[number, unknown]> {
   const url = new URL(req.url ?? '/', 'http://api');
-  const parts = url.pathname
-    .split('/')
-    .filter((p) => p !== '')
-    .map(decodeURIComponent);
+  let parts: string[];
+  try {
+    parts = url.pathname
+      .split('/')
+      .filter((p) => p !== '')
+      .map(decodeURIComponent);
+  } catch {
+    throw new HttpError(400, 'OWL_ERR_BAD_FIELD', 'path: malformed percent-encoding');
+  }
   const method = req.method ?? 'GET';
   const { registry, relays, endpoint, store } = deps;
-  if (parts[0] !== 'api' || parts[1] !== 'v1')
+  if (parts[0] !== 'api' || parts[1] !== 'v1' || parts.length > 5)
     throw new HttpError(404, 'OWL_ERR_NOT_FOUND', 'no such endpoint');
   const [, , resource, id, sub] = parts;
   switch (
@@ -139,7 +155,7 @@ async function route(deps: ApiDeps, req: IncomingMessage): Promise<[number, unkn
         })),
       ];
     case 'POST relays': {
-      const body = (await readJson(req)) as { id?: unknown };
+      const body = await readObject(req);
       if (typeof body.id !== 'string') throw new HttpError(400, 'OWL_ERR_BAD_FIELD', 'id: must be a string');
       try {
         return [201, { id: body.id, token: await relays.add(body.id, deps.now()) }];
@@ -150,6 +166,7 @@ async function route(deps: ApiDeps, req: IncomingMessage): Promise<[number, unkn
     case 'DELETE relays/:id':
       if (!(await relays.revoke(id as string, deps.now())))
         throw new HttpError(404, 'OWL_ERR_NOT_FOUND', 'no such relay');
+      endpoint.disconnect(id as string, 'relay revoked');
       return [200, { id, revoked: true }];
     case 'GET series': {
       const metric = url.searchParams.get('metric');
@@ -202,9 +219,11 @@ async function route(deps: ApiDeps, req: IncomingMessage): Promise<[number, unkn
       return [200, items];
     }
     case 'PUT version': {
-      const body = (await readJson(req)) as { version?: unknown; platform?: unknown };
+      const body = await readObject(req);
       if (typeof body.version !== 'string')
         throw new HttpError(400, 'OWL_ERR_BAD_FIELD', 'version: must be a string');
+      if (body.platform !== undefined && typeof body.platform !== 'string')
+        throw new HttpError(400, 'OWL_ERR_BAD_FIELD', 'platform: must be a string');
       await registry.setVersion(body.version, typeof body.platform === 'string' ? body.platform : '');
       return [200, { version: body.version }];
     }

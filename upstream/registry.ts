@@ -147,8 +147,9 @@ export class Registry {
       switch (e.kind) {
         case 'heartbeat': {
           const r = current(e.uuid);
-          if (r !== undefined && e.atMs > r.lastSeenMs)
-            changedHosts.set(e.uuid, { ...r, lastSeenMs: e.atMs });
+          // A relay's clock may run ahead: a time past ours would keep a dead host up.
+          const at = Math.min(e.atMs, this.options.now());
+          if (r !== undefined && at > r.lastSeenMs) changedHosts.set(e.uuid, { ...r, lastSeenMs: at });
           break;
         }
         case 'discover': {

@@ -115,6 +115,15 @@ export class RelayEndpoint {
     return this.connections.has(id);
   }
 
+  /** Cut a relay's live uplink (its credentials were revoked): ERROR, then close 4403. */
+  disconnect(id: string, message: string): void {
+    const c = this.connections.get(id);
+    if (c === undefined) return;
+    this.options.log.warn({ relay: id, why: message }, 'relay disconnected by the upstream');
+    send(c.ws, { type: 'ERROR', body: { code: 'OWL_ERR_UNAUTHENTICATED', message } });
+    c.ws.close(UplinkCloseCode.FORBIDDEN, 'OWL_ERR_UNAUTHENTICATED');
+  }
+
   /** Close every relay connection (server shutting down: the relays retry). */
   async close(): Promise<void> {
     for (const c of this.connections.values()) c.ws.close(UplinkCloseCode.UNAVAILABLE, 'upstream stopping');
@@ -205,14 +214,18 @@ export class RelayEndpoint {
       }
       case 'HOSTCONFIG_REQ': {
         const { id, uuid, request } = msg.body;
-        const existing = this.options.registry.host(uuid);
-        if (existing !== undefined && existing.zone !== c.state.id) {
+        // Both the vouched uuid and the one the request registers must belong to this zone:
+        // otherwise a relay could move another zone's host to itself.
+        const existing = [uuid, request.uuid]
+          .map((u) => this.options.registry.host(u))
+          .find((h) => h !== undefined && h.zone !== c.state.id);
+        if (existing !== undefined) {
           return send(c.ws, {
             type: 'CONFIG_ERROR',
             body: {
               id,
               code: 'OWL_ERR_FORBIDDEN_ZONE',
-              message: `host ${uuid} belongs to zone ${existing.zone}`,
+              message: `host ${existing.host.uuid} belongs to zone ${existing.zone}`,
             },
           });
         }
@@ -248,7 +261,14 @@ export class RelayEndpoint {
   }
 
   private onHello(c: Connection, relay: string, spool: string, firstUnacked: number): void {
-    if (relay !== c.state.id) return this.protocolError(c, 'HELLO relay differs from the credentials');
+    if (relay !== c.state.id) {
+      return this.protocolError(
+        c,
+        'HELLO relay differs from the credentials',
+        UplinkCloseCode.FORBIDDEN,
+        'OWL_ERR_UNAUTHENTICATED',
+      );
+    }
     c.spool = spool;
     clearTimeout(c.timer);
     c.queue = c.queue.then(async () => {
@@ -337,7 +357,11 @@ export class RelayEndpoint {
     }
     const next = cloneRanges(stored);
     for (const [f, l] of present) next.add(f, l);
-    const reg = registry.prepare(result.events);
+    // A relay's data changes only hosts of its own zone (or not yet registered ones), as for configs.
+    const events = result.events.filter(
+      (e) => !('uuid' in e) || (registry.host(e.uuid)?.zone ?? relay) === relay,
+    );
+    const reg = registry.prepare(events);
     const meta = [
       ranges.relayOp(relay, spool, next),
       ...sessionUpdates.map((u) => ranges.sessionOp(u.uuid, u.session, u.set)),
@@ -359,10 +383,15 @@ export class RelayEndpoint {
     ack(fresh.length === 0 ? BatchAckStatus.DUPLICATE : BatchAckStatus.STORED);
   }
 
-  private protocolError(c: Connection, message: string): void {
+  private protocolError(
+    c: Connection,
+    message: string,
+    close: number = UplinkCloseCode.PROTOCOL_ERROR,
+    code = 'OWL_ERR_UPLINK_PROTOCOL',
+  ): void {
     this.options.log.warn({ relay: c.state.id, message }, 'uplink protocol error');
-    send(c.ws, { type: 'ERROR', body: { code: 'OWL_ERR_UPLINK_PROTOCOL', message } });
-    c.ws.close(UplinkCloseCode.PROTOCOL_ERROR, 'protocol error');
+    send(c.ws, { type: 'ERROR', body: { code, message } });
+    c.ws.close(close, code);
   }
 }
 

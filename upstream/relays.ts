@@ -33,6 +33,8 @@ export class RelayDirectory {
   /** Add a relay (or re-key an existing one); returns its new token, which is stored only hashed. */
   async add(id: string, now: number): Promise<string> {
     if (!ID.test(id)) throw new RangeError('relay id must be 1-64 of [A-Za-z0-9_-]');
+    // A relay's id is its zone; `direct` is the zone of agents connected to the upstream itself.
+    if (id === 'direct') throw new RangeError('relay id "direct" is reserved');
     const token = randomBytes(24).toString('base64url');
     const record: RelayRecord = { id, tokenSha256: digest(token), createdAtMs: now };
     await this.store.write([], { meta: [putMeta(`relay/${id}`, JSON.stringify(record))] });
