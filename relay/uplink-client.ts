@@ -365,7 +365,6 @@ export class UplinkClient {
       () => undefined,
       () => undefined,
     );
-    ws.on('drain', () => this.pump());
     this.pump();
   }
 
@@ -399,6 +398,7 @@ export class UplinkClient {
       return;
     }
     this.pumping = true;
+    const ws = this.ws;
     this.pumpLoop().then(
       () => {
         this.pumping = false;
@@ -410,7 +410,7 @@ export class UplinkClient {
       (err: unknown) => {
         this.pumping = false;
         this.options.log.error({ err: (err as Error).message }, 'uplink send failed');
-        this.ws?.terminate();
+        ws?.terminate(); // the connection this pass served, never a newer one
       },
     );
   }
@@ -429,6 +429,8 @@ export class UplinkClient {
       this.preferLive = !useLive;
       if (useLive) {
         const entries = await this.take(this.liveCursor, this.durableNext);
+        // The connection changed while reading: the new one has its own cursors and credit.
+        if (this.ws !== ws) return;
         if (entries.length === 0) {
           this.liveCursor = this.durableNext; // dropped by the spool cap meanwhile
           continue;
@@ -437,6 +439,7 @@ export class UplinkClient {
         this.sendBatch(entries, false);
       } else {
         const entries = await this.take(this.replayCursor, this.liveFrom);
+        if (this.ws !== ws) return;
         if (entries.length === 0) {
           this.replayCursor = this.liveFrom;
           continue;

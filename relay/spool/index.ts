@@ -1,0 +1,22 @@
+/** The relay's durable spool: interface, RocksDB implementation, in-memory implementation, errors. */
+export type {
+  Spool,
+  SpoolRecord,
+  SpoolEntry,
+  SeqRange,
+  SpoolPolicy,
+  ReadLimits,
+  SpoolStats,
+  SpoolLogger,
+} from './spool.js';
+export { DEFAULT_READ_MAX_RECORDS, DEFAULT_READ_MAX_BYTES } from './spool.js';
+export { SpoolError, SpoolErrorCode } from './errors.js';
+export {
+  RocksSpool,
+  openRocksSpool,
+  type RocksSpoolOptions,
+  SEGMENT_MAX_RECORDS,
+  MIN_MAX_BYTES,
+} from './rocks-spool.js';
+export { MemorySpool, type MemorySpoolOptions } from './memory-spool.js';
+export { recordBytes } from './format.js';

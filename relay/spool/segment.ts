@@ -1,0 +1,162 @@
+import path from 'node:path';
+import { createRocksDb, type RocksBatchOp, type RocksDb, type RocksOpenOptions } from './rocks-binding.js';
+import { dirBytesSync } from './disk-usage.js';
+import {
+  decodeKey,
+  decodeMeta,
+  decodeValue,
+  encodeKey,
+  encodeMeta,
+  META_KEY,
+  segmentName,
+  type SegmentMeta,
+} from './format.js';
+
+/**
+ * One spool segment: a RocksDB instance holding the records with seq in
+ * [first, meta.next). `meta` in memory is authoritative and is written with
+ * every batch. The RocksDB handle is opened on demand and may be closed while
+ * the segment is idle, so a large backlog costs no memory per segment beyond
+ * this object.
+ */
+export class Segment {
+  readonly first: number;
+  readonly name: string;
+  readonly dir: string;
+  meta: SegmentMeta;
+  /** Seq and receivedAt of the first live record (undefined when none). */
+  headSeq: number | undefined;
+  headReceivedAt: number | undefined;
+  /** Set when records at the head may have been deleted and headSeq must be looked up again. */
+  headStale = false;
+  /** Bytes on disk at the last measurement, and bytes written since (not yet reflected in it). */
+  diskMeasured = 0;
+  unmeasured = 0;
+  lastMeasuredAt = -Infinity;
+  /** LRU tick of the last use. */
+  lastUsed = 0;
+  private db: RocksDb | undefined;
+  private opening: Promise<RocksDb> | undefined;
+
+  constructor(
+    spoolDir: string,
+    first: number,
+    meta: SegmentMeta,
+    private readonly options: RocksOpenOptions,
+  ) {
+    this.first = first;
+    this.name = segmentName(first);
+    this.dir = path.join(spoolDir, this.name);
+    this.meta = meta;
+  }
+
+  get isOpen(): boolean {
+    return this.db !== undefined;
+  }
+
+  /** The open handle, opening it first if needed (creating the directory if `create`). */
+  async handle(create = false): Promise<RocksDb> {
+    if (this.db) return this.db;
+    if (!this.opening) {
+      this.opening = (async () => {
+        const db = createRocksDb(this.dir);
+        await db.open({ ...this.options, createIfMissing: create });
+        this.db = db;
+        return db;
+      })().finally(() => (this.opening = undefined));
+    }
+    return this.opening;
+  }
+
+  async closeHandle(): Promise<void> {
+    const db = this.db;
+    this.db = undefined;
+    if (db) await db.close();
+  }
+
+  /** Read the stored meta (undefined when the key is absent). Throws on unparsable meta. */
+  async readMeta(): Promise<SegmentMeta | undefined> {
+    const db = await this.handle();
+    const [value] = await db.getMany([META_KEY]);
+    return value === undefined ? undefined : decodeMeta(value);
+  }
+
+  /** True when the segment holds at least one data key. */
+  async hasData(): Promise<boolean> {
+    const db = await this.handle();
+    const it = db.iterator({ lt: META_KEY, limit: 1, values: false });
+    try {
+      return (await it.nextv(1)).length > 0;
+    } finally {
+      await it.close();
+    }
+  }
+
+  /** Write `ops` plus `meta` as one synced batch (one fdatasync) and adopt `meta`. */
+  async commit(ops: RocksBatchOp[], meta: SegmentMeta): Promise<void> {
+    const db = await this.handle();
+    const metaValue = encodeMeta(meta);
+    ops.push({ type: 'put', key: META_KEY, value: metaValue });
+    let bytes = 0;
+    for (const op of ops) bytes += op.key.length + (op.value?.length ?? 0) + 16;
+    await db.batch(ops, { sync: true });
+    this.meta = meta;
+    this.unmeasured += bytes;
+  }
+
+  /** Entries with lo <= seq < hi, in chunks of up to `chunk` rows. */
+  async *scan(lo: number, hi: number, chunk: number): AsyncGenerator<Array<[Buffer, Buffer]>> {
+    lo = Math.max(lo, this.first);
+    hi = Math.min(hi, this.meta.next);
+    if (lo >= hi) return;
+    const db = await this.handle();
+    const it = db.iterator({ gte: encodeKey(lo), lt: encodeKey(hi) });
+    try {
+      for (;;) {
+        const rows = await it.nextv(chunk);
+        if (rows.length === 0) return;
+        yield rows;
+      }
+    } finally {
+      await it.close();
+    }
+  }
+
+  /** Look up the first live record at or after `from`. */
+  async findHead(from = this.first): Promise<void> {
+    this.headStale = false;
+    if (this.meta.liveRecords === 0) {
+      this.headSeq = undefined;
+      this.headReceivedAt = undefined;
+      return;
+    }
+    for await (const rows of this.scan(from, this.meta.next, 1)) {
+      const row = rows[0];
+      if (row) {
+        this.headSeq = decodeKey(row[0]);
+        this.headReceivedAt = decodeValue(row[1]).receivedAt;
+        return;
+      }
+    }
+    // Meta says live records exist but none were found after `from`: search from the start.
+    if (from > this.first) return this.findHead(this.first);
+    this.headSeq = undefined;
+    this.headReceivedAt = undefined;
+  }
+
+  /** Measure the directory's bytes now. */
+  measure(now: number): number {
+    this.diskMeasured = dirBytesSync(this.dir);
+    this.unmeasured = 0;
+    this.lastMeasuredAt = now;
+    return this.diskMeasured;
+  }
+
+  /**
+   * Conservative disk estimate: written-but-unmeasured bytes count twice, since
+   * until the memtable is flushed and its WAL deleted they sit in both.
+   */
+  get diskEstimate(): number {
+    return this.diskMeasured + 2 * this.unmeasured;
+  }
+}

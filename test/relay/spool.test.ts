@@ -1,0 +1,22 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { MemorySpool, openRocksSpool } from '../../relay/index.js';
+import { spoolConformance } from './spool-conformance.js';
+
+spoolConformance(test, 'RocksSpool', async () => {
+  const root = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'owl-spool-'));
+  const dir = path.join(root, 'spool');
+  return {
+    durable: true,
+    open: (options = {}) => openRocksSpool({ dir, ...options }),
+    cleanup: () => fs.promises.rm(root, { recursive: true, force: true }),
+  };
+});
+
+spoolConformance(test, 'MemorySpool', async () => ({
+  durable: false,
+  open: async (options = {}) => new MemorySpool(options),
+  cleanup: async () => undefined,
+}));
