@@ -32,6 +32,7 @@ import {
 } from '../protocol/index.js';
 import type { AccessPolicy } from './access.js';
 import type { BatchDedupe } from './dedupe.js';
+import type { IngestGate } from './ingest-gate.js';
 import { RelayErrorCode } from './errors.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -76,6 +77,8 @@ export interface AgentConnectionOptions {
   maxPendingPackets: number;
   /** Cut off a peer that lets this many unsent bytes pile up (it does not read). */
   maxWriteBacklogBytes: number;
+  /** Relay-wide cap on bytes awaiting durability; every connection pauses while it is closed. */
+  gate?: IngestGate;
   /** How long to stop reading when the spool refuses data (reject-new policy). */
   retryPauseMs?: number;
   /** Grace period for the peer to read our ERROR before the socket is destroyed. */
@@ -98,6 +101,7 @@ export class AgentConnection {
   private readonly idleTimer: NodeJS.Timeout;
   private readonly attached = new Set<string>();
   private holding: NodeJS.Timeout | undefined;
+  private readonly ungate: (() => void) | undefined;
   /** Raw JSON body of the frame being handled: spooled as received, never re-encoded. */
   private currentBody: Buffer = Buffer.alloc(0);
 
@@ -124,6 +128,7 @@ export class AgentConnection {
       /* reset by peer etc.: 'close' follows */
     });
     socket.on('close', () => this.onClose());
+    this.ungate = options.gate?.onOpen(() => this.updateFlow());
   }
 
   /** The protocol the peer speaks, once known. */
@@ -250,7 +255,19 @@ export class AgentConnection {
   }
 
   private spoolBytes(type: number, body: Buffer, samples: number): Promise<void> {
-    return this.options.sink.spool({ type, body, samples, source: this.remoteAddress, uuid: this.uuid });
+    const gate = this.options.gate;
+    const written = this.options.sink.spool({
+      type,
+      body,
+      samples,
+      source: this.remoteAddress,
+      uuid: this.uuid,
+    });
+    if (gate === undefined) return written;
+    const bytes = body.length;
+    gate.add(bytes);
+    if (gate.closed) this.updateFlow();
+    return written.finally(() => gate.done(bytes));
   }
 
   private batch(session: string, seq: number, samples: number, uuid: string | undefined): void {
@@ -350,7 +367,10 @@ export class AgentConnection {
   private updateFlow(): void {
     if (this.closing) return;
     const shouldPause =
-      this.writeBlocked || this.holding !== undefined || this.pending >= this.options.maxPendingPackets;
+      this.writeBlocked ||
+      this.holding !== undefined ||
+      this.pending >= this.options.maxPendingPackets ||
+      this.options.gate?.closed === true;
     if (shouldPause && !this.paused) {
       this.paused = true;
       this.socket.pause();
@@ -410,6 +430,7 @@ export class AgentConnection {
     this.closing = true;
     clearTimeout(this.idleTimer);
     clearTimeout(this.holding);
+    this.ungate?.();
     for (const uuid of this.attached) this.options.sink.detach(uuid, this);
     this.attached.clear();
   }

@@ -14,13 +14,13 @@ export interface BackoffOptions {
 }
 
 /**
- * Production defaults: first retry within 100 ms, never more than 1 s apart,
- * so a relay is back within a second of its upstream's return (a refused
- * connect a second per relay costs the upstream nothing).
+ * Production defaults: first retry within 100 ms, never more than 500 ms
+ * apart, so a relay is back well within a second of its upstream's return
+ * (two refused connects a second per relay cost the upstream nothing).
  */
 export const DEFAULT_BACKOFF: Readonly<BackoffOptions> = Object.freeze({
   initialMs: 100,
-  maxMs: 1000,
+  maxMs: 500,
   factor: 2,
   minMs: 50,
 });

@@ -27,3 +27,4 @@ export { Relay, RELAY_VERSION, type RelayStartOptions } from './relay.js';
 export { UplinkClient, type UplinkClientOptions, type UplinkState } from './uplink-client.js';
 export * from './spool/index.js';
 export { controlSocketPath, fetchStatus } from './control.js';
+export { IngestGate } from './ingest-gate.js';

@@ -20,6 +20,7 @@ import type { AgentConnection, SpoolRequest } from './agent-connection.js';
 import { AgentServer } from './agent-server.js';
 import type { BackoffOptions } from './backoff.js';
 import { ConfigCache } from './config-cache.js';
+import { IngestGate } from './ingest-gate.js';
 import { startControlServer } from './control.js';
 import { statePaths, type RelayConfig } from './config.js';
 import { BatchDedupe } from './dedupe.js';
@@ -103,6 +104,7 @@ export class Relay {
       },
       idleTimeoutMs: config.idleTimeoutMs,
       maxPendingPackets: 4096,
+      gate: new IngestGate(32 * 1024 * 1024),
       maxWriteBacklogBytes: 4 * 1024 * 1024,
       onError: (connection, error) => {
         this.metrics.agentErrors.inc({ code: error.code });

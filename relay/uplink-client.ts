@@ -20,6 +20,8 @@
  * Exactly one connection exists at a time: the next one is opened only after
  * the previous one's close event.
  */
+import { promisify } from 'node:util';
+import { deflateRaw } from 'node:zlib';
 import WebSocket from 'ws';
 import {
   BatchAckStatus,
@@ -41,6 +43,8 @@ import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { RelayError, RelayErrorCode } from './errors.js';
 import type { Spool, SpoolEntry } from './spool/index.js';
 
+const deflateRawAsync = promisify(deflateRaw);
+
 export type UplinkState = 'connecting' | 'connected' | 'disconnected' | 'stopped';
 
 export interface UplinkLogger {
@@ -57,7 +61,7 @@ export interface UplinkClientOptions {
   spool: Spool;
   /** TLS material for wss:// (PEM). */
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
-  batch: { maxRecords: number; maxBytes: number; lingerMs: number; compress: boolean };
+  batch: { maxRecords: number; maxBytes: number; lingerMs: number; compress: boolean; level?: number };
   backoff?: BackoffOptions;
   /** Slow-reconnect delay after an authentication or protocol refusal. */
   slowRetryMs?: number;
@@ -436,7 +440,7 @@ export class UplinkClient {
           continue;
         }
         this.liveCursor = (entries[entries.length - 1] as SpoolEntry).seq + 1;
-        this.sendBatch(entries, false);
+        await this.sendBatch(ws, entries, false);
       } else {
         const entries = await this.take(this.replayCursor, this.liveFrom);
         if (this.ws !== ws) return;
@@ -445,7 +449,7 @@ export class UplinkClient {
           continue;
         }
         this.replayCursor = (entries[entries.length - 1] as SpoolEntry).seq + 1;
-        this.sendBatch(entries, true);
+        await this.sendBatch(ws, entries, true);
       }
     }
   }
@@ -467,17 +471,27 @@ export class UplinkClient {
     return out;
   }
 
-  private sendBatch(entries: SpoolEntry[], replay: boolean): void {
-    const ws = this.ws as WebSocket;
+  /**
+   * Send one batch. Its credit is taken at once; the payload is deflated on
+   * libuv's thread pool, so the event loop keeps serving agents meanwhile.
+   */
+  private async sendBatch(ws: WebSocket, entries: SpoolEntry[], replay: boolean): Promise<void> {
     let samples = 0;
     for (const e of entries) samples += e.samples;
-    const msg = buildBatch(
+    let msg = buildBatch(
       { seqs: entries.map((e) => e.seq), payloads: entries.map((e) => e.payload), samples, replay },
-      { compress: this.options.batch.compress },
+      { compress: false },
     );
     const first = msg.body.firstSeq;
     this.credit.onSent(first, msg.body.lastSeq);
     this.inFlight.set(first, { records: entries.length });
+    if (this.options.batch.compress) {
+      const raw = msg.body.payload;
+      const deflated = await deflateRawAsync(raw, { level: this.options.batch.level ?? 6 });
+      if (this.ws !== ws) return; // that connection is gone; its batches are resent on the next
+      if (deflated.length < raw.length)
+        msg = { type: 'BATCH', body: { ...msg.body, payload: deflated, compressed: true } };
+    }
     ws.send(encodeUplinkMessage(msg));
     this.options.onBatchSent?.(replay, entries.length, samples);
   }

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Backoff, DEFAULT_BACKOFF } from '../../relay/index.js';
+import { Backoff, DEFAULT_BACKOFF, IngestGate } from '../../relay/index.js';
 
 test('backoff ceilings grow exponentially up to the maximum, with full jitter', (t) => {
   const top = new Backoff({ initialMs: 100, maxMs: 1000, factor: 2, minMs: 10 }, () => 0.999999);
@@ -21,7 +21,24 @@ test('reset starts over', (t) => {
   t.is(b.next(), Math.floor(0.5 * DEFAULT_BACKOFF.initialMs));
 });
 
-test('the default never waits more than a second between attempts', (t) => {
+test('the default never waits more than half a second between attempts', (t) => {
   const b = new Backoff(DEFAULT_BACKOFF, () => 0.999999);
-  for (let i = 0; i < 50; i++) t.true(b.next() <= 1000);
+  for (let i = 0; i < 50; i++) t.true(b.next() <= 500);
+});
+
+test('the ingest gate closes at the high mark and opens again at the low mark, telling listeners', (t) => {
+  const gate = new IngestGate(100, 40);
+  let opened = 0;
+  gate.onOpen(() => opened++);
+  gate.add(60);
+  t.false(gate.closed);
+  gate.add(50);
+  t.true(gate.closed);
+  gate.done(60);
+  t.true(gate.closed, 'still above the low mark');
+  t.is(opened, 0);
+  gate.done(20);
+  t.false(gate.closed);
+  t.is(opened, 1);
+  t.is(gate.pendingBytes, 30);
 });
