@@ -42,6 +42,15 @@ export class FrameDecoder {
     return this.buffered;
   }
 
+  /**
+   * The error that stopped the decoder, if any. When a chunk holds good frames
+   * and then a bad header, `push()` returns the good frames and sets this; the
+   * next `push()` throws it.
+   */
+  get error(): FrameError | undefined {
+    return this.failure;
+  }
+
   /** True when no partial frame is held (a clean place for the stream to end). */
   get idle(): boolean {
     return this.state === State.HEADER && this.buffered === 0;
@@ -58,9 +67,14 @@ export class FrameDecoder {
       if (this.state === State.HEADER) {
         if (this.buffered < HEADER_BYTES) break;
         const n = this.readHeader();
-        if (n === 0) this.fail(ErrorCode.EMPTY_FRAME, 'frame length 0 is invalid');
-        if (n > this.maxFrameBytes) {
-          this.fail(ErrorCode.FRAME_TOO_LARGE, `frame length ${n} exceeds limit ${this.maxFrameBytes}`);
+        if (n === 0 || n > this.maxFrameBytes) {
+          const error =
+            n === 0
+              ? this.fail(ErrorCode.EMPTY_FRAME, 'frame length 0 is invalid')
+              : this.fail(ErrorCode.FRAME_TOO_LARGE, `frame length ${n} exceeds limit ${this.maxFrameBytes}`);
+          // Frames completed before the bad header are good: hand them over, report the error after.
+          if (frames.length > 0) return frames;
+          throw error;
         }
         this.frameBytes = n;
         this.state = State.BODY;
@@ -79,7 +93,7 @@ export class FrameDecoder {
   end(): void {
     if (this.failure) throw this.failure;
     if (!this.idle) {
-      this.fail(ErrorCode.TRUNCATED_FRAME, `stream ended inside a frame (${this.buffered} bytes held)`);
+      throw this.fail(ErrorCode.TRUNCATED_FRAME, `stream ended inside a frame (${this.buffered} bytes held)`);
     }
   }
 
@@ -140,15 +154,16 @@ export class FrameDecoder {
     return out;
   }
 
+  /** Enter the failed state; returns the error (the caller throws it). */
   private fail(
     code: typeof ErrorCode.FRAME_TOO_LARGE | typeof ErrorCode.EMPTY_FRAME | typeof ErrorCode.TRUNCATED_FRAME,
     message: string,
-  ): never {
+  ): FrameError {
     this.state = State.FAILED;
     this.chunks = [];
     this.buffered = 0;
     this.offset = 0;
     this.failure = new FrameError(code, message);
-    throw this.failure;
+    return this.failure;
   }
 }

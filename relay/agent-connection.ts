@@ -50,8 +50,8 @@ export interface SpoolRequest {
 
 /** What a connection needs from the rest of the relay. */
 export interface AgentSink {
-  /** Spool one packet. Called in arrival order; resolves once durable. */
-  spool(request: SpoolRequest): Promise<void>;
+  /** Spool packets (those of one socket read). Called in arrival order; resolves once all are durable. */
+  spool(requests: SpoolRequest[]): Promise<void>;
   /** Config for a host: from the cache at once when known (a refresh is asked upstream either way). */
   hostConfig(request: HostConfigRequest, source: string): Promise<Host | null>;
   /** Latest agent version, if known. */
@@ -101,6 +101,16 @@ export class AgentConnection {
   private readonly idleTimer: NodeJS.Timeout;
   private readonly attached = new Set<string>();
   private holding: NodeJS.Timeout | undefined;
+  /** Packets of the current socket read, spooled together at its end. */
+  private chunk:
+    | {
+        requests: SpoolRequest[];
+        bytes: number;
+        durable: Promise<void>;
+        resolve: () => void;
+        reject: (err: unknown) => void;
+      }
+    | undefined;
   private readonly ungate: (() => void) | undefined;
   /** Raw JSON body of the frame being handled: spooled as received, never re-encoded. */
   private currentBody: Buffer = Buffer.alloc(0);
@@ -161,16 +171,21 @@ export class AgentConnection {
       return;
     }
     if (frames.length > 0) this.idleTimer.refresh();
-    for (const frame of frames) {
-      if (this.closing) return;
-      try {
+    try {
+      for (const frame of frames) {
+        if (this.closing) break;
         this.currentBody = frame.body;
         this.handle(this.options.parser.parse(frame));
-      } catch (err) {
-        this.failWith(err);
-        return;
       }
+    } catch (err) {
+      // Packets before the bad one are good: they are spooled, then the connection ends.
+      this.flushChunk();
+      this.failWith(err);
+      return;
     }
+    this.flushChunk();
+    // Good frames came before a bad header in this chunk: they are spooled, now the error.
+    if (this.decoder.error !== undefined) this.failWith(this.decoder.error);
   }
 
   private handle(packet: Packet): void {
@@ -251,23 +266,42 @@ export class AgentConnection {
   }
 
   private spool(type: number, samples: number): void {
-    this.track(this.spoolBytes(type, this.currentBody, samples));
+    this.enqueue(type, this.currentBody, samples);
   }
 
-  private spoolBytes(type: number, body: Buffer, samples: number): Promise<void> {
+  /**
+   * Queue a packet for the spool. All packets of one socket read go to the
+   * spool as one append (one promise, one queue entry), which is what makes a
+   * stream of small v3 frames cheap; the returned promise settles when that
+   * append is durable.
+   */
+  private enqueue(type: number, body: Buffer, samples: number): Promise<void> {
+    let chunk = this.chunk;
+    if (chunk === undefined) {
+      let resolve: () => void = () => undefined;
+      let reject: (err: unknown) => void = () => undefined;
+      const durable = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      chunk = { requests: [], bytes: 0, durable, resolve, reject };
+      this.chunk = chunk;
+    }
+    chunk.requests.push({ type, body, samples, source: this.remoteAddress, uuid: this.uuid });
+    chunk.bytes += body.length;
+    return chunk.durable;
+  }
+
+  /** Hand the packets queued during this read to the spool. */
+  private flushChunk(): void {
+    const chunk = this.chunk;
+    if (chunk === undefined) return;
+    this.chunk = undefined;
     const gate = this.options.gate;
-    const written = this.options.sink.spool({
-      type,
-      body,
-      samples,
-      source: this.remoteAddress,
-      uuid: this.uuid,
-    });
-    if (gate === undefined) return written;
-    const bytes = body.length;
-    gate.add(bytes);
-    if (gate.closed) this.updateFlow();
-    return written.finally(() => gate.done(bytes));
+    gate?.add(chunk.bytes);
+    this.track(chunk.durable, chunk.requests.length);
+    const written = this.options.sink.spool(chunk.requests);
+    written.then(chunk.resolve, chunk.reject).finally(() => gate?.done(chunk.bytes));
   }
 
   private batch(session: string, seq: number, samples: number, uuid: string | undefined): void {
@@ -277,7 +311,7 @@ export class AgentConnection {
     const agent = this.uuid !== '' ? this.uuid : this.remoteAddress;
     const body = this.currentBody;
     const result = this.options.dedupe.check(agent, session, seq, () =>
-      this.spoolBytes(PacketType.SERIESBATCH, body, samples),
+      this.enqueue(PacketType.SERIESBATCH, body, samples),
     );
     this.track(
       result.durable.then(() => {
@@ -292,17 +326,17 @@ export class AgentConnection {
   }
 
   /** Count a packet until durable; reading pauses while too many are outstanding. */
-  private track(durable: Promise<void>): void {
-    this.pending++;
+  private track(durable: Promise<void>, packets = 1): void {
+    this.pending += packets;
     this.updateFlow();
     durable.then(
       () => {
-        this.pending--;
+        this.pending -= packets;
         this.updateFlow();
         this.maybeFinish();
       },
       (err: unknown) => {
-        this.pending--;
+        this.pending -= packets;
         // Not durable: never ACK it. A full spool under 'reject-new' is retriable: stop
         // reading for a while so the agent keeps its data and slows down; anything else
         // ends the connection and the agent resends after reconnecting.

@@ -96,7 +96,7 @@ export class Relay {
       access: new AccessPolicy(config.v3Allow, config.zoneToken),
       dedupe: new BatchDedupe(),
       sink: {
-        spool: (request) => this.ingest(request),
+        spool: (requests) => this.ingest(requests),
         hostConfig: (request, source) => this.hostConfig(request, source),
         clientVersion: () => this.clientVersion(),
         attach: (uuid, connection) => this.attach(uuid, connection),
@@ -158,19 +158,32 @@ export class Relay {
 
   // What agent connections call (AgentSink).
 
-  /** Spool one agent packet; resolves once durable. */
-  ingest(request: SpoolRequest): Promise<void> {
-    this.metrics.framesReceived.inc({ type: packetName(request.type) });
-    const payload = encodeRecord({
-      receivedAtMs: this.now(),
-      type: request.type,
-      src: request.source,
-      uuid: request.uuid,
-      body: request.body,
-    });
-    return this.spool.append([{ payload, samples: request.samples }]).then((range) => {
+  /** Spool agent packets (one socket read's worth) as one append; resolves once durable. */
+  ingest(requests: SpoolRequest[]): Promise<void> {
+    const now = this.now();
+    const records = requests.map((r) => ({
+      payload: encodeRecord({ receivedAtMs: now, type: r.type, src: r.source, uuid: r.uuid, body: r.body }),
+      samples: r.samples,
+    }));
+    this.countFrames(requests);
+    return this.spool.append(records).then((range) => {
       this.uplink.notifyAppended(range.last);
     });
+  }
+
+  /** Frames per type, counted once per read rather than once per frame. */
+  private countFrames(requests: SpoolRequest[]): void {
+    let type = -1;
+    let run = 0;
+    for (const r of requests) {
+      if (r.type !== type) {
+        if (run > 0) this.metrics.framesReceived.inc({ type: packetName(type) }, run);
+        type = r.type;
+        run = 0;
+      }
+      run++;
+    }
+    if (run > 0) this.metrics.framesReceived.inc({ type: packetName(type) }, run);
   }
 
   async hostConfig(request: HostConfigRequest, source: string): Promise<Host | null> {

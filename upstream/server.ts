@@ -97,7 +97,7 @@ export class Upstream {
       ),
       dedupe: new BatchDedupe(),
       sink: {
-        spool: (request) => this.ingestDirect(request, zoneOf(request.source)),
+        spool: (requests) => this.ingestDirect(requests, zoneOf(requests[0]?.source ?? '')),
         hostConfig: (request, source) => this.hostConfig(request, zoneOf(source)),
         clientVersion: () => registry.version(),
         zoneItems: (what, source) => {
@@ -202,24 +202,38 @@ export class Upstream {
     return this.registry.hostConfig(request, existing?.zone ?? zone);
   }
 
-  /** A packet from a directly connected agent: stored (with registry changes) in one durable write. */
-  private async ingestDirect(request: SpoolRequest, zone: string): Promise<void> {
-    const result = ingest([{ ...request, src: request.source, receivedAtMs: this.now() }], zone);
-    let points = result.points;
+  /** Packets from a directly connected agent: stored (with registry changes) in one durable write. */
+  private async ingestDirect(requests: SpoolRequest[], zone: string): Promise<void> {
+    const now = this.now();
+    const result = ingest(
+      requests.map((r) => ({ ...r, src: r.source, receivedAtMs: now })),
+      zone,
+    );
+    const drop = new Set<number>();
     const meta = [];
-    const sessions = [];
+    const sessions = new Map<
+      string,
+      { uuid: string; session: string; set: ReturnType<typeof cloneRanges> }
+    >();
     for (const b of result.batches) {
-      const set = cloneRanges(await this.ranges.sessionSet(b.uuid, b.session));
-      if (set.covers(b.seq)) points = [];
-      else {
-        set.add(b.seq, b.seq);
-        sessions.push({ ...b, set });
-        meta.push(this.ranges.sessionOp(b.uuid, b.session, set));
+      const key = `${b.uuid}\u0000${b.session}`;
+      let entry = sessions.get(key);
+      if (entry === undefined) {
+        entry = {
+          uuid: b.uuid,
+          session: b.session,
+          set: cloneRanges(await this.ranges.sessionSet(b.uuid, b.session)),
+        };
+        sessions.set(key, entry);
       }
+      if (entry.set.covers(b.seq)) for (let i = b.firstPoint; i < b.firstPoint + b.points; i++) drop.add(i);
+      else entry.set.add(b.seq, b.seq);
     }
+    for (const e of sessions.values()) meta.push(this.ranges.sessionOp(e.uuid, e.session, e.set));
+    const points = drop.size === 0 ? result.points : result.points.filter((_, i) => !drop.has(i));
     const reg = this.registry.prepare(result.events);
     await this.store.write(points, { meta: [...meta, ...reg.ops] });
-    for (const s of sessions) this.ranges.commitSession(s.uuid, s.session, s.set);
+    for (const e of sessions.values()) this.ranges.commitSession(e.uuid, e.session, e.set);
     reg.apply();
   }
 

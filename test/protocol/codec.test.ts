@@ -105,3 +105,16 @@ test('a stream cut inside a frame is reported by end()', (t) => {
 test('the maximum frame size must be a positive integer', (t) => {
   t.throws(() => new FrameDecoder({ maxFrameBytes: 0 }), { instanceOf: RangeError });
 });
+
+test('good frames before a bad header in the same chunk are returned; the error follows', (t) => {
+  const decoder = new FrameDecoder({ maxFrameBytes: 100 });
+  const bad = Buffer.alloc(4);
+  bad.writeUInt32BE(101);
+  const frames = decoder.push(Buffer.concat([frameOf(4, '{"a":1}'), frameOf(13, '{}'), bad]));
+  t.deepEqual(
+    frames.map((f) => f.type),
+    [4, 13],
+  );
+  t.is(decoder.error?.code, ErrorCode.FRAME_TOO_LARGE);
+  t.is(t.throws<FrameError>(() => decoder.push(frameOf(4, '{}')))?.code, ErrorCode.FRAME_TOO_LARGE);
+});

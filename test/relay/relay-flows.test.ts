@@ -3,7 +3,7 @@
  * temp dir), a receiving peer speaking the real uplink protocol.
  */
 import test from 'ava';
-import { PacketType, type Host } from '../../protocol/index.js';
+import { encodePacket, PacketType, type Host } from '../../protocol/index.js';
 import { eventually, TestAgent } from '../helpers/agent-client.js';
 import { RELAY_ID, RELAY_TOKEN, startRelay, tempDir } from '../helpers/relay-harness.js';
 import { UplinkReceiver } from '../helpers/uplink-receiver.js';
@@ -161,4 +161,33 @@ test('HOSTCONFIG is answered from the cache across a relay restart while the ups
   t.deepEqual((await b.next(PacketType.HOSTCONFIGRESP)).body, HOST);
   t.not(second.relay.uplink.state, 'connected');
   b.destroy();
+});
+
+test('frames before a bad one in the same write are spooled, then the connection ends', async (t) => {
+  const { receiver, port } = await setup(t);
+  const agent = await TestAgent.connect(port);
+  const frames: Buffer[] = [];
+  for (let i = 0; i < 5; i++) {
+    frames.push(
+      encodePacket(PacketType.SERIESDATA, {
+        uuid: UUID,
+        timestamp: 1_700_000_000 + i,
+        metric: 'm',
+        value: i,
+      }),
+    );
+  }
+  const oversized = Buffer.alloc(4);
+  oversized.writeUInt32BE(0xffffffff);
+  agent.sendRaw(Buffer.concat([...frames, oversized]));
+  await agent.waitClosed();
+  await eventually(() => receiver.records.length === 5, 10_000, 'the 5 good frames upstream');
+  t.deepEqual(
+    receiver.records.map((r) => (JSON.parse(r.body) as { value: number }).value),
+    [0, 1, 2, 3, 4],
+  );
+  t.false(
+    agent.received.some((p) => p.type === PacketType.ERROR),
+    'a v3 agent gets no ERROR',
+  );
 });
