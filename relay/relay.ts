@@ -167,7 +167,13 @@ export class Relay {
     }));
     this.countFrames(requests);
     return this.spool.append(records).then((range) => {
-      this.uplink.notifyAppended(range.last);
+      const entries = records.map((r, i) => ({
+        seq: range.first + i,
+        payload: r.payload,
+        samples: r.samples,
+        receivedAt: now,
+      }));
+      this.uplink.notifyAppended(range.last, entries);
     });
   }
 

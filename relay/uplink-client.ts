@@ -69,6 +69,8 @@ export interface UplinkClientOptions {
   requestTimeoutMs?: number;
   /** Period of RELAY_STATUS messages. */
   statusIntervalMs?: number;
+  /** Bytes of just-appended records kept in memory for live batches (default 8 MiB). */
+  tailBytes?: number;
   /** Most bytes queued on the socket before data batches wait. */
   maxBufferedBytes?: number;
   status: () => UplinkRelayStatus;
@@ -109,6 +111,11 @@ export class UplinkClient {
   private liveFrom = 0;
   private liveCursor = 0;
   private preferLive = true;
+  /** Just-appended records (see remember()); `tail[tailHead]` has seq `tailFirst`. */
+  private tail: SpoolEntry[] = [];
+  private tailHead = 0;
+  private tailFirst = 0;
+  private tailBytesNow = 0;
   /** One past the highest sequence number known durable: only durable records are read. */
   private durableNext: number;
   private pumping = false;
@@ -171,7 +178,8 @@ export class UplinkClient {
   }
 
   /** Records up to `last` are durable in the spool: send them soon. */
-  notifyAppended(last: number): void {
+  notifyAppended(last: number, entries?: readonly SpoolEntry[]): void {
+    if (entries !== undefined) this.remember(entries);
     if (last + 1 > this.durableNext) this.durableNext = last + 1;
     if (this.currentState !== 'connected') return;
     const pending = this.durableNext - this.liveCursor;
@@ -440,6 +448,7 @@ export class UplinkClient {
           continue;
         }
         this.liveCursor = (entries[entries.length - 1] as SpoolEntry).seq + 1;
+        this.trimTail(this.liveCursor);
         await this.sendBatch(ws, entries, false);
       } else {
         const entries = await this.take(this.replayCursor, this.liveFrom);
@@ -455,7 +464,61 @@ export class UplinkClient {
   }
 
   /** Read the next batch's worth of entries from `from`, below `below`, within the byte limit. */
+  /**
+   * Keep just-appended records in memory (bounded by `tailBytes`), so live
+   * batches are built without reading back from the spool, whose reads queue
+   * behind its appends. The tail holds a contiguous run of sequence numbers.
+   */
+  private remember(entries: readonly SpoolEntry[]): void {
+    const first = entries[0];
+    if (first === undefined) return;
+    const end = this.tailFirst + (this.tail.length - this.tailHead);
+    if (this.tail.length - this.tailHead === 0 || first.seq !== end) {
+      this.tail = [];
+      this.tailHead = 0;
+      this.tailFirst = first.seq;
+      this.tailBytesNow = 0;
+    }
+    for (const e of entries) {
+      this.tail.push(e);
+      this.tailBytesNow += e.payload.length;
+    }
+    this.trimTail(this.liveCursor);
+    const max = this.options.tailBytes ?? 8 * 1024 * 1024;
+    while (this.tailBytesNow > max && this.tailHead < this.tail.length) this.dropTailHead();
+  }
+
+  /** Forget tail entries below `seq` (already sent live). */
+  private trimTail(seq: number): void {
+    while (this.tailHead < this.tail.length && this.tailFirst < seq) this.dropTailHead();
+    if (this.tailHead > 4096 && this.tailHead * 2 > this.tail.length) {
+      this.tail = this.tail.slice(this.tailHead);
+      this.tailHead = 0;
+    }
+  }
+
+  private dropTailHead(): void {
+    const e = this.tail[this.tailHead] as SpoolEntry;
+    this.tail[this.tailHead] = undefined as unknown as SpoolEntry;
+    this.tailHead++;
+    this.tailFirst++;
+    this.tailBytesNow -= e.payload.length;
+  }
+
   private async take(from: number, below: number): Promise<SpoolEntry[]> {
+    const held = this.tail.length - this.tailHead;
+    if (held > 0 && from >= this.tailFirst && from < this.tailFirst + held) {
+      const out: SpoolEntry[] = [];
+      let bytes = 0;
+      for (let i = this.tailHead + (from - this.tailFirst); i < this.tail.length; i++) {
+        const entry = this.tail[i] as SpoolEntry;
+        if (entry.seq >= below || out.length >= this.options.batch.maxRecords) break;
+        if (out.length > 0 && bytes + entry.payload.length > this.maxBatchBytes) break;
+        bytes += entry.payload.length;
+        out.push(entry);
+      }
+      return out;
+    }
     const read = await this.options.spool.read(from, {
       maxRecords: this.options.batch.maxRecords,
       maxBytes: this.maxBatchBytes,

@@ -2,8 +2,8 @@
  * Typed view of the parts of @nxtedition/rocksdb (RocksLevel, an abstract-level
  * database) the spool uses. The package ships no type declarations.
  *
- * What the binding offers and lacks shaped the spool: `batch(ops, { sync: true })`
- * is the only durable write (put/del ignore `sync`); batches hold only put/del
+ * What the binding offers and lacks shaped the spool: a batch written with
+ * `{ sync: true }` is the only durable write (put/del ignore `sync`); batches hold only put/del
  * (no DeleteRange); there is no CompactRange, DeleteFilesInRange or RepairDB.
  */
 import { createRequire } from 'node:module';
@@ -31,6 +31,14 @@ export interface RocksBatchOp {
   value?: Buffer;
 }
 
+/** abstract-level chained batch: write() closes it, which frees the native WriteBatch at once. */
+export interface RocksChainedBatch {
+  put(key: Buffer, value: Buffer): RocksChainedBatch;
+  del(key: Buffer): RocksChainedBatch;
+  write(options: { sync: boolean }): Promise<void>;
+  close(): Promise<void>;
+}
+
 export interface RocksIteratorOptions {
   gte?: Buffer;
   lt?: Buffer;
@@ -49,7 +57,13 @@ export interface RocksDb {
   readonly status: string;
   open(options: RocksOpenOptions): Promise<void>;
   close(): Promise<void>;
-  batch(ops: RocksBatchOp[], options: { sync: boolean }): Promise<void>;
+  /**
+   * A chained batch. (The array form `batch(ops, options)` is not used: the
+   * binding never closes the batch it builds for it, so each one's native
+   * memory waits for a garbage collection V8 has no reason to run, and RSS
+   * grows with every byte written.)
+   */
+  batch(): RocksChainedBatch;
   getMany(keys: Buffer[]): Promise<Array<Buffer | undefined>>;
   iterator(options: RocksIteratorOptions): RocksIterator;
   getProperty(name: string): string;

@@ -95,11 +95,22 @@ export class Segment {
   /** Write `ops` plus `meta` as one synced batch (one fdatasync) and adopt `meta`. */
   async commit(ops: RocksBatchOp[], meta: SegmentMeta): Promise<void> {
     const db = await this.handle();
-    const metaValue = encodeMeta(meta);
-    ops.push({ type: 'put', key: META_KEY, value: metaValue });
+    const batch = db.batch();
     let bytes = 0;
-    for (const op of ops) bytes += op.key.length + (op.value?.length ?? 0) + 16;
-    await db.batch(ops, { sync: true });
+    try {
+      for (const op of ops) {
+        if (op.value) batch.put(op.key, op.value);
+        else batch.del(op.key);
+        bytes += op.key.length + (op.value?.length ?? 0) + 16;
+      }
+      const metaValue = encodeMeta(meta);
+      batch.put(META_KEY, metaValue);
+      bytes += META_KEY.length + metaValue.length + 16;
+    } catch (err) {
+      await batch.close();
+      throw err;
+    }
+    await batch.write({ sync: true });
     this.meta = meta;
     this.unmeasured += bytes;
   }
