@@ -36,10 +36,13 @@ import {
   type UplinkRelayStatus,
 } from '../protocol/index.js';
 import { cloneRanges, type StoredRanges } from './dedupe.js';
-import { ingest } from './ingest.js';
+import { ingest, type RegistryEvent } from './ingest.js';
 import type { Registry } from './registry.js';
 import type { RelayDirectory } from './relays.js';
-import type { SampleStore } from './store/index.js';
+import type { SampleStore, StorePoint } from './store/index.js';
+
+/** Most points stored by one group of batches (the store accepts 100,000 per write). */
+const MAX_GROUP_POINTS = 50_000;
 
 export interface EndpointLogger {
   info(obj: object, msg?: string): void;
@@ -76,6 +79,8 @@ interface Connection {
   state: RelayState;
   spool: string | undefined;
   queue: Promise<void>;
+  /** Batches received and not yet handled. */
+  pending: UplinkBatch[];
   lastHeard: number;
   timer: NodeJS.Timeout;
 }
@@ -172,6 +177,7 @@ export class RelayEndpoint {
       spool: undefined,
       // Start after the previous connection's batches are done, so two never interleave.
       queue: previous?.queue ?? Promise.resolve(),
+      pending: [],
       lastHeard: Date.now(),
       timer: setTimeout(() => {
         if (c.spool === undefined) ws.close(UplinkCloseCode.PROTOCOL_ERROR, 'no HELLO');
@@ -208,8 +214,8 @@ export class RelayEndpoint {
       case 'PONG':
         return;
       case 'BATCH': {
-        const batch = msg.body;
-        c.queue = c.queue.then(() => this.onBatch(c, batch));
+        c.pending.push(msg.body);
+        if (c.pending.length === 1) c.queue = c.queue.then(() => this.drain(c));
         return;
       }
       case 'HOSTCONFIG_REQ': {
@@ -295,56 +301,87 @@ export class RelayEndpoint {
     c.timer.unref();
   }
 
-  private async onBatch(c: Connection, batch: UplinkBatch): Promise<void> {
+  /**
+   * Handle every batch this relay has queued, in order, several per store
+   * write: a relay with a window of 8 then costs one synced write per group,
+   * not per batch. Each batch is checked against the stored ranges plus those
+   * of the batches before it in the group; the group's points, ranges and
+   * registry changes commit atomically, and only then are its acks sent.
+   */
+  private async drain(c: Connection): Promise<void> {
+    while (c.pending.length > 0) {
+      const group: UplinkBatch[] = [];
+      let points = 0;
+      const result = await this.storeGroup(
+        c,
+        () => {
+          const next = points < MAX_GROUP_POINTS ? c.pending.shift() : undefined;
+          if (next !== undefined) group.push(next);
+          return next;
+        },
+        (n) => (points += n),
+      );
+      if (result === 'failed') return;
+    }
+  }
+
+  private async storeGroup(
+    c: Connection,
+    take: () => UplinkBatch | undefined,
+    counted: (points: number) => void,
+  ): Promise<'ok' | 'failed'> {
     const relay = c.state.id;
     const spool = c.spool as string;
     const { ranges, registry, store } = this.options;
-    const ack = (status: BatchAckStatus): void =>
-      send(c.ws, { type: 'BATCH_ACK', body: { firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, status } });
-    this.totals.batches++;
-    c.state.batches++;
     const stored = await ranges.relaySet(relay, spool);
-    const present = batchSeqRanges(batch);
-    if (present.every(([f, l]) => stored.has(f, l))) {
-      this.totals.duplicates++;
-      c.state.duplicates++;
-      return ack(BatchAckStatus.DUPLICATE);
-    }
-    let records;
-    try {
-      records = openBatch(batch, {
-        maxInflatedBytes: this.options.maxBatchBytes ?? UPLINK_DEFAULT_MAX_BATCH_BYTES,
-      });
-    } catch (err) {
-      this.totals.rejected++;
-      c.state.rejected++;
-      this.options.log.error(
-        { relay, firstSeq: batch.firstSeq, err: (err as Error).message },
-        'batch rejected',
-      );
-      return ack(BatchAckStatus.REJECTED);
-    }
-    const fresh = records.filter((r) => !stored.covers(r.seq));
-    const result = ingest(fresh, relay);
-    // Agent-level de-duplication of resent SERIESBATCHes.
-    let points = result.points;
-    const sessionUpdates: { uuid: string; session: string; set: ReturnType<typeof cloneRanges> }[] = [];
-    if (result.batches.length > 0) {
+    const next = cloneRanges(stored);
+    const sessions = new Map<
+      string,
+      { uuid: string; session: string; set: ReturnType<typeof cloneRanges> }
+    >();
+    const points: StorePoint[] = [];
+    const events: RegistryEvent[] = [];
+    const acks: { batch: UplinkBatch; status: BatchAckStatus }[] = [];
+    let changed = false;
+    for (let batch = take(); batch !== undefined; batch = take()) {
+      this.totals.batches++;
+      c.state.batches++;
+      const present = batchSeqRanges(batch);
+      if (present.every(([f, l]) => next.has(f, l))) {
+        this.totals.duplicates++;
+        c.state.duplicates++;
+        acks.push({ batch, status: BatchAckStatus.DUPLICATE });
+        continue;
+      }
+      let records;
+      try {
+        records = openBatch(batch, {
+          maxInflatedBytes: this.options.maxBatchBytes ?? UPLINK_DEFAULT_MAX_BATCH_BYTES,
+        });
+      } catch (err) {
+        this.totals.rejected++;
+        c.state.rejected++;
+        this.options.log.error(
+          { relay, firstSeq: batch.firstSeq, err: (err as Error).message },
+          'batch rejected',
+        );
+        acks.push({ batch, status: BatchAckStatus.REJECTED });
+        continue;
+      }
+      const fresh = records.filter((r) => !next.covers(r.seq));
+      const result = ingest(fresh, relay);
+      // Agent-level de-duplication of resent SERIESBATCHes.
       const drop = new Set<number>();
-      const touched = new Map<
-        string,
-        { uuid: string; session: string; set: ReturnType<typeof cloneRanges> }
-      >();
       for (const b of result.batches) {
         const key = `${b.uuid}\u0000${b.session}`;
-        let entry = touched.get(key);
+        let entry = sessions.get(key);
         if (entry === undefined) {
           entry = {
             uuid: b.uuid,
             session: b.session,
             set: cloneRanges(await ranges.sessionSet(b.uuid, b.session)),
           };
-          touched.set(key, entry);
+          sessions.set(key, entry);
         }
         if (entry.set.covers(b.seq)) {
           for (let i = b.firstPoint; i < b.firstPoint + b.points; i++) drop.add(i);
@@ -352,35 +389,43 @@ export class RelayEndpoint {
           entry.set.add(b.seq, b.seq);
         }
       }
-      if (drop.size > 0) points = points.filter((_, i) => !drop.has(i));
-      sessionUpdates.push(...touched.values());
+      const kept = drop.size === 0 ? result.points : result.points.filter((_, i) => !drop.has(i));
+      for (const p of kept) points.push(p);
+      counted(kept.length);
+      // A relay's data changes only hosts of its own zone (or not yet registered ones), as for configs.
+      for (const e of result.events) {
+        if (!('uuid' in e) || (registry.host(e.uuid)?.zone ?? relay) === relay) events.push(e);
+      }
+      for (const [f, l] of present) next.add(f, l);
+      changed = true;
+      acks.push({ batch, status: fresh.length === 0 ? BatchAckStatus.DUPLICATE : BatchAckStatus.STORED });
     }
-    const next = cloneRanges(stored);
-    for (const [f, l] of present) next.add(f, l);
-    // A relay's data changes only hosts of its own zone (or not yet registered ones), as for configs.
-    const events = result.events.filter(
-      (e) => !('uuid' in e) || (registry.host(e.uuid)?.zone ?? relay) === relay,
-    );
-    const reg = registry.prepare(events);
-    const meta = [
-      ranges.relayOp(relay, spool, next),
-      ...sessionUpdates.map((u) => ranges.sessionOp(u.uuid, u.session, u.set)),
-      ...reg.ops,
-    ];
-    try {
-      await store.write(points, { meta });
-    } catch (err) {
-      // Not durable: no ack. Close so the relay resends on a fresh connection.
-      this.options.log.error({ relay, err: (err as Error).message }, 'store write failed');
-      c.ws.close(UplinkCloseCode.UNAVAILABLE, 'store unavailable');
-      return;
+    if (changed) {
+      const reg = registry.prepare(events);
+      const meta = [
+        ranges.relayOp(relay, spool, next),
+        ...[...sessions.values()].map((u) => ranges.sessionOp(u.uuid, u.session, u.set)),
+        ...reg.ops,
+      ];
+      try {
+        await store.write(points, { meta });
+      } catch (err) {
+        // Not durable: no ack. Close so the relay resends on a fresh connection.
+        this.options.log.error({ relay, err: (err as Error).message }, 'store write failed');
+        c.pending.length = 0;
+        c.ws.close(UplinkCloseCode.UNAVAILABLE, 'store unavailable');
+        return 'failed';
+      }
+      for (const a of acks) this.options.afterStore?.(relay, a.batch.firstSeq, a.batch.lastSeq);
+      ranges.commitRelay(relay, spool, next);
+      for (const u of sessions.values()) ranges.commitSession(u.uuid, u.session, u.set);
+      reg.apply();
+      this.totals.samples += points.length;
     }
-    this.options.afterStore?.(relay, batch.firstSeq, batch.lastSeq);
-    ranges.commitRelay(relay, spool, next);
-    for (const u of sessionUpdates) ranges.commitSession(u.uuid, u.session, u.set);
-    reg.apply();
-    this.totals.samples += points.length;
-    ack(fresh.length === 0 ? BatchAckStatus.DUPLICATE : BatchAckStatus.STORED);
+    for (const { batch, status } of acks) {
+      send(c.ws, { type: 'BATCH_ACK', body: { firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, status } });
+    }
+    return 'ok';
   }
 
   private protocolError(
