@@ -7,7 +7,8 @@
  */
 export class IngestGate {
   private pending = 0;
-  private closedNow = false;
+  private full = false;
+  private heldNow = false;
   private readonly listeners = new Set<() => void>();
 
   constructor(
@@ -17,7 +18,18 @@ export class IngestGate {
 
   /** True while connections must not read. */
   get closed(): boolean {
-    return this.closedNow;
+    return this.full || this.heldNow;
+  }
+
+  /**
+   * Hold intake while the uplink is connected but behind on live data: agents
+   * wait (in their own buffers) instead of the uplink starving behind them.
+   */
+  hold(held: boolean): void {
+    if (held === this.heldNow) return;
+    const wasClosed = this.closed;
+    this.heldNow = held;
+    if (wasClosed && !this.closed) this.notify();
   }
 
   get pendingBytes(): number {
@@ -27,16 +39,20 @@ export class IngestGate {
   /** `bytes` were handed to the spool. */
   add(bytes: number): void {
     this.pending += bytes;
-    if (!this.closedNow && this.pending >= this.highBytes) this.closedNow = true;
+    if (!this.full && this.pending >= this.highBytes) this.full = true;
   }
 
   /** `bytes` became durable (or failed). */
   done(bytes: number): void {
     this.pending -= bytes;
-    if (this.closedNow && this.pending <= this.lowBytes) {
-      this.closedNow = false;
-      for (const listener of this.listeners) listener();
+    if (this.full && this.pending <= this.lowBytes) {
+      this.full = false;
+      if (!this.closed) this.notify();
     }
+  }
+
+  private notify(): void {
+    for (const listener of this.listeners) listener();
   }
 
   /** Called whenever the gate opens again. */

@@ -48,6 +48,8 @@ export class Relay {
   readonly server: AgentServer;
   private readonly agentsByUuid = new Map<string, Set<AgentConnection>>();
   private readonly refreshing = new Map<string, Promise<Host | null>>();
+  /** Bytes awaiting durability (32 MiB cap), and held while the uplink is behind on live data. */
+  private readonly gate = new IngestGate(32 * 1024 * 1024);
   /** Bounded: one entry per host that asked, like the config cache. */
   private readonly lastRefresh = new LRUCache<string, number>({ max: 100_000 });
   private agentAddresses: AddressInfo[] = [];
@@ -84,6 +86,7 @@ export class Relay {
         this.metrics.samplesSent.inc(samples);
       },
       onConnect: () => this.metrics.uplinkConnects.inc(),
+      onLiveLag: (behind) => this.gate.hold(behind),
       log: log.child({ part: 'uplink' }),
       now,
     });
@@ -104,7 +107,7 @@ export class Relay {
       },
       idleTimeoutMs: config.idleTimeoutMs,
       maxPendingPackets: 4096,
-      gate: new IngestGate(32 * 1024 * 1024),
+      gate: this.gate,
       maxWriteBacklogBytes: 4 * 1024 * 1024,
       onError: (connection, error) => {
         this.metrics.agentErrors.inc({ code: error.code });

@@ -69,8 +69,12 @@ export interface UplinkClientOptions {
   requestTimeoutMs?: number;
   /** Period of RELAY_STATUS messages. */
   statusIntervalMs?: number;
-  /** Bytes of just-appended records kept in memory for live batches (default 8 MiB). */
+  /** Bytes of just-appended records kept in memory for live batches (default 16 MiB). */
   tailBytes?: number;
+  /** Told whether live data waits beyond `liveLagBytes` while connected (the relay then holds intake). */
+  onLiveLag?: (behind: boolean) => void;
+  /** Unsent live bytes past which the uplink counts as behind (default 8 MiB). */
+  liveLagBytes?: number;
   /** Most bytes queued on the socket before data batches wait. */
   maxBufferedBytes?: number;
   status: () => UplinkRelayStatus;
@@ -116,6 +120,7 @@ export class UplinkClient {
   private tailHead = 0;
   private tailFirst = 0;
   private tailBytesNow = 0;
+  private behind = false;
   /** One past the highest sequence number known durable: only durable records are read. */
   private durableNext: number;
   private pumping = false;
@@ -449,6 +454,7 @@ export class UplinkClient {
         }
         this.liveCursor = (entries[entries.length - 1] as SpoolEntry).seq + 1;
         this.trimTail(this.liveCursor);
+        this.reportLag();
         await this.sendBatch(ws, entries, false);
       } else {
         const entries = await this.take(this.replayCursor, this.liveFrom);
@@ -484,8 +490,19 @@ export class UplinkClient {
       this.tailBytesNow += e.payload.length;
     }
     this.trimTail(this.liveCursor);
-    const max = this.options.tailBytes ?? 8 * 1024 * 1024;
+    const max = this.options.tailBytes ?? 16 * 1024 * 1024;
     while (this.tailBytesNow > max && this.tailHead < this.tail.length) this.dropTailHead();
+    this.reportLag();
+  }
+
+  /** Live data waiting in the tail beyond the limit, while connected: the uplink is behind. */
+  private reportLag(): void {
+    const behind =
+      this.currentState === 'connected' && this.tailBytesNow > (this.options.liveLagBytes ?? 8 * 1024 * 1024);
+    if (behind !== this.behind) {
+      this.behind = behind;
+      this.options.onLiveLag?.(behind);
+    }
   }
 
   /** Forget tail entries below `seq` (already sent live). */
@@ -566,6 +583,10 @@ export class UplinkClient {
     this.credit.reset(0);
     this.inFlight.clear();
     this.failRequests('uplink closed');
+    if (this.behind) {
+      this.behind = false;
+      this.options.onLiveLag?.(false);
+    }
     if (this.currentState === 'stopped') return;
     const wasConnected = this.currentState === 'connected';
     this.currentState = 'disconnected';
