@@ -7,17 +7,10 @@
 import { readFileSync, mkdirSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'node:http';
-import { Command, InvalidArgumentError } from 'commander';
-import { Relay, resolveRelayConfig } from '../relay/index.js';
+import { Command } from 'commander';
+import { parseHostPort as hostPort, Relay, resolveRelayConfig } from '../relay/index.js';
 import { loadUpstreamConfig, upstreamPaths, type UpstreamConfigInput } from './config.js';
 import { Upstream } from './server.js';
-
-function hostPort(value: string): { host: string; port: number } {
-  const at = value.lastIndexOf(':');
-  const port = Number(value.slice(at + 1));
-  if (at < 0 || !Number.isInteger(port)) throw new InvalidArgumentError('expected HOST:PORT');
-  return { host: value.slice(0, at).replace(/^\[|\]$/g, ''), port };
-}
 
 interface ApiFlags {
   stateDir: string;

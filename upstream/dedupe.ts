@@ -12,7 +12,8 @@
  */
 import { LRUCache } from 'lru-cache';
 import { RangeSet } from '../protocol/index.js';
-import { putMeta, type MetaOp, type SampleStore } from './store/index.js';
+import type { IngestResult } from './ingest.js';
+import { putMeta, type MetaOp, type SampleStore, type StorePoint } from './store/index.js';
 
 export class StoredRanges {
   private readonly relaySets = new Map<string, RangeSet>();
@@ -67,4 +68,45 @@ export class StoredRanges {
 /** A copy of `set` (RangeSet has no clone; its JSON round-trips exactly). */
 export function cloneRanges(set: RangeSet): RangeSet {
   return RangeSet.fromJSON(set.toJSON());
+}
+
+/**
+ * The (agent, session) sets one store write changes. `keep()` drops the
+ * points of SERIESBATCHes already stored (or earlier in the same write);
+ * `ops()` go into that write; `commit()` installs the sets once it succeeded.
+ */
+export class SessionDraft {
+  private readonly sets = new Map<string, { uuid: string; session: string; set: RangeSet }>();
+
+  constructor(private readonly ranges: StoredRanges) {}
+
+  async keep(result: IngestResult): Promise<StorePoint[]> {
+    const drop = new Set<number>();
+    for (const b of result.batches) {
+      const key = `${b.uuid}\u0000${b.session}`;
+      let entry = this.sets.get(key);
+      if (entry === undefined) {
+        entry = {
+          uuid: b.uuid,
+          session: b.session,
+          set: cloneRanges(await this.ranges.sessionSet(b.uuid, b.session)),
+        };
+        this.sets.set(key, entry);
+      }
+      if (entry.set.covers(b.seq)) {
+        for (let i = b.firstPoint; i < b.firstPoint + b.points; i++) drop.add(i);
+      } else {
+        entry.set.add(b.seq, b.seq);
+      }
+    }
+    return drop.size === 0 ? result.points : result.points.filter((_, i) => !drop.has(i));
+  }
+
+  ops(): MetaOp[] {
+    return [...this.sets.values()].map((e) => this.ranges.sessionOp(e.uuid, e.session, e.set));
+  }
+
+  commit(): void {
+    for (const e of this.sets.values()) this.ranges.commitSession(e.uuid, e.session, e.set);
+  }
 }

@@ -35,7 +35,7 @@ import {
   type UplinkMessage,
   type UplinkRelayStatus,
 } from '../protocol/index.js';
-import { cloneRanges, type StoredRanges } from './dedupe.js';
+import { cloneRanges, SessionDraft, type StoredRanges } from './dedupe.js';
 import { ingest, type RegistryEvent } from './ingest.js';
 import type { Registry } from './registry.js';
 import type { RelayDirectory } from './relays.js';
@@ -335,10 +335,7 @@ export class RelayEndpoint {
     const { ranges, registry, store } = this.options;
     const stored = await ranges.relaySet(relay, spool);
     const next = cloneRanges(stored);
-    const sessions = new Map<
-      string,
-      { uuid: string; session: string; set: ReturnType<typeof cloneRanges> }
-    >();
+    const sessions = new SessionDraft(ranges);
     const points: StorePoint[] = [];
     const events: RegistryEvent[] = [];
     const acks: { batch: UplinkBatch; status: BatchAckStatus }[] = [];
@@ -371,25 +368,7 @@ export class RelayEndpoint {
       const fresh = records.filter((r) => !next.covers(r.seq));
       const result = ingest(fresh, relay);
       // Agent-level de-duplication of resent SERIESBATCHes.
-      const drop = new Set<number>();
-      for (const b of result.batches) {
-        const key = `${b.uuid}\u0000${b.session}`;
-        let entry = sessions.get(key);
-        if (entry === undefined) {
-          entry = {
-            uuid: b.uuid,
-            session: b.session,
-            set: cloneRanges(await ranges.sessionSet(b.uuid, b.session)),
-          };
-          sessions.set(key, entry);
-        }
-        if (entry.set.covers(b.seq)) {
-          for (let i = b.firstPoint; i < b.firstPoint + b.points; i++) drop.add(i);
-        } else {
-          entry.set.add(b.seq, b.seq);
-        }
-      }
-      const kept = drop.size === 0 ? result.points : result.points.filter((_, i) => !drop.has(i));
+      const kept = await sessions.keep(result);
       for (const p of kept) points.push(p);
       counted(kept.length);
       // A relay's data changes only hosts of its own zone (or not yet registered ones), as for configs.
@@ -402,11 +381,7 @@ export class RelayEndpoint {
     }
     if (changed) {
       const reg = registry.prepare(events);
-      const meta = [
-        ranges.relayOp(relay, spool, next),
-        ...[...sessions.values()].map((u) => ranges.sessionOp(u.uuid, u.session, u.set)),
-        ...reg.ops,
-      ];
+      const meta = [ranges.relayOp(relay, spool, next), ...sessions.ops(), ...reg.ops];
       try {
         await store.write(points, { meta });
       } catch (err) {
@@ -418,7 +393,7 @@ export class RelayEndpoint {
       }
       for (const a of acks) this.options.afterStore?.(relay, a.batch.firstSeq, a.batch.lastSeq);
       ranges.commitRelay(relay, spool, next);
-      for (const u of sessions.values()) ranges.commitSession(u.uuid, u.session, u.set);
+      sessions.commit();
       reg.apply();
       this.totals.samples += points.length;
     }

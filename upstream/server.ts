@@ -27,7 +27,7 @@ import {
 } from '../relay/index.js';
 import { createApiHandler } from './api.js';
 import { upstreamPaths, type UpstreamConfig } from './config.js';
-import { StoredRanges, cloneRanges } from './dedupe.js';
+import { SessionDraft, StoredRanges } from './dedupe.js';
 import { ingest } from './ingest.js';
 import { Registry } from './registry.js';
 import { RelayDirectory } from './relays.js';
@@ -209,31 +209,11 @@ export class Upstream {
       requests.map((r) => ({ ...r, src: r.source, receivedAtMs: now })),
       zone,
     );
-    const drop = new Set<number>();
-    const meta = [];
-    const sessions = new Map<
-      string,
-      { uuid: string; session: string; set: ReturnType<typeof cloneRanges> }
-    >();
-    for (const b of result.batches) {
-      const key = `${b.uuid}\u0000${b.session}`;
-      let entry = sessions.get(key);
-      if (entry === undefined) {
-        entry = {
-          uuid: b.uuid,
-          session: b.session,
-          set: cloneRanges(await this.ranges.sessionSet(b.uuid, b.session)),
-        };
-        sessions.set(key, entry);
-      }
-      if (entry.set.covers(b.seq)) for (let i = b.firstPoint; i < b.firstPoint + b.points; i++) drop.add(i);
-      else entry.set.add(b.seq, b.seq);
-    }
-    for (const e of sessions.values()) meta.push(this.ranges.sessionOp(e.uuid, e.session, e.set));
-    const points = drop.size === 0 ? result.points : result.points.filter((_, i) => !drop.has(i));
+    const sessions = new SessionDraft(this.ranges);
+    const points = await sessions.keep(result);
     const reg = this.registry.prepare(result.events);
-    await this.store.write(points, { meta: [...meta, ...reg.ops] });
-    for (const e of sessions.values()) this.ranges.commitSession(e.uuid, e.session, e.set);
+    await this.store.write(points, { meta: [...sessions.ops(), ...reg.ops] });
+    sessions.commit();
     reg.apply();
   }
 
