@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** `owl-relay run` and `owl-relay status`. */
 import { Command, InvalidArgumentError } from 'commander';
+import { parseHostPort as hostPort } from './host-port.js';
 import { fetchStatus } from './control.js';
 import { loadRelayConfig, type RelayConfigInput } from './config.js';
 import { Relay } from './relay.js';
@@ -10,15 +11,6 @@ function int(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('not a non-negative integer');
   return n;
-}
-
-/** `127.0.0.1:7070`, `[::1]:7070`. */
-function hostPort(value: string): { host: string; port: number } {
-  const at = value.lastIndexOf(':');
-  const host = value.slice(0, at).replace(/^\[|\]$/g, '');
-  const port = Number(value.slice(at + 1));
-  if (at < 0 || !Number.isInteger(port)) throw new InvalidArgumentError('expected HOST:PORT');
-  return { host, port };
 }
 
 function listen(

@@ -28,3 +28,4 @@ export { UplinkClient, type UplinkClientOptions, type UplinkState } from './upli
 export * from './spool/index.js';
 export { controlSocketPath, fetchStatus } from './control.js';
 export { IngestGate } from './ingest-gate.js';
+export { parseHostPort } from './host-port.js';
