@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { WakeSignal } from '../../test/helpers/wake-signal.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -27,7 +28,7 @@ export class Child {
   exitCode: number | null = null;
   exitSignal: NodeJS.Signals | null = null;
   private partial = '';
-  private waiters: (() => void)[] = [];
+  private readonly signal = new WakeSignal();
   private readonly exit: Promise<void>;
 
   private constructor(
@@ -39,7 +40,7 @@ export class Child {
       const parts = (this.partial + chunk).split('\n');
       this.partial = parts.pop() ?? '';
       this.lines.push(...parts);
-      this.wake();
+      this.signal.wake();
     });
     proc.stderr?.setEncoding('utf8');
     proc.stderr?.on('data', (chunk: string) => {
@@ -50,7 +51,7 @@ export class Child {
       this.exited = true;
       this.exitCode = code as number | null;
       this.exitSignal = signal as NodeJS.Signals | null;
-      this.wake();
+      this.signal.wake();
     });
   }
 
@@ -86,7 +87,7 @@ export class Child {
       const left = deadline - Date.now();
       if (left <= 0)
         throw new Error(`${this.name}: no line matching ${re} within ${ms} ms:\n${this.stderrTail}`);
-      await this.sleep(left);
+      await this.signal.sleep(left);
     }
   }
 
@@ -123,22 +124,6 @@ export class Child {
 
   describeExit(): string {
     return this.exitSignal !== null ? `signal ${this.exitSignal}` : `code ${String(this.exitCode)}`;
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.waiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
   }
 }
 

@@ -10,22 +10,23 @@ import {
   type PacketBodies,
   type PacketType,
 } from '../../protocol/index.js';
+import { WakeSignal } from './wake-signal.js';
 
 export class TestAgent {
   readonly received: Packet[] = [];
   closed = false;
   private readonly decoder = new FrameDecoder();
-  private waiters: (() => void)[] = [];
+  private readonly signal = new WakeSignal();
 
   private constructor(readonly socket: Socket) {
     socket.on('data', (chunk: Buffer) => {
       for (const frame of this.decoder.push(chunk)) this.received.push(defaultParser.parse(frame));
-      this.wake();
+      this.signal.wake();
     });
     socket.on('error', () => undefined);
     socket.on('close', () => {
       this.closed = true;
-      this.wake();
+      this.signal.wake();
     });
   }
 
@@ -53,13 +54,7 @@ export class TestAgent {
     while (!predicate(this)) {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`condition not met within ${ms} ms (received ${this.received.length})`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await this.signal.sleep(left);
     }
   }
 
@@ -80,12 +75,6 @@ export class TestAgent {
 
   destroy(): void {
     this.socket.destroy();
-  }
-
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
   }
 }
 

@@ -16,6 +16,7 @@ import {
   type Packet,
   type PacketBodies,
 } from '../../protocol/index.js';
+import { WakeSignal } from './wake-signal.js';
 
 export interface PeerOptions {
   /** Relay host to dial (default 127.0.0.1). */
@@ -43,7 +44,7 @@ export class RawPeer {
   readonly connectedAt: number;
   closedAt: number | undefined;
   private readonly decoder = new FrameDecoder();
-  private waiters: (() => void)[] = [];
+  private readonly signal = new WakeSignal();
 
   private constructor(readonly socket: Socket) {
     this.connectedAt = Date.now();
@@ -60,11 +61,11 @@ export class RawPeer {
           this.garbage = err as Error;
         }
       }
-      this.wake();
+      this.signal.wake();
     });
     socket.on('end', () => {
       this.gotEnd = true;
-      this.wake();
+      this.signal.wake();
     });
     socket.on('error', (err) => {
       this.closeError = err;
@@ -72,7 +73,7 @@ export class RawPeer {
     socket.on('close', () => {
       this.closed = true;
       this.closedAt = Date.now();
-      this.wake();
+      this.signal.wake();
     });
   }
 
@@ -148,13 +149,7 @@ export class RawPeer {
           `${what} not met within ${ms} ms (received ${this.received.length} packets, closed=${this.closed})`,
         );
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await this.signal.sleep(left);
     }
   }
 
@@ -177,12 +172,6 @@ export class RawPeer {
 
   destroy(): void {
     this.socket.destroy();
-  }
-
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
   }
 }
 

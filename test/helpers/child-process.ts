@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { WakeSignal } from './wake-signal.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -24,7 +25,7 @@ export class Child {
   exited = false;
   private readonly exit: Promise<void>;
   private partial = '';
-  private waiters: (() => void)[] = [];
+  private readonly signal = new WakeSignal();
   private readonly listeners: ((line: string) => void)[] = [];
 
   private constructor(readonly proc: ChildProcess) {
@@ -36,7 +37,7 @@ export class Child {
         this.lines.push(line);
         for (const l of this.listeners) l(line);
       }
-      this.wake();
+      this.signal.wake();
     });
     proc.stderr?.setEncoding('utf8');
     proc.stderr?.on('data', (chunk: string) => {
@@ -46,7 +47,7 @@ export class Child {
       this.exited = true;
       this.exitCode = code as number | null;
       this.exitSignal = signal as NodeJS.Signals | null;
-      this.wake();
+      this.signal.wake();
     });
   }
 
@@ -119,7 +120,7 @@ export class Child {
         throw new Error(`child exited (${this.describeExit()}) before ${re}: ${this.stderrTail}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no line matching ${re} within ${ms} ms: ${this.stderrTail}`);
-      await this.sleepUntilWoken(left);
+      await this.signal.sleep(left);
     }
   }
 
@@ -148,27 +149,11 @@ export class Child {
     while (!this.exited) {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`child did not exit within ${ms} ms: ${this.stderrTail}`);
-      await this.sleepUntilWoken(left);
+      await this.signal.sleep(left);
     }
   }
 
   describeExit(): string {
     return this.exitSignal !== null ? `signal ${this.exitSignal}` : `code ${String(this.exitCode)}`;
-  }
-
-  private sleepUntilWoken(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.waiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
   }
 }

@@ -16,6 +16,7 @@ import {
   type BatchSample,
   type SeriesBatch,
 } from '../../protocol/index.js';
+import { WakeSignal } from './wake-signal.js';
 
 export interface LoadAgentOptions {
   uuid: string;
@@ -64,7 +65,7 @@ export class LoadAgent {
   private socket: Socket | undefined;
   private ready = false;
   private inFlight = 0;
-  private waiters: (() => void)[] = [];
+  private readonly signal = new WakeSignal();
 
   constructor(readonly options: LoadAgentOptions) {}
 
@@ -107,11 +108,11 @@ export class LoadAgent {
           this.handleAck(socket, packet.body.seq, packet.body.duplicate);
         else if (packet.type === PacketType.ERROR) this.errors.push(packet.body.code);
       }
-      this.wake();
+      this.signal.wake();
     });
     socket.on('close', () => {
       if (this.socket === socket) this.ready = false;
-      this.wake();
+      this.signal.wake();
     });
     socket.write(
       encodePacket(PacketType.HELLO, {
@@ -153,13 +154,7 @@ export class LoadAgent {
       const left = deadline - Date.now();
       if (left <= 0)
         throw new Error(`${what} not met within ${ms} ms (acked ${this.acked.size}, next ${this.nextSeq})`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(left, 100));
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await this.signal.sleep(Math.min(left, 100));
     }
   }
 
@@ -189,11 +184,5 @@ export class LoadAgent {
     socket.write(encodePacket(PacketType.SERIESBATCH, loadBatch(uuid, session, seq, samples)));
     this.inFlight++;
     this.sentTotal++;
-  }
-
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
   }
 }

@@ -6,12 +6,12 @@
 import type { ExecutionContext } from 'ava';
 import { pino, type Logger } from 'pino';
 import type {
+  HostRecord,
   HostStatus,
   Upstream,
   UpstreamConfigInput,
   UpstreamStartOptions,
 } from '../../upstream/index.js';
-import type { Host } from '../../protocol/index.js';
 import { tempDir } from './relay-harness.js';
 import { api, startUpstream } from './upstream-harness.js';
 
@@ -94,16 +94,8 @@ export async function query(
   return q.body as SeriesView[];
 }
 
-export interface HostView {
-  host: Host;
-  hostname: string;
-  os: string;
-  kernel: string;
-  zone: string;
-  registeredAtMs: number;
-  lastSeenMs: number;
-  status: HostStatus;
-}
+/** A host as the API shows it: its registry record and its status. */
+export type HostView = HostRecord & { status: HostStatus };
 
 /** GET /api/v1/hosts/:uuid, or undefined on 404. */
 export async function hostView(up: Upstream, uuid: string): Promise<HostView | undefined> {

@@ -26,6 +26,7 @@ import {
   type UplinkRecord,
   type UplinkWelcome,
 } from '../../protocol/index.js';
+import { WakeSignal } from './wake-signal.js';
 
 /** The upstream refused the WebSocket upgrade with this HTTP status (`unexpected-response`). */
 export class UpgradeRefused extends Error {
@@ -46,19 +47,19 @@ export class UplinkTestClient {
   closed = false;
   closeCode: number | undefined;
   closeReason = '';
-  private waiters: (() => void)[] = [];
+  private readonly signal = new WakeSignal();
   private nextId = 1;
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data: Buffer) => {
       this.received.push(decodeUplinkMessage(data, { from: 'upstream' }));
-      this.wake();
+      this.signal.wake();
     });
     ws.on('close', (code: number, reason: Buffer) => {
       this.closed = true;
       this.closeCode = code;
       this.closeReason = reason.toString();
-      this.wake();
+      this.signal.wake();
     });
     ws.on('error', () => undefined);
   }
@@ -215,13 +216,7 @@ export class UplinkTestClient {
         throw new Error(`uplink closed (${this.closeCode ?? '?'} ${this.closeReason}) before ${what}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`${what} not received within ${ms} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await this.signal.sleep(left);
     }
   }
 
@@ -231,13 +226,7 @@ export class UplinkTestClient {
     while (!this.closed) {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`uplink not closed within ${ms} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await this.signal.sleep(left);
     }
     return this.closeCode ?? 0;
   }
@@ -265,12 +254,6 @@ export class UplinkTestClient {
     return this.until(() => find() >= 0, 10_000, `answer to request ${id}`).then(
       () => this.received.splice(find(), 1)[0] as never,
     );
-  }
-
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
   }
 }
 
