@@ -151,6 +151,11 @@ export class AgentConnection {
     return this.closing;
   }
 
+  /** Why reading is paused, if it is: the peer does not read, packets await durability, or the relay holds back. */
+  get flow(): { paused: boolean; writeBlocked: boolean; pendingPackets: number } {
+    return { paused: this.paused, writeBlocked: this.writeBlocked, pendingPackets: this.pending };
+  }
+
   /** Send a config the upstream pushed for `uuid` (a v3-compatible HOSTCONFIGRESP). */
   pushConfig(host: Host): void {
     this.send(encodePacket(PacketType.HOSTCONFIGRESP, host));

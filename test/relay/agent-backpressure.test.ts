@@ -65,7 +65,10 @@ test('an agent that never reads its ACKs is paused with a bounded backlog; other
   const side = relaySideOf(relay, a);
   const perChunk = 5 * FRESH;
   const chunk = Buffer.concat(Array.from({ length: perChunk }, (_, i) => batch((i % FRESH) + 1)));
-  const writeBlocked = () => side.socket.isPaused() && side.socket.writableLength > 0;
+  // Settled stall: paused because its ACKs cannot leave (only a drain, i.e. the peer reading, lifts
+  // that) with nothing awaiting durability (no ACK still to be queued).
+  const writeBlocked = () =>
+    side.socket.isPaused() && side.connection.flow.writeBlocked && side.connection.flow.pendingPackets === 0;
   let resent = 0;
   for (let i = 0; i < 400; i++) {
     // Stalled: the relay stopped reading (its ACKs cannot leave) and our own socket is backed up.
