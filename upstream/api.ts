@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { defaultParser, PacketType, type NetDevice, type Port, type Service } from '../protocol/index.js';
-import type { Registry, HostRecord } from './registry.js';
+import type { Registry, HostRecord, NewHost } from './registry.js';
 import type { RelayDirectory } from './relays.js';
 import type { RelayEndpoint } from './relay-endpoint.js';
 import { StoreError, StoreErrorCode, type SampleStore } from './store/index.js';
@@ -91,6 +91,54 @@ function hostView(registry: Registry, r: HostRecord): unknown {
   return { ...r, status: registry.status(r) };
 }
 
+const badField = (message: string): HttpError => new HttpError(400, 'OWL_ERR_BAD_FIELD', message);
+
+/**
+ * Zone of a host added without one: the upstream's own agent listener
+ * (server.ts DIRECT_ZONE; not imported from there, server.ts imports this file).
+ */
+const DEFAULT_ZONE = 'direct';
+/** A zone is a relay id (or `direct`): the syntax relays.ts enforces on ids. */
+const ZONE = /^[A-Za-z0-9_-]{1,64}$/;
+/** Agent UUIDs: printable, no whitespace, bounded (v3 agents send 32 hex digits). */
+const UUID = /^[^\s\p{Cc}]{1,256}$/u;
+const MAX_STRING = defaultParser.limits.maxStringLength;
+
+/** Refuse fields a body may not carry (a typo must not be ignored silently). */
+function onlyFields(body: Record<string, unknown>, allowed: readonly string[]): void {
+  for (const key of Object.keys(body))
+    if (!allowed.includes(key)) throw badField(`${key}: unknown field (allowed: ${allowed.join(', ')})`);
+}
+
+function zoneField(value: unknown): string {
+  if (typeof value !== 'string' || !ZONE.test(value))
+    throw badField('zone: must be a relay id (1-64 of [A-Za-z0-9_-]) or "direct"');
+  return value;
+}
+
+/** The body of `POST /hosts`, checked; services through the wire schema, as for `PUT …/services`. */
+function newHost(body: Record<string, unknown>): NewHost {
+  onlyFields(body, ['uuid', 'zone', 'hostname', 'services']);
+  const { uuid, zone, hostname, services } = body;
+  if (typeof uuid !== 'string' || !UUID.test(uuid))
+    throw badField('uuid: must be a string of 1-256 characters without spaces or control characters');
+  if (hostname !== undefined && (typeof hostname !== 'string' || hostname.length > MAX_STRING))
+    throw badField(`hostname: must be a string of at most ${MAX_STRING} characters`);
+  if (services !== undefined) {
+    try {
+      defaultParser.validateBody(PacketType.HOSTCONFIGRESP, { uuid, services });
+    } catch (err) {
+      throw badField((err as Error).message);
+    }
+  }
+  return {
+    uuid,
+    zone: zone === undefined ? DEFAULT_ZONE : zoneField(zone),
+    ...(hostname === undefined ? {} : { hostname: hostname as string }),
+    ...(services === undefined || services === null ? {} : { services: services as Service[] }),
+  };
+}
+
 /** `1h`, `30m`, `2d`, `45s` → ms. */
 export function parseDuration(text: string): number {
   const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
@@ -139,6 +187,23 @@ async function route(deps: ApiDeps, req: IncomingMessage): Promise<[number, unkn
       if (r === undefined) throw new HttpError(404, 'OWL_ERR_NOT_FOUND', 'no such host');
       return [200, hostView(registry, r)];
     }
+    case 'POST hosts': {
+      const spec = newHost(await readObject(req));
+      const r = await registry.addHost(spec);
+      if (r === undefined) throw new HttpError(409, 'OWL_ERR_CONFLICT', `host ${spec.uuid} already exists`);
+      return [201, hostView(registry, r)];
+    }
+    case 'PUT hosts/:id/zone': {
+      const body = await readObject(req);
+      onlyFields(body, ['zone']);
+      const r = await registry.moveHost(id as string, zoneField(body.zone));
+      if (r === undefined) throw new HttpError(404, 'OWL_ERR_NOT_FOUND', 'no such host');
+      return [200, hostView(registry, r)];
+    }
+    case 'DELETE hosts/:id':
+      if ((await registry.deleteHost(id as string)) === undefined)
+        throw new HttpError(404, 'OWL_ERR_NOT_FOUND', 'no such host');
+      return [200, { uuid: id, deleted: true }];
     case 'GET hosts/:id/ports':
       return [200, registry.ports(id as string)];
     case 'GET hosts/:id/asset':

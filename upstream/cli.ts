@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `owl-upstream run | local | relay add|list|revoke | host list | query`.
+ * `owl-upstream run | local | relay add|list|revoke | host list|add|move|delete | query`.
  * Operator commands talk to the running server's API, with the token from
  * `<stateDir>/api-token` (or --token).
  */
@@ -148,9 +148,32 @@ apiOptions(relayCmd.command('revoke <name>').description('revoke a relay')).acti
   (name: string, flags: ApiFlags) =>
     call(flags, 'DELETE', `/api/v1/relays/${encodeURIComponent(name)}`).then(print, fail),
 );
+const hostCmd = program.command('host').description('manage hosts');
+const hostPath = (uuid: string): string => `/api/v1/hosts/${encodeURIComponent(uuid)}`;
+apiOptions(hostCmd.command('list').description('registered hosts')).action((flags: ApiFlags) =>
+  call(flags, 'GET', '/api/v1/hosts').then(print, fail),
+);
 apiOptions(
-  program.command('host').description('hosts').command('list').description('registered hosts'),
-).action((flags: ApiFlags) => call(flags, 'GET', '/api/v1/hosts').then(print, fail));
+  hostCmd
+    .command('add <uuid>')
+    .description('register a host before its agent reports (needed when autoRegister is off)')
+    .option('--zone <zone>', 'relay id that serves it (default: direct)')
+    .option('--hostname <name>', 'hostname until the agent reports its own'),
+).action((uuid: string, flags: ApiFlags & { zone?: string; hostname?: string }) =>
+  call(flags, 'POST', '/api/v1/hosts', {
+    uuid,
+    ...(flags.zone === undefined ? {} : { zone: flags.zone }),
+    ...(flags.hostname === undefined ? {} : { hostname: flags.hostname }),
+  }).then(print, fail),
+);
+apiOptions(
+  hostCmd.command('move <uuid> <zone>').description('serve a host from another zone (relay id, or direct)'),
+).action((uuid: string, zone: string, flags: ApiFlags) =>
+  call(flags, 'PUT', `${hostPath(uuid)}/zone`, { zone }).then(print, fail),
+);
+apiOptions(
+  hostCmd.command('delete <uuid>').description('forget a host, its ports and asset (its series stay)'),
+).action((uuid: string, flags: ApiFlags) => call(flags, 'DELETE', hostPath(uuid)).then(print, fail));
 apiOptions(
   program
     .command('query <metric>')

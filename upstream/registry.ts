@@ -10,11 +10,25 @@
  *   zone/<zone>/devices    → NetDevice[] the zone polls (GETDEVICES; UPDATEDEVICES refreshes)
  *   zone/<zone>/ports      → Port[] the zone checks (GETPORTS; UPDATEPORTS refreshes status)
  *   version/<platform>     → latest agent version ('' = any platform)
+ *   next-host-id           → next numeric host id, written when a host is deleted, so that
+ *                            an id is never handed out twice (not even after a restart)
+ * Deleting a host removes its host/ and inv/ keys in one write; its series stay in the store.
+ *
  * Everything is also held in memory (the registry is small next to the samples).
+ * Invariant: memory shows every registry write already *issued*, not only the
+ * durable ones. Each change updates memory first and then queues its store
+ * write; the store applies writes in the order they were queued (one FIFO of
+ * group commits), so the store converges on what memory shows, and every
+ * read-modify-write (a heartbeat, an operator's move or delete) starts from
+ * the latest state: a delete cannot be undone by a batch prepared just after
+ * it, nor a batch's change by a stale operator write. Callers still act (ack,
+ * push, answer) only once the write resolved. An operator change whose write
+ * fails is undone in memory; a failed batch write leaves its (idempotent)
+ * changes in memory and the relay resends the batch.
  */
 import type { AssetDiscovery, Host, HostConfigRequest, NetDevice, Port, Service } from '../protocol/index.js';
 import type { RegistryEvent } from './ingest.js';
-import { putMeta, type MetaOp, type SampleStore } from './store/index.js';
+import { delMeta, putMeta, type MetaOp, type SampleStore } from './store/index.js';
 
 export interface HostRecord {
   host: Host;
@@ -24,6 +38,15 @@ export interface HostRecord {
   zone: string;
   registeredAtMs: number;
   lastSeenMs: number;
+}
+
+/** A host an operator registers before its agent reports (`Registry.addHost`). */
+export interface NewHost {
+  uuid: string;
+  /** Zone (relay id, or `direct`) that serves it: only that zone may fetch its config. */
+  zone: string;
+  hostname?: string;
+  services?: Service[];
 }
 
 export interface RegistryOptions {
@@ -37,6 +60,9 @@ export interface RegistryOptions {
 }
 
 export type HostStatus = 'up' | 'down' | 'unknown';
+
+const NEXT_HOST_ID = 'next-host-id';
+const inventoryKeys = (uuid: string): string[] => [`inv/ports/${uuid}`, `inv/asset/${uuid}`];
 
 export class Registry {
   private readonly hosts = new Map<string, HostRecord>();
@@ -58,6 +84,9 @@ export class Registry {
       if (typeof record.host.id === 'number')
         registry.nextHostId = Math.max(registry.nextHostId, record.host.id + 1);
     }
+    const next = await store.getMeta(NEXT_HOST_ID);
+    if (next !== undefined)
+      registry.nextHostId = Math.max(registry.nextHostId, JSON.parse(next.toString()) as number);
     for (const prefix of ['inv/', 'zone/', 'version/']) {
       for (const [key, value] of await store.listMeta(prefix, 10_000_000))
         registry.kv.set(key, JSON.parse(value.toString()));
@@ -120,8 +149,73 @@ export class Registry {
         lastSeenMs: now,
       };
     }
-    await this.commit([record]);
+    await this.commit(record);
     return record.host;
+  }
+
+  /**
+   * Register a host before its agent reports (operator API): it then gets its
+   * config on its first HOSTCONFIG through its zone even with autoRegister off.
+   * Undefined when the uuid is already registered. Pushed to its zone, so the
+   * relay caches it (and serves an agent that is already connected).
+   */
+  async addHost(spec: NewHost): Promise<HostRecord | undefined> {
+    if (this.hosts.has(spec.uuid)) return undefined;
+    const record: HostRecord = {
+      host: {
+        id: this.nextHostId++,
+        uuid: spec.uuid,
+        ip: '',
+        group: '',
+        proxy: spec.zone,
+        services: spec.services ?? [],
+      },
+      hostname: spec.hostname ?? '',
+      os: '',
+      kernel: '',
+      zone: spec.zone,
+      registeredAtMs: this.options.now(),
+      // Never heard from: status 'unknown' until its first HOSTCONFIG or heartbeat.
+      lastSeenMs: 0,
+    };
+    await this.commit(record);
+    this.onHostChanged(record);
+    return record;
+  }
+
+  /**
+   * Move a host to another zone (operator API): from now on only that zone's
+   * relay gets its config (and pushes of it), and only that zone's data
+   * updates it. Undefined when no such host. Pushed to the new zone.
+   */
+  async moveHost(uuid: string, zone: string): Promise<HostRecord | undefined> {
+    const record = this.hosts.get(uuid);
+    if (record === undefined) return undefined;
+    if (record.zone === zone && record.host.proxy === zone) return record;
+    const next: HostRecord = { ...record, host: { ...record.host, proxy: zone }, zone };
+    await this.commit(next);
+    this.onHostChanged(next);
+    return next;
+  }
+
+  /**
+   * Forget a host (operator API): its record, ports and asset go in one
+   * durable write; its stored series stay. Its numeric id is never reused.
+   * Undefined when no such host.
+   */
+  async deleteHost(uuid: string): Promise<HostRecord | undefined> {
+    const record = this.hosts.get(uuid);
+    if (record === undefined) return undefined;
+    const undo = [this.setHost(uuid, undefined), ...inventoryKeys(uuid).map((k) => this.setKv(k, undefined))];
+    await this.persist(
+      [
+        delMeta(`host/${uuid}`),
+        ...inventoryKeys(uuid).map((k) => delMeta(k)),
+        putMeta(NEXT_HOST_ID, JSON.stringify(this.nextHostId)),
+      ],
+      undo,
+    );
+    return record;
   }
 
   /** Replace a host's services (operator API); pushed to its relay. */
@@ -129,31 +223,40 @@ export class Registry {
     const record = this.hosts.get(uuid);
     if (record === undefined) return undefined;
     const next = { ...record, host: { ...record.host, services } };
-    await this.commit([next]);
+    await this.commit(next);
     this.onHostChanged(next);
     return next;
   }
 
   /**
    * Meta ops for registry events carried by a batch; the caller writes them in
-   * the batch's own store write, then calls `applied()` with the same list.
+   * the batch's own store write at once, then calls `apply()` once it is
+   * durable. Memory changes here already (see the invariant at the top), so
+   * the next prepare or operator change builds on them; `apply()` sends the
+   * config pushes, which must not precede durability.
    */
   prepare(events: readonly RegistryEvent[]): { ops: MetaOp[]; apply: () => void } {
-    const changedHosts = new Map<string, HostRecord>();
-    const kv = new Map<string, unknown>();
+    const changedHosts = new Set<string>();
+    const changedKeys = new Set<string>();
     const pushed = new Set<string>();
-    const current = (uuid: string): HostRecord | undefined => changedHosts.get(uuid) ?? this.hosts.get(uuid);
+    const setKv = (key: string, value: unknown): void => {
+      this.kv.set(key, value);
+      changedKeys.add(key);
+    };
     for (const e of events) {
       switch (e.kind) {
         case 'heartbeat': {
-          const r = current(e.uuid);
+          const r = this.hosts.get(e.uuid);
           // A relay's clock may run ahead: a time past ours would keep a dead host up.
           const at = Math.min(e.atMs, this.options.now());
-          if (r !== undefined && at > r.lastSeenMs) changedHosts.set(e.uuid, { ...r, lastSeenMs: at });
+          if (r !== undefined && at > r.lastSeenMs) {
+            this.hosts.set(e.uuid, { ...r, lastSeenMs: at });
+            changedHosts.add(e.uuid);
+          }
           break;
         }
         case 'discover': {
-          const r = current(e.uuid);
+          const r = this.hosts.get(e.uuid);
           const services = r?.host.services ?? [];
           const i = services.findIndex((s) => s.name === e.service);
           const service = services[i];
@@ -164,35 +267,31 @@ export class Registry {
           };
           const next = services.slice();
           next[i] = updated;
-          changedHosts.set(e.uuid, { ...r, host: { ...r.host, services: next } });
+          this.hosts.set(e.uuid, { ...r, host: { ...r.host, services: next } });
+          changedHosts.add(e.uuid);
           pushed.add(e.uuid);
           break;
         }
         case 'ports':
-          kv.set(`inv/ports/${e.uuid}`, e.ports);
+          setKv(`inv/ports/${e.uuid}`, e.ports);
           break;
         case 'asset':
-          kv.set(`inv/asset/${e.uuid}`, e.asset);
+          setKv(`inv/asset/${e.uuid}`, e.asset);
           break;
         case 'devices':
-          kv.set(
-            `zone/${e.zone}/devices`,
-            mergeById(this.zoneItems<NetDevice>(e.zone, 'devices'), e.devices),
-          );
+          setKv(`zone/${e.zone}/devices`, mergeById(this.zoneItems<NetDevice>(e.zone, 'devices'), e.devices));
           break;
         case 'portStatus':
-          kv.set(`zone/${e.zone}/ports`, mergeById(this.zoneItems<Port>(e.zone, 'ports'), e.ports));
+          setKv(`zone/${e.zone}/ports`, mergeById(this.zoneItems<Port>(e.zone, 'ports'), e.ports));
           break;
       }
     }
     const ops: MetaOp[] = [];
-    for (const [uuid, r] of changedHosts) ops.push(putMeta(`host/${uuid}`, JSON.stringify(r)));
-    for (const [key, value] of kv) ops.push(putMeta(key, JSON.stringify(value)));
+    for (const uuid of changedHosts) ops.push(putMeta(`host/${uuid}`, JSON.stringify(this.hosts.get(uuid))));
+    for (const key of changedKeys) ops.push(putMeta(key, JSON.stringify(this.kv.get(key))));
     return {
       ops,
       apply: () => {
-        for (const [uuid, r] of changedHosts) this.hosts.set(uuid, r);
-        for (const [key, value] of kv) this.kv.set(key, value);
         for (const uuid of pushed) {
           const r = this.hosts.get(uuid);
           if (r !== undefined) this.onHostChanged(r);
@@ -208,8 +307,7 @@ export class Registry {
 
   async setZoneItems(zone: string, what: 'devices' | 'ports', items: NetDevice[] | Port[]): Promise<void> {
     const key = `zone/${zone}/${what}`;
-    await this.store.write([], { meta: [putMeta(key, JSON.stringify(items))] });
-    this.kv.set(key, items);
+    await this.persist([putMeta(key, JSON.stringify(items))], [this.setKv(key, items)]);
   }
 
   ports(uuid: string): Port[] {
@@ -230,15 +328,48 @@ export class Registry {
   }
 
   async setVersion(version: string, platform = ''): Promise<void> {
-    await this.store.write([], { meta: [putMeta(`version/${platform}`, JSON.stringify(version))] });
-    this.kv.set(`version/${platform}`, version);
+    const key = `version/${platform}`;
+    await this.persist([putMeta(key, JSON.stringify(version))], [this.setKv(key, version)]);
   }
 
-  private async commit(records: HostRecord[]): Promise<void> {
-    await this.store.write([], {
-      meta: records.map((r) => putMeta(`host/${r.host.uuid}`, JSON.stringify(r))),
-    });
-    for (const r of records) this.hosts.set(r.host.uuid, r);
+  /** Put one host record: memory now, then the store. */
+  private commit(record: HostRecord): Promise<void> {
+    const uuid = record.host.uuid;
+    return this.persist([putMeta(`host/${uuid}`, JSON.stringify(record))], [this.setHost(uuid, record)]);
+  }
+
+  /** Queue `ops`; if the write fails, run `undo` (newest first) and rethrow. */
+  private async persist(ops: MetaOp[], undo: (() => void)[]): Promise<void> {
+    try {
+      await this.store.write([], { meta: ops });
+    } catch (err) {
+      for (const u of undo.reverse()) u();
+      throw err;
+    }
+  }
+
+  /** Set (or, with undefined, remove) a host in memory; returns what undoes it unless changed since. */
+  private setHost(uuid: string, record: HostRecord | undefined): () => void {
+    const before = this.hosts.get(uuid);
+    if (record === undefined) this.hosts.delete(uuid);
+    else this.hosts.set(uuid, record);
+    return () => {
+      if (this.hosts.get(uuid) !== record) return;
+      if (before === undefined) this.hosts.delete(uuid);
+      else this.hosts.set(uuid, before);
+    };
+  }
+
+  /** As setHost, for a kv entry. */
+  private setKv(key: string, value: unknown): () => void {
+    const before = this.kv.get(key);
+    if (value === undefined) this.kv.delete(key);
+    else this.kv.set(key, value);
+    return () => {
+      if (this.kv.get(key) !== value) return;
+      if (before === undefined) this.kv.delete(key);
+      else this.kv.set(key, before);
+    };
   }
 }
 

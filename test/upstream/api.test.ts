@@ -54,10 +54,14 @@ test('every request needs the API token: 401 OWL_ERR_UNAUTHENTICATED without it 
     ['GET', '/api/v1/stats'],
     ['POST', '/api/v1/relays'],
     ['DELETE', '/api/v1/relays/x'],
+    ['POST', '/api/v1/hosts'],
+    ['PUT', '/api/v1/hosts/x/zone'],
+    ['DELETE', '/api/v1/hosts/x'],
     ['GET', '/nowhere'],
   ] as const) {
     for (const token of [null, 'wrong', 'operator-secret2', '']) {
-      const a = await callApi({ port, token }, method, path, method === 'POST' ? { id: 'r' } : undefined);
+      const body = method === 'POST' ? { id: 'r', uuid: 'x' } : method === 'PUT' ? { zone: 'z' } : undefined;
+      const a = await callApi({ port, token }, method, path, body);
       t.is(a.status, 401, `${method} ${path} with ${JSON.stringify(token)}`);
       t.is(code(a), 'OWL_ERR_UNAUTHENTICATED');
     }
@@ -176,6 +180,45 @@ test('hosts: list, one host, services (PUT), ports and asset', async (t) => {
   clock.set(T + 200_000);
   t.is(((await call(f, 'GET', `/api/v1/hosts/${UUID}`)).body as { status: string }).status, 'down');
   await client.close();
+});
+
+test('hosts: POST adds (409 when it exists), PUT zone moves, DELETE removes (404 the second time)', async (t) => {
+  const clock = manualClock(T);
+  const f = await withUpstream(t, {}, { now: clock.now });
+  const cpu = [{ name: 'cpu', plugin: 'cpu', exec_interval: 60 }];
+  const added = await call(f, 'POST', '/api/v1/hosts', { uuid: UUID, zone: 'zone-a', services: cpu });
+  t.is(added.status, 201);
+  t.like(added.body, {
+    host: { uuid: UUID, proxy: 'zone-a', services: cpu },
+    zone: 'zone-a',
+    registeredAtMs: T,
+    lastSeenMs: 0,
+    status: 'unknown',
+  });
+  t.deepEqual((await call(f, 'GET', '/api/v1/hosts')).body, [added.body]);
+  const again = await call(f, 'POST', '/api/v1/hosts', { uuid: UUID });
+  t.is(again.status, 409);
+  t.is(code(again), 'OWL_ERR_CONFLICT');
+  const bad = await call(f, 'POST', '/api/v1/hosts', { uuid: 'other', zone: 'no zone' });
+  t.is(bad.status, 400);
+  t.is(code(bad), 'OWL_ERR_BAD_FIELD');
+  t.regex((bad.body as { message: string }).message, /^zone: /);
+
+  const moved = await call(f, 'PUT', `/api/v1/hosts/${UUID}/zone`, { zone: 'zone-b' });
+  t.is(moved.status, 200);
+  t.like(moved.body, { host: { proxy: 'zone-b', services: cpu }, zone: 'zone-b' });
+  t.is((await call(f, 'PUT', '/api/v1/hosts/unknown/zone', { zone: 'zone-b' })).status, 404);
+  t.is(code(await call(f, 'PUT', `/api/v1/hosts/${UUID}/zone`, {})), 'OWL_ERR_BAD_FIELD');
+
+  t.deepEqual(await call(f, 'DELETE', `/api/v1/hosts/${UUID}`), {
+    status: 200,
+    body: { uuid: UUID, deleted: true },
+  });
+  t.is((await call(f, 'GET', `/api/v1/hosts/${UUID}`)).status, 404);
+  const second = await call(f, 'DELETE', `/api/v1/hosts/${UUID}`);
+  t.is(second.status, 404);
+  t.is(code(second), 'OWL_ERR_NOT_FOUND');
+  t.deepEqual((await call(f, 'GET', '/api/v1/hosts')).body, []);
 });
 
 test('series, query and stats', async (t) => {
@@ -310,7 +353,9 @@ test('unknown routes, wrong methods, malformed paths and oversized bodies get co
     ['GET', '/', 404, 'OWL_ERR_NOT_FOUND'],
     ['GET', '/api/v2/hosts', 404, 'OWL_ERR_NOT_FOUND'],
     ['GET', '/api/v1/nothing', 404, 'OWL_ERR_NOT_FOUND'],
-    ['POST', '/api/v1/hosts', 404, 'OWL_ERR_NOT_FOUND'],
+    ['POST', '/api/v1/hosts/x', 404, 'OWL_ERR_NOT_FOUND'],
+    ['PATCH', '/api/v1/hosts/x', 404, 'OWL_ERR_NOT_FOUND'],
+    ['GET', '/api/v1/hosts/x/zone', 404, 'OWL_ERR_NOT_FOUND'],
     ['DELETE', '/api/v1/hosts/x', 404, 'OWL_ERR_NOT_FOUND'],
     ['GET', '/api/v1/stats/extra', 404, 'OWL_ERR_NOT_FOUND'],
     ['GET', '/api/v1/hosts/x/ports/extra', 404, 'OWL_ERR_NOT_FOUND'],

@@ -3,11 +3,15 @@
  * registration and refresh, services and metric auto-discovery with config
  * pushes, heartbeats and up/down on an injected clock, zone inventory, agent
  * versions, and the latency of a config change to an agent behind a relay.
+ * Then the registry on its own over a real store: operator changes (add,
+ * move, delete, services) interleaved with batches in flight lose nothing and
+ * bring nothing back, in memory and after a reopen.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { BatchAckStatus, PacketType, type Service } from '../../protocol/index.js';
+import { Registry, RocksSampleStore, type RegistryEvent } from '../../upstream/index.js';
 import { eventually, TestAgent } from '../helpers/agent-client.js';
-import { startRelay } from '../helpers/relay-harness.js';
+import { startRelay, tempDir } from '../helpers/relay-harness.js';
 import { api, startUpstream } from '../helpers/upstream-harness.js';
 import { addRelay, hostView, manualClock, query, withUpstream } from '../helpers/upstream-fixture.js';
 import { agentRecord, sampleRecord, UplinkTestClient } from '../helpers/upstream-uplink-client.js';
@@ -347,4 +351,112 @@ test('a config change made through the API reaches a v3 agent behind a relay wit
   t.deepEqual(pushed.body.services, [CPU]);
   t.true(elapsed < 2000, `config reached the agent in ${elapsed.toFixed(0)} ms`);
   t.log(`API PUT → agent HOSTCONFIGRESP: ${elapsed.toFixed(1)} ms`);
+});
+
+/**
+ * A Registry over a real store on a temp dir, with UUID registered in zone-a at T and the clock
+ * then at T + 60 s; `reopen` closes the store and opens both again.
+ */
+async function openRegistry(
+  t: ExecutionContext,
+): Promise<{ store: RocksSampleStore; registry: Registry; reopen: () => Promise<Registry> }> {
+  const dir = tempDir('owl-registry-test-');
+  let store = await RocksSampleStore.open({ location: dir.path });
+  t.teardown(async () => {
+    await store.close();
+    dir.remove();
+  });
+  // Hosts register at T; heartbeats come up to a minute later.
+  let now = T;
+  const options = { autoRegister: true, heartbeatMs: 30_000, missedHeartbeats: 3, now: () => now };
+  const registry = await Registry.open(store, options);
+  await registry.hostConfig({ uuid: UUID, ip: '10.1.0.5' }, 'zone-a');
+  now = T + 60_000;
+  return {
+    store,
+    registry,
+    reopen: async () => {
+      await store.close();
+      store = await RocksSampleStore.open({ location: dir.path });
+      return Registry.open(store, options);
+    },
+  };
+}
+
+const heartbeat = (uuid: string, atMs: number): RegistryEvent =>
+  ({ kind: 'heartbeat', uuid, atMs, ip: '' }) as RegistryEvent;
+const portsEvent = (uuid: string): RegistryEvent => ({ kind: 'ports', uuid, ports: [{ port: 22 }] });
+const assetEvent = (uuid: string): RegistryEvent => ({ kind: 'asset', uuid, asset: { uuid, sn: 'SN-1' } });
+
+test('registry: a batch prepared after a delete was issued does not bring the host back', async (t) => {
+  const { store, registry, reopen } = await openRegistry(t);
+  const deleting = registry.deleteHost(UUID); // queued, not yet durable
+  const batch = registry.prepare([heartbeat(UUID, T + 1000)]);
+  t.false(
+    batch.ops.some((op) => op.key === `host/${UUID}`),
+    'the heartbeat of a deleted host writes no host record',
+  );
+  await store.write([], { meta: batch.ops });
+  batch.apply();
+  t.like(await deleting, { host: { uuid: UUID } });
+  t.is(registry.host(UUID), undefined);
+  t.is((await reopen()).host(UUID), undefined, 'and not after a reopen');
+});
+
+test('registry: a delete issued while a batch write is in flight is not undone when the batch applies', async (t) => {
+  const { store, registry, reopen } = await openRegistry(t);
+  const batch = registry.prepare([heartbeat(UUID, T + 1000), portsEvent(UUID), assetEvent(UUID)]);
+  const writing = store.write([], { meta: batch.ops });
+  const deleting = registry.deleteHost(UUID);
+  await writing;
+  batch.apply();
+  await deleting;
+  t.is(registry.host(UUID), undefined);
+  t.deepEqual(registry.ports(UUID), []);
+  t.is(registry.asset(UUID), undefined);
+  const again = await reopen();
+  t.is(again.host(UUID), undefined);
+  t.deepEqual(again.ports(UUID), []);
+  t.is(again.asset(UUID), undefined);
+});
+
+test('registry: operator changes made while a batch is in flight keep the batch changes, and the reverse', async (t) => {
+  const { store, registry, reopen } = await openRegistry(t);
+  const pushes: string[] = [];
+  registry.onHostChanged = (r) => pushes.push(`${r.zone}:${r.host.services?.length ?? 0}`);
+
+  const batch = registry.prepare([heartbeat(UUID, T + 5000)]);
+  const writing = store.write([], { meta: batch.ops });
+  const services = registry.setServices(UUID, [CPU]);
+  const moving = registry.moveHost(UUID, 'zone-b');
+  await writing;
+  batch.apply();
+  await Promise.all([services, moving]);
+  // And the reverse: a batch prepared while operator writes are queued builds on them.
+  const moved = registry.moveHost(UUID, 'zone-c');
+  const later = registry.prepare([heartbeat(UUID, T + 9000)]);
+  await store.write([], { meta: later.ops });
+  later.apply();
+  await moved;
+
+  const expect = { lastSeenMs: T + 9000, zone: 'zone-c', host: { proxy: 'zone-c', services: [CPU] } };
+  t.like(registry.host(UUID), expect);
+  t.like((await reopen()).host(UUID), expect);
+  t.deepEqual(
+    pushes,
+    ['zone-a:1', 'zone-b:1', 'zone-c:1'],
+    'each change pushed once, to the zone of the time',
+  );
+});
+
+test('registry: an operator change whose write fails is undone', async (t) => {
+  const { store, registry } = await openRegistry(t);
+  await registry.addHost({ uuid: OTHER, zone: 'zone-b' });
+  const sorted = (): unknown[] => registry.list().sort((a, b) => a.host.uuid.localeCompare(b.host.uuid));
+  const before = sorted();
+  await store.close();
+  await t.throwsAsync(registry.deleteHost(UUID));
+  await t.throwsAsync(registry.moveHost(OTHER, 'zone-c'));
+  await t.throwsAsync(registry.addHost({ uuid: 'third', zone: 'zone-a' }));
+  t.deepEqual(sorted(), before);
 });
