@@ -34,7 +34,8 @@ export interface RelayConfig {
   /** Close an agent that completes no frame for this long (3 v3 heartbeat periods by default). */
   idleTimeoutMs: number;
   maxFrameBytes: number;
-  spool: { maxBytes: number; maxAgeMs: number; policy: SpoolPolicy };
+  /** compressLevel: zlib level (0–9, 0 = off) for each socket read's packets as spooled; the uplink sends them as they are. */
+  spool: { maxBytes: number; maxAgeMs: number; policy: SpoolPolicy; compressLevel: number };
   batch: { maxRecords: number; maxBytes: number; lingerMs: number; compress: boolean };
   metrics: { enabled: boolean; host: string; port: number };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -57,7 +58,7 @@ export function defaultRelayConfig(): RelayConfig {
     maxConnectionsPerSource: 64,
     idleTimeoutMs: 90_000,
     maxFrameBytes: 1024 * 1024,
-    spool: { maxBytes: 1024 ** 3, maxAgeMs: 7 * 24 * 3600 * 1000, policy: 'drop-oldest' },
+    spool: { maxBytes: 1024 ** 3, maxAgeMs: 7 * 24 * 3600 * 1000, policy: 'drop-oldest', compressLevel: 3 },
     // Big batches: deflate finds each series' repeats within one batch (about 8.5 bytes a sample).
     batch: { maxRecords: 20_000, maxBytes: 2 * 1024 * 1024, lingerMs: 50, compress: true },
     metrics: { enabled: false, host: '127.0.0.1', port: 9464 },
@@ -108,6 +109,7 @@ const schema = {
         maxBytes: { type: 'integer', minimum: 1024 * 1024 },
         maxAgeMs: positive,
         policy: { enum: ['drop-oldest', 'reject-new'] },
+        compressLevel: { type: 'integer', minimum: 0, maximum: 9 },
       },
     },
     batch: {

@@ -28,4 +28,5 @@ export { UplinkClient, type UplinkClientOptions, type UplinkState } from './upli
 export * from './spool/index.js';
 export { controlSocketPath, fetchStatus } from './control.js';
 export { IngestGate } from './ingest-gate.js';
+export { Packer, type PackerOptions } from './packer.js';
 export { parseHostPort } from './host-port.js';

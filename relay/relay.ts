@@ -9,7 +9,6 @@ import { LRUCache } from 'lru-cache';
 import { pino, type Logger } from 'pino';
 import {
   createPacketParser,
-  encodeRecord,
   packetName,
   type Host,
   type HostConfigRequest,
@@ -17,6 +16,7 @@ import {
 } from '../protocol/index.js';
 import { AccessPolicy } from './access.js';
 import type { AgentConnection, SpoolRequest } from './agent-connection.js';
+import { Packer } from './packer.js';
 import { AgentServer } from './agent-server.js';
 import type { BackoffOptions } from './backoff.js';
 import { ConfigCache } from './config-cache.js';
@@ -25,7 +25,7 @@ import { startControlServer } from './control.js';
 import { statePaths, type RelayConfig } from './config.js';
 import { BatchDedupe } from './dedupe.js';
 import { RelayMetrics, type RelayStatus } from './metrics.js';
-import { openRocksSpool, type Spool } from './spool/index.js';
+import { openRocksSpool, type Spool, type SpoolRecord } from './spool/index.js';
 import { UplinkClient } from './uplink-client.js';
 
 export const RELAY_VERSION = '0.1.0';
@@ -50,6 +50,7 @@ export class Relay {
   private readonly refreshing = new Map<string, Promise<Host | null>>();
   /** Bytes awaiting durability (32 MiB cap), and held while the uplink is behind on live data. */
   private readonly gate = new IngestGate(32 * 1024 * 1024);
+  private readonly packer: Packer;
   /** Bounded: one entry per host that asked, like the config cache. */
   private readonly lastRefresh = new LRUCache<string, number>({ max: 100_000 });
   private agentAddresses: AddressInfo[] = [];
@@ -67,6 +68,11 @@ export class Relay {
     options: RelayStartOptions,
   ) {
     this.metrics = new RelayMetrics(() => this.status());
+    this.packer = new Packer({
+      level: config.spool.compressLevel,
+      now,
+      write: (records) => this.writeRecords(records),
+    });
     this.uplink = new UplinkClient({
       relayId: config.relayId,
       token: config.token,
@@ -161,20 +167,21 @@ export class Relay {
 
   // What agent connections call (AgentSink).
 
-  /** Spool agent packets (one socket read's worth) as one append; resolves once durable. */
+  /** Spool agent packets (one socket read's worth); resolves once durable. Packed with other reads of the same turn. */
   ingest(requests: SpoolRequest[]): Promise<void> {
-    const now = this.now();
-    const records = requests.map((r) => ({
-      payload: encodeRecord({ receivedAtMs: now, type: r.type, src: r.source, uuid: r.uuid, body: r.body }),
-      samples: r.samples,
-    }));
     this.countFrames(requests);
+    return this.packer.add(requests);
+  }
+
+  /** The packer's output: records in arrival order, appended as one spool write. */
+  private writeRecords(records: SpoolRecord[]): Promise<void> {
     return this.spool.append(records).then((range) => {
+      const receivedAt = this.now();
       const entries = records.map((r, i) => ({
         seq: range.first + i,
         payload: r.payload,
         samples: r.samples,
-        receivedAt: now,
+        receivedAt,
       }));
       this.uplink.notifyAppended(range.last, entries);
     });
@@ -304,6 +311,7 @@ export class Relay {
     await this.metrics.close();
     const control = this.control;
     if (control !== undefined) await new Promise<void>((resolve) => control.close(() => resolve()));
+    await this.packer.drain();
     await this.spool.close();
     await this.cache.close();
     this.log.info({}, 'relay stopped');

@@ -31,6 +31,7 @@ import {
   describeCloseCode,
   encodeUplinkMessage,
   formatAuthHeader,
+  isDeflatedPacked,
   UPLINK_MAX_MESSAGE_BYTES,
   UPLINK_VERSION,
   UplinkCloseCode,
@@ -565,7 +566,7 @@ export class UplinkClient {
     const first = msg.body.firstSeq;
     this.credit.onSent(first, msg.body.lastSeq);
     this.inFlight.set(first, { records: entries.length });
-    if (this.options.batch.compress) {
+    if (this.options.batch.compress && !mostlyDeflated(entries)) {
       const raw = msg.body.payload;
       const deflated = await deflateRawAsync(raw, { level: this.options.batch.level ?? 6 });
       if (this.ws !== ws) return; // that connection is gone; its batches are resent on the next
@@ -614,4 +615,15 @@ export class UplinkClient {
       this.requests.delete(id);
     }
   }
+}
+
+/** True when at least 90% of the bytes are already-deflated PACKED records: deflating the batch would gain nothing. */
+function mostlyDeflated(entries: readonly SpoolEntry[]): boolean {
+  let total = 0;
+  let deflated = 0;
+  for (const e of entries) {
+    total += e.payload.length;
+    if (isDeflatedPacked(e.payload)) deflated += e.payload.length;
+  }
+  return deflated >= total * 0.9;
 }

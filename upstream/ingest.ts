@@ -13,6 +13,8 @@ import {
   type PortDiscovery,
   type SeriesBatch,
   type SeriesData,
+  UPLINK_PACKED_TYPE,
+  unpackSections,
 } from '../protocol/index.js';
 import type { StorePoint } from './store/index.js';
 
@@ -57,47 +59,66 @@ export function seriesName(service: string | undefined, metric: string): string 
 export function ingest(records: readonly IngestRecord[], zone: string): IngestResult {
   const out: IngestResult = { points: [], events: [], batches: [], invalid: 0 };
   for (const record of records) {
-    let packet;
+    if (record.type !== UPLINK_PACKED_TYPE) {
+      addPacket(out, record, record.type, record.body, zone);
+      continue;
+    }
+    let sections;
     try {
-      packet = defaultParser.parse({ type: record.type, body: record.body });
+      sections = unpackSections(record.body);
     } catch {
       out.invalid++;
       continue;
     }
-    switch (packet.type) {
-      case PacketType.SERIESDATA:
-        addSeriesData(out, packet.body, zone);
-        break;
-      case PacketType.SERIESBATCH:
-        addBatch(out, packet.body, record.uuid, zone);
-        break;
-      case PacketType.HOSTHB:
-        if (packet.body !== null) {
-          out.events.push({
-            kind: 'heartbeat',
-            uuid: packet.body.uuid,
-            atMs: record.receivedAtMs,
-            ip: hostOf(record.src),
-          });
-        }
-        break;
-      case PacketType.PORTDISCOVERYR:
-        addPorts(out, packet.body);
-        break;
-      case PacketType.ASSESTDISCOVERY:
-        out.events.push({ kind: 'asset', uuid: packet.body.uuid, asset: packet.body });
-        break;
-      case PacketType.UPDATEDEVICES:
-        out.events.push({ kind: 'devices', zone, devices: packet.body ?? [] });
-        break;
-      case PacketType.UPDATEPORTS:
-        out.events.push({ kind: 'portStatus', zone, ports: packet.body ?? [] });
-        break;
-      default:
-        out.invalid++;
+    for (const section of sections) {
+      const from = { ...record, src: section.src, uuid: section.uuid };
+      for (const frame of section.frames) addPacket(out, from, frame.type, frame.body, zone);
     }
   }
   return out;
+}
+
+/** One agent packet of `record` (the record itself, or one packet of a PACKED record). */
+function addPacket(out: IngestResult, record: IngestRecord, type: number, body: Buffer, zone: string): void {
+  let packet;
+  try {
+    packet = defaultParser.parse({ type, body });
+  } catch {
+    out.invalid++;
+    return;
+  }
+  switch (packet.type) {
+    case PacketType.SERIESDATA:
+      addSeriesData(out, packet.body, zone);
+      break;
+    case PacketType.SERIESBATCH:
+      addBatch(out, packet.body, record.uuid, zone);
+      break;
+    case PacketType.HOSTHB:
+      if (packet.body !== null) {
+        out.events.push({
+          kind: 'heartbeat',
+          uuid: packet.body.uuid,
+          atMs: record.receivedAtMs,
+          ip: hostOf(record.src),
+        });
+      }
+      break;
+    case PacketType.PORTDISCOVERYR:
+      addPorts(out, packet.body);
+      break;
+    case PacketType.ASSESTDISCOVERY:
+      out.events.push({ kind: 'asset', uuid: packet.body.uuid, asset: packet.body });
+      break;
+    case PacketType.UPDATEDEVICES:
+      out.events.push({ kind: 'devices', zone, devices: packet.body ?? [] });
+      break;
+    case PacketType.UPDATEPORTS:
+      out.events.push({ kind: 'portStatus', zone, ports: packet.body ?? [] });
+      break;
+    default:
+      out.invalid++;
+  }
 }
 
 function addSeriesData(out: IngestResult, s: SeriesData, zone: string): void {

@@ -75,5 +75,19 @@ export {
   batchMessageBound,
   batchCost,
 } from './batch.js';
+export {
+  UPLINK_PACKED_TYPE,
+  PackedEncoding,
+  UPLINK_MAX_PACKED_PAYLOAD_BYTES,
+  type PackedPacket,
+  type PackedSection,
+  type UnpackedSection,
+  packedSectionOverhead,
+  packedPacketBytes,
+  packSections,
+  packedBody,
+  unpackSections,
+  isDeflatedPacked,
+} from './packed.js';
 export { CreditWindow } from './credit-window.js';
 export { RangeSet } from './range-set.js';

@@ -25,6 +25,8 @@ export interface RelayChildStatus {
   records: number;
   firstSeq: number;
   nextSeq: number;
+  /** Samples ever appended (persisted across restarts). */
+  appendedSamples: number;
   uplink: string;
   inFlight: number;
   uplinkConnects: number;
@@ -77,6 +79,7 @@ async function status(): Promise<RelayChildStatus> {
     records: s.records,
     firstSeq: s.firstSeq,
     nextSeq: s.nextSeq,
+    appendedSamples: s.appendedSamples,
     uplink: relay.uplink.state,
     inFlight: relay.uplink.inFlightBatches,
     uplinkConnects: connects,

@@ -18,6 +18,8 @@ import {
   decodeUplinkMessage,
   encodeUplinkMessage,
   openBatch,
+  unpackSections,
+  UPLINK_PACKED_TYPE,
   parseAuthHeader,
   RangeSet,
   UPLINK_MAX_MESSAGE_BYTES,
@@ -32,6 +34,8 @@ export interface StoredRecord {
   relay: string;
   spool: string;
   seq: number;
+  /** Index of the packet within its relay record (a PACKED record holds several, docs/uplink.md 6.1); 0 otherwise. */
+  part: number;
   type: number;
   uuid: string;
   src: string;
@@ -40,6 +44,14 @@ export interface StoredRecord {
   replay: boolean;
   /** Receiver clock when stored. */
   storedAt: number;
+}
+
+/** True when `records` are in spool order: seq ascending, and the packets of one PACKED record in their order. */
+export function inSpoolOrder(records: readonly StoredRecord[]): boolean {
+  return records.every((r, i) => {
+    const prev = records[i - 1];
+    return prev === undefined || r.seq > prev.seq || (r.seq === prev.seq && r.part > prev.part);
+  });
 }
 
 export interface ReceiverOptions {
@@ -55,6 +67,8 @@ export interface ReceiverOptions {
   persistFile?: string;
   /** Serve wss:// with this key and certificate. */
   tls?: { key: Buffer; cert: Buffer };
+  /** A slow upstream: each BATCH_ACK leaves this long after its batch arrived. */
+  ackDelayMs?: number;
 }
 
 export class UplinkReceiver {
@@ -183,10 +197,13 @@ export class UplinkReceiver {
         case 'BATCH': {
           if (spool === undefined || this.holdAcks) return;
           const status = this.store(relay, spool, msg.body);
-          send({
-            type: 'BATCH_ACK',
-            body: { firstSeq: msg.body.firstSeq, lastSeq: msg.body.lastSeq, status },
-          });
+          const ack = (): void =>
+            send({
+              type: 'BATCH_ACK',
+              body: { firstSeq: msg.body.firstSeq, lastSeq: msg.body.lastSeq, status },
+            });
+          if (this.options.ackDelayMs === undefined) ack();
+          else setTimeout(ack, this.options.ackDelayMs);
           return;
         }
         case 'HOSTCONFIG_REQ':
@@ -222,18 +239,25 @@ export class UplinkReceiver {
         this.duplicateRecords++;
         continue;
       }
-      fresh.push({
-        relay,
-        spool,
-        seq: r.seq,
-        type: r.type,
-        uuid: r.uuid,
-        src: r.src,
-        receivedAtMs: r.receivedAtMs,
-        body: r.body.toString(),
-        replay: batch.replay,
-        storedAt: Date.now(),
-      });
+      const packets =
+        r.type === UPLINK_PACKED_TYPE
+          ? unpackSections(r.body).flatMap((s) => s.frames.map((f) => ({ ...s, ...f })))
+          : [r];
+      packets.forEach((p, part) =>
+        fresh.push({
+          relay,
+          spool,
+          seq: r.seq,
+          part,
+          type: p.type,
+          uuid: p.uuid,
+          src: p.src,
+          receivedAtMs: r.receivedAtMs,
+          body: p.body.toString(),
+          replay: batch.replay,
+          storedAt: Date.now(),
+        }),
+      );
     }
     if (this.options.persistFile !== undefined && fresh.length > 0) {
       this.fd ??= openSync(this.options.persistFile, 'a');

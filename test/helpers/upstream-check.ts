@@ -66,7 +66,7 @@ export class UpstreamIndex {
   add(r: StoredRecord): void {
     this.records++;
     this.spools.add(r.spool);
-    const rk = `${r.spool}/${r.seq}`;
+    const rk = `${r.spool}/${r.seq}/${r.part}`;
     this.relaySeqs.set(rk, (this.relaySeqs.get(rk) ?? 0) + 1);
     if (r.type === PacketType.SERIESBATCH) {
       const body = JSON.parse(r.body) as { session: string; seq: number };

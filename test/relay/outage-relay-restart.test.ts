@@ -14,7 +14,7 @@ import { Child } from '../helpers/child-process.js';
 import { LoadAgent, loadBatch } from '../helpers/load-agent.js';
 import { RELAY_ID, RELAY_TOKEN, tempDir } from '../helpers/relay-harness.js';
 import type { RelayChildStatus } from '../helpers/relay-main.js';
-import { UplinkReceiver, type StoredRecord } from '../helpers/uplink-receiver.js';
+import { inSpoolOrder, UplinkReceiver } from '../helpers/uplink-receiver.js';
 import { batchKey, closedPort, seededRandom, testSeed, UpstreamIndex } from '../helpers/upstream-check.js';
 
 const ZONE_TOKEN = 'zone-token-123';
@@ -62,8 +62,8 @@ test('relay stopped, then SIGKILLed idle, then SIGKILLed under load during an ou
     await Promise.all(agents.map((a) => a.connect(port)));
     for (const a of agents) a.sendUpTo(a.limit + BATCHES_PER_PHASE);
     await Promise.all(agents.map((a) => a.allAcked(30_000)));
-    // v3 has no ACK: durable once the spool's next seq moved past them (the v4 agents are quiet now).
-    const before = (await child.status<RelayChildStatus>()).nextSeq;
+    // v3 has no ACK: durable once the spool counted them (the v4 agents are quiet now).
+    const before = (await child.status<RelayChildStatus>()).appendedSamples;
     const v3 = await TestAgent.connect(port);
     closers.push(() => v3.destroy());
     for (let i = 0; i < V3_PER_PHASE; i++) {
@@ -79,7 +79,7 @@ test('relay stopped, then SIGKILLed idle, then SIGKILLed under load during an ou
       });
     }
     await eventually(
-      async () => (await child.status<RelayChildStatus>()).nextSeq >= before + V3_PER_PHASE,
+      async () => (await child.status<RelayChildStatus>()).appendedSamples >= before + V3_PER_PHASE,
       20_000,
       'v3 samples spooled',
     );
@@ -193,10 +193,7 @@ test('relay stopped, then SIGKILLed idle, then SIGKILLed under load during an ou
     rcv.records.every((r) => r.replay),
     'everything was backlog',
   );
-  t.true(
-    rcv.records.every((r, i) => i === 0 || r.seq > (rcv.records[i - 1] as StoredRecord).seq),
-    'in spool order',
-  );
+  t.true(inSpoolOrder(rcv.records), 'in spool order');
   for (const a of agents)
     t.deepEqual(
       a.errors.filter((c) => c !== 'OWL_ERR_OVERLOADED'),

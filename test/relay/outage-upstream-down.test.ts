@@ -11,7 +11,7 @@ import { PacketType } from '../../protocol/index.js';
 import { eventually, TestAgent } from '../helpers/agent-client.js';
 import { LoadAgent, loadBatch } from '../helpers/load-agent.js';
 import { RELAY_ID, RELAY_TOKEN, startRelay, tempDir } from '../helpers/relay-harness.js';
-import { UplinkReceiver, type StoredRecord } from '../helpers/uplink-receiver.js';
+import { inSpoolOrder, UplinkReceiver, type StoredRecord } from '../helpers/uplink-receiver.js';
 import { batchKey, closedPort, UpstreamIndex } from '../helpers/upstream-check.js';
 
 const ZONE_TOKEN = 'zone-token-123';
@@ -20,8 +20,13 @@ const SAMPLES_PER_BATCH = 1000;
 const V3_BACKLOG = 2000;
 const V3_LIVE = 20;
 const LIVE_BATCHES = 5;
-/** Credit the receiver grants: a slow upstream, so draining takes long enough to overlap with live data. */
+/**
+ * A slow upstream, so draining takes long enough to overlap with live data: one batch in flight,
+ * of at most two relay records, each acknowledged 20 ms after it arrived.
+ */
 const RECEIVER_WINDOW = 1;
+const RECORDS_PER_BATCH = 2;
+const ACK_DELAY_MS = 20;
 
 function v3Sample(uuid: string, value: number) {
   return {
@@ -40,7 +45,10 @@ test('upstream down for the whole load, then back: all arrives once, backlog in 
   const port = await closedPort();
   const url = `ws://127.0.0.1:${port}/owl/v1/uplink`;
   const dir = tempDir('owl-outage-');
-  const { relay, port: agentPort } = await startRelay(url, dir.path, { zoneToken: ZONE_TOKEN });
+  const { relay, port: agentPort } = await startRelay(url, dir.path, {
+    zoneToken: ZONE_TOKEN,
+    batch: { maxRecords: RECORDS_PER_BATCH },
+  });
   const stops: (() => Promise<void>)[] = [];
   const closers: (() => void)[] = [];
   t.teardown(async () => {
@@ -68,7 +76,8 @@ test('upstream down for the whole load, then back: all arrives once, backlog in 
   await v4.allAcked(30_000);
   for (let i = V3_BACKLOG / 2; i < V3_BACKLOG; i++) v3.send(PacketType.SERIESDATA, v3Sample(v3Uuid, i));
   const backlogRecords = BACKLOG_BATCHES + V3_BACKLOG;
-  await eventually(() => relay.spool.stats().records === backlogRecords, 20_000, 'backlog spooled');
+  const backlogSamples = BACKLOG_BATCHES * SAMPLES_PER_BATCH + V3_BACKLOG;
+  await eventually(() => relay.spool.stats().samples === backlogSamples, 20_000, 'backlog spooled');
   t.not(relay.uplink.state, 'connected');
   const backlogLast = relay.spool.nextSeq() - 1;
 
@@ -78,6 +87,7 @@ test('upstream down for the whole load, then back: all arrives once, backlog in 
     port,
     relays: { [RELAY_ID]: RELAY_TOKEN },
     window: RECEIVER_WINDOW,
+    ackDelayMs: ACK_DELAY_MS,
   });
   stops.push(() => r.close());
   // Live data starts as soon as the uplink is up: everything spooled from now on is live.
@@ -133,10 +143,7 @@ test('upstream down for the whole load, then back: all arrives once, backlog in 
     replay.every((x) => x.seq <= backlogLast),
     'replay records are the backlog',
   );
-  t.true(
-    replay.every((x, i) => i === 0 || x.seq > (replay[i - 1] as StoredRecord).seq),
-    'backlog arrives in spool order',
-  );
+  t.true(inSpoolOrder(replay), 'backlog arrives in spool order');
   t.is(liveRecords.length, liveTotal);
 
   // Live data is not held behind the backlog: it arrives while replay records are still coming, and fast.
@@ -156,7 +163,6 @@ test('upstream down for the whole load, then back: all arrives once, backlog in 
   }
   const lastLiveAt = Math.max(...liveRecords.map((x) => x.storedAt));
   const drainMs = lastReplayAt - (replay[0] as StoredRecord).storedAt;
-  const backlogSamples = BACKLOG_BATCHES * SAMPLES_PER_BATCH + V3_BACKLOG;
   t.log(
     `backlog ${backlogRecords} records / ${backlogSamples} samples drained in ${drainMs} ms ` +
       `(${Math.round(backlogSamples / (drainMs / 1000))} samples/s, window ${RECEIVER_WINDOW}); ` +

@@ -1,0 +1,175 @@
+/**
+ * Agent packets → spool records, packed per event-loop turn.
+ *
+ * Every socket read's packets are queued here; once per turn (or sooner, at
+ * the record size limit) everything queued becomes one PACKED record
+ * (docs/uplink.md, section 6.1), deflated once on libuv's thread pool. One
+ * spool key, one seq and one deflate call for what was hundreds of v3 frames
+ * from many agents: zlib's per-call set-up costs about as much as
+ * compressing 5 KB, so compressing each read alone cost more than the rest
+ * of the relay together. A turn that brought a single small packet (a
+ * heartbeat) writes it as a plain record.
+ *
+ * Order: records are handed to `write` in the order their packets were
+ * added, even though compression finishes in any order, so each agent's
+ * packets reach the spool in arrival order.
+ */
+import { promisify } from 'node:util';
+import { deflateRaw } from 'node:zlib';
+import {
+  encodeRecord,
+  PackedEncoding,
+  packedBody,
+  packedPacketBytes,
+  packedSectionOverhead,
+  packSections,
+  UPLINK_MAX_PACKED_PAYLOAD_BYTES,
+  UPLINK_PACKED_TYPE,
+  type PackedSection,
+} from '../protocol/index.js';
+import type { SpoolRequest } from './agent-connection.js';
+import type { SpoolRecord } from './spool/index.js';
+
+const deflateRawAsync = promisify(deflateRaw);
+
+/** Below this many payload bytes a record is not worth a deflate call. */
+const MIN_DEFLATE_BYTES = 512;
+/** A lone packet this large is packed anyway, to be compressed. */
+const MIN_PACK_ALONE_BYTES = 1024;
+
+export interface PackerOptions {
+  /** zlib level for PACKED records: 0 stores them uncompressed. */
+  level: number;
+  /** Largest payload of one record before compression (default and maximum UPLINK_MAX_PACKED_PAYLOAD_BYTES). */
+  maxPayloadBytes?: number;
+  /** Clock for the records' receivedAtMs. */
+  now: () => number;
+  /** Append records to the spool; called in order; resolves once they are durable. */
+  write: (records: SpoolRecord[]) => Promise<unknown>;
+}
+
+interface Waiter {
+  requests: readonly SpoolRequest[];
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export class Packer {
+  private queued: Waiter[] = [];
+  private queuedBytes = 0;
+  private scheduled: NodeJS.Immediate | undefined;
+  /** Settles once the previous flush has called write(). */
+  private turn: Promise<void> = Promise.resolve();
+  private readonly maxPayload: number;
+
+  constructor(private readonly options: PackerOptions) {
+    this.maxPayload = Math.min(options.maxPayloadBytes ?? Infinity, UPLINK_MAX_PACKED_PAYLOAD_BYTES);
+  }
+
+  /** Queue one read's packets; resolves once the record holding them is durable. */
+  add(requests: readonly SpoolRequest[]): Promise<void> {
+    let bytes = 0;
+    for (const r of requests) bytes += packedPacketBytes(r) + packedSectionOverhead(r.source, r.uuid);
+    if (this.queued.length > 0 && this.queuedBytes + bytes > this.maxPayload) this.flush();
+    const done = new Promise<void>((resolve, reject) => this.queued.push({ requests, resolve, reject }));
+    this.queuedBytes += bytes;
+    if (this.queuedBytes >= this.maxPayload) this.flush();
+    else this.scheduled ??= setImmediate(() => this.flush());
+    return done;
+  }
+
+  /** Pack what is queued now. */
+  flush(): void {
+    if (this.scheduled !== undefined) clearImmediate(this.scheduled);
+    this.scheduled = undefined;
+    const waiters = this.queued;
+    if (waiters.length === 0) return;
+    this.queued = [];
+    this.queuedBytes = 0;
+    const requests =
+      waiters.length === 1 ? (waiters[0] as Waiter).requests : waiters.flatMap((w) => w.requests);
+    const ready = this.records(requests, this.options.now());
+    const called = this.turn.then(() => ready).then((records) => ({ durable: this.options.write(records) }));
+    this.turn = called.then(
+      () => undefined,
+      () => undefined,
+    );
+    called
+      .then(({ durable }) => durable)
+      .then(
+        () => {
+          for (const w of waiters) w.resolve();
+        },
+        (err: unknown) => {
+          for (const w of waiters) w.reject(err);
+        },
+      );
+  }
+
+  /** Pack what is queued and wait until every record made so far has been handed to `write`. */
+  async drain(): Promise<void> {
+    this.flush();
+    await this.turn;
+  }
+
+  /** Records for `requests`, in order: PACKED ones within the payload limit, plain ones for what fits no better. */
+  private async records(requests: readonly SpoolRequest[], receivedAtMs: number): Promise<SpoolRecord[]> {
+    const groups: SpoolRequest[][] = [];
+    let group: SpoolRequest[] = [];
+    let bytes = 0;
+    for (const r of requests) {
+      const size = packedPacketBytes(r) + packedSectionOverhead(r.source, r.uuid);
+      if (group.length > 0 && bytes + size > this.maxPayload) {
+        groups.push(group);
+        group = [];
+        bytes = 0;
+      }
+      group.push(r);
+      bytes += size;
+    }
+    if (group.length > 0) groups.push(group);
+    return Promise.all(groups.map((g) => this.record(g, receivedAtMs)));
+  }
+
+  private async record(group: readonly SpoolRequest[], receivedAtMs: number): Promise<SpoolRecord> {
+    const first = group[0] as SpoolRequest;
+    let samples = 0;
+    for (const r of group) samples += r.samples;
+    const alone = group.length === 1;
+    if (
+      alone &&
+      (first.body.length < MIN_PACK_ALONE_BYTES || this.options.level === 0 || !fits(first, this.maxPayload))
+    ) {
+      const { type, source: src, uuid, body } = first;
+      return { payload: encodeRecord({ receivedAtMs, type, src, uuid, body }), samples };
+    }
+    const payload = packSections(sections(group));
+    let body = packedBody(PackedEncoding.RAW, payload);
+    if (this.options.level > 0 && payload.length >= MIN_DEFLATE_BYTES) {
+      const deflated = await deflateRawAsync(payload, { level: this.options.level });
+      if (deflated.length < payload.length) body = packedBody(PackedEncoding.DEFLATE, deflated);
+    }
+    return {
+      payload: encodeRecord({ receivedAtMs, type: UPLINK_PACKED_TYPE, src: '', uuid: '', body }),
+      samples,
+    };
+  }
+}
+
+function fits(r: SpoolRequest, maxPayload: number): boolean {
+  return packedPacketBytes(r) + packedSectionOverhead(r.source, r.uuid) <= maxPayload;
+}
+
+/** Runs of packets with the same source and uuid (one connection's read, mostly). */
+function sections(requests: readonly SpoolRequest[]): PackedSection[] {
+  const out: { src: string; uuid: string; packets: SpoolRequest[] }[] = [];
+  let current: { src: string; uuid: string; packets: SpoolRequest[] } | undefined;
+  for (const r of requests) {
+    if (current === undefined || current.src !== r.source || current.uuid !== r.uuid) {
+      current = { src: r.source, uuid: r.uuid, packets: [] };
+      out.push(current);
+    }
+    current.packets.push(r);
+  }
+  return out;
+}
