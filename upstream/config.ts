@@ -1,6 +1,15 @@
 /** Upstream configuration: defaults for everything; every path and port overridable. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { OwlError } from '../protocol/index.js';
+import { DEFAULT_MAX_INFLIGHT_BATCHES } from './credit-policy.js';
+
+/** A config the upstream cannot run with (OWL_ERR_CONFIG_INVALID, as the relay's). */
+export class UpstreamConfigError extends OwlError {
+  constructor(message: string) {
+    super('OWL_ERR_CONFIG_INVALID', `upstream config: ${message}`);
+  }
+}
 
 export interface UpstreamConfig {
   stateDir: string;
@@ -10,15 +19,23 @@ export interface UpstreamConfig {
   agents: { host: string; port: number }[];
   /** Operator HTTP JSON API. */
   api: { host: string; port: number };
-  /** PEM files: TLS for the uplink and API listeners and the agent listener. */
+  /**
+   * PEM files: TLS for the uplink and API listeners and the agent listener.
+   * `requestCert: true` with `ca` turns on mTLS for the uplink listener only:
+   * relays must present a certificate signed by `ca` whose CN or a SAN DNS
+   * name is their relay id (the token is still required). The API and agent
+   * listeners never ask for client certificates.
+   */
   tls?: { cert: string; key: string; ca?: string; requestCert?: boolean };
   /** API bearer token; when absent one is made at first start and kept in `<stateDir>/api-token` (mode 0600). */
   apiToken?: string;
   autoRegister: boolean;
   heartbeatMs: number;
   missedHeartbeats: number;
-  /** Window of unacknowledged batches granted to each relay. */
+  /** Most unacknowledged batches one relay may have in flight (its window while few relays share the budget). */
   relayWindow: number;
+  /** Unacknowledged batches across all relays, shared evenly: each gets max(1, min(relayWindow, floor(this / relays))). */
+  maxInflightBatches: number;
   uplinkHeartbeatMs: number;
   /** CIDRs from which HELLO-less (v3) agents may connect directly. */
   v3Allow: string[];
@@ -38,6 +55,7 @@ export function defaultUpstreamConfig(): UpstreamConfig {
     heartbeatMs: 30_000,
     missedHeartbeats: 3,
     relayWindow: 8,
+    maxInflightBatches: DEFAULT_MAX_INFLIGHT_BATCHES,
     uplinkHeartbeatMs: 15_000,
     v3Allow: ['127.0.0.0/8', '::1/128'],
     v3Proxies: {},
@@ -48,8 +66,19 @@ export function defaultUpstreamConfig(): UpstreamConfig {
 
 export type UpstreamConfigInput = Partial<UpstreamConfig>;
 
+/** Merge `input` over the defaults; throws OWL_ERR_CONFIG_INVALID for credit or TLS settings that cannot work. */
 export function resolveUpstreamConfig(input: UpstreamConfigInput): UpstreamConfig {
-  return { ...defaultUpstreamConfig(), ...input };
+  const config = { ...defaultUpstreamConfig(), ...input };
+  for (const key of ['relayWindow', 'maxInflightBatches'] as const) {
+    const value = config[key];
+    if (!Number.isInteger(value) || value < 1 || value > 65_535) {
+      throw new UpstreamConfigError(`${key} must be an integer 1-65535, not ${String(value)}`);
+    }
+  }
+  if (config.tls?.requestCert === true && config.tls.ca === undefined) {
+    throw new UpstreamConfigError('tls.requestCert needs tls.ca, the CA that signs relay certificates');
+  }
+  return config;
 }
 
 export function loadUpstreamConfig(

@@ -8,7 +8,9 @@ export {
   upstreamPaths,
   type UpstreamConfig,
   type UpstreamConfigInput,
+  UpstreamConfigError,
 } from './config.js';
+export { CreditPolicy, CreditLedger, fairShare, DEFAULT_MAX_INFLIGHT_BATCHES } from './credit-policy.js';
 export { Registry, type HostRecord, type HostStatus, type RegistryOptions } from './registry.js';
 export { RelayDirectory, type RelayRecord, type RelayAuth } from './relays.js';
 export { RelayEndpoint, type RelayState } from './relay-endpoint.js';

@@ -10,13 +10,24 @@
  *
  * A batch is acknowledged only after its write resolved (durable), so a
  * kill -9 between store and ack makes the relay resend, and the stored ranges
- * turn the resend into a DUPLICATE. Each relay gets its own window of
- * unacknowledged batches; one relay's replay cannot starve another's live
- * data since every relay's batches join the same group commits in turn.
+ * turn the resend into a DUPLICATE.
+ *
+ * Credit (credit-policy.ts): each relay gets an even share of a budget of
+ * unacknowledged batches, re-sent as CREDIT whenever a relay joins or
+ * leaves; a relay with more batches in flight than any window it can have
+ * seen is closed (ERROR OWL_ERR_UPLINK_NO_CREDIT, close 4400), so one relay's
+ * replay holds at most its share of the upstream's buffers and store writes.
+ *
+ * Identity: the Authorization header's relay id and token are always
+ * checked; when the listener asks for client certificates (mTLS, server.ts),
+ * the certificate's subject CN or a SAN DNS name must also be that relay id,
+ * so relay A's certificate cannot carry relay B's token.
  * One connection per relay: a newer one replaces the older (close 4409).
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { X509Certificate } from 'node:crypto';
+import { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   BatchAckStatus,
@@ -31,10 +42,12 @@ import {
   UPLINK_PATH,
   UPLINK_VERSION,
   UplinkCloseCode,
+  UplinkErrorCode,
   type UplinkBatch,
   type UplinkMessage,
   type UplinkRelayStatus,
 } from '../protocol/index.js';
+import { CreditLedger, CreditPolicy, DEFAULT_MAX_INFLIGHT_BATCHES } from './credit-policy.js';
 import { cloneRanges, SessionDraft, type StoredRanges } from './dedupe.js';
 import { ingest, type RegistryEvent } from './ingest.js';
 import type { Registry } from './registry.js';
@@ -56,7 +69,12 @@ export interface RelayEndpointOptions {
   registry: Registry;
   relays: RelayDirectory;
   log: EndpointLogger;
+  /** Most unacknowledged batches one relay may have (its window when it is alone). */
   window: number;
+  /** Unacknowledged batches across all relays, shared evenly (default DEFAULT_MAX_INFLIGHT_BATCHES). */
+  maxInflightBatches?: number;
+  /** The listener asks for client certificates: refuse upgrades without an authorized one. */
+  requireClientCert?: boolean;
   heartbeatMs: number;
   maxBatchBytes?: number;
   maxRelays?: number;
@@ -69,6 +87,8 @@ export interface RelayState {
   connectedAtMs: number;
   remote: string;
   status: UplinkRelayStatus | undefined;
+  /** The window last granted (WELCOME or CREDIT); 0 before HELLO. */
+  window: number;
   batches: number;
   duplicates: number;
   rejected: number;
@@ -78,6 +98,8 @@ interface Connection {
   ws: WebSocket;
   state: RelayState;
   spool: string | undefined;
+  /** Set at HELLO: the batches in flight against the windows granted. */
+  ledger: CreditLedger | undefined;
   queue: Promise<void>;
   /** Batches received and not yet handled. */
   pending: UplinkBatch[];
@@ -88,10 +110,16 @@ interface Connection {
 export class RelayEndpoint {
   private readonly wss: WebSocketServer;
   private readonly connections = new Map<string, Connection>();
+  /** Connections past HELLO share the budget; keyed by connection, as a replaced one lingers until closed. */
+  private readonly credit: CreditPolicy<Connection>;
   /** Counters for tests and the API. */
   readonly totals = { batches: 0, duplicates: 0, rejected: 0, samples: 0 };
 
   constructor(private readonly options: RelayEndpointOptions) {
+    this.credit = new CreditPolicy({
+      relayWindow: options.window,
+      maxInflightBatches: options.maxInflightBatches ?? DEFAULT_MAX_INFLIGHT_BATCHES,
+    });
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: UPLINK_MAX_MESSAGE_BYTES,
@@ -149,6 +177,14 @@ export class RelayEndpoint {
     } catch {
       return refuse(401, 'Unauthorized', 'no or malformed credentials');
     }
+    const cert = clientCertificate(req.socket);
+    if (cert === 'unauthorized' || (cert === 'none' && this.options.requireClientCert === true)) {
+      // The TLS handshake already refuses these when mTLS is on; this is the second lock.
+      return refuse(401, 'Unauthorized', 'no trusted client certificate', creds.relayId);
+    }
+    if (typeof cert === 'object' && cert.checkHost(creds.relayId, CERT_NAME_CHECK) !== creds.relayId) {
+      return refuse(403, 'Forbidden', 'client certificate is not for this relay', creds.relayId);
+    }
     const verdict = this.options.relays.check(creds.relayId, creds.token);
     if (verdict === 'revoked') return refuse(403, 'Forbidden', 'revoked relay', creds.relayId);
     if (verdict !== 'ok') return refuse(401, 'Unauthorized', verdict, creds.relayId);
@@ -170,11 +206,13 @@ export class RelayEndpoint {
         connectedAtMs: Date.now(),
         remote,
         status: undefined,
+        window: 0,
         batches: 0,
         duplicates: 0,
         rejected: 0,
       },
       spool: undefined,
+      ledger: undefined,
       // Start after the previous connection's batches are done, so two never interleave.
       queue: previous?.queue ?? Promise.resolve(),
       pending: [],
@@ -190,11 +228,14 @@ export class RelayEndpoint {
     ws.on('close', (code: number) => {
       clearTimeout(c.timer);
       if (this.connections.get(id) === c) this.connections.delete(id);
+      this.grant(this.credit.leave(c));
       this.options.log.info({ relay: id, code }, 'relay disconnected');
     });
   }
 
   private onMessage(c: Connection, data: Buffer, isBinary: boolean): void {
+    // Closing (a protocol error, replaced, revoked): what the relay still sends is not handled.
+    if (c.ws.readyState !== c.ws.OPEN) return;
     c.lastHeard = Date.now();
     let msg: UplinkMessage;
     try {
@@ -208,12 +249,23 @@ export class RelayEndpoint {
       return this.protocolError(c, `${msg.type} before HELLO`);
     switch (msg.type) {
       case 'HELLO':
+        if (c.spool !== undefined) return this.protocolError(c, 'a second HELLO');
         return this.onHello(c, msg.body.relay, msg.body.spool, msg.body.firstUnacked);
       case 'PING':
         return send(c.ws, { type: 'PONG', body: { t: msg.body.t } });
       case 'PONG':
         return;
       case 'BATCH': {
+        const ledger = c.ledger as CreditLedger;
+        if (!ledger.onBatch()) {
+          return this.protocolError(
+            c,
+            `BATCH ${msg.body.firstSeq}-${msg.body.lastSeq} beyond the window: ` +
+              `${ledger.inFlight} unacknowledged, window ${ledger.window}`,
+            UplinkCloseCode.PROTOCOL_ERROR,
+            UplinkErrorCode.NO_CREDIT,
+          );
+        }
         c.pending.push(msg.body);
         if (c.pending.length === 1) c.queue = c.queue.then(() => this.drain(c));
         return;
@@ -282,15 +334,21 @@ export class RelayEndpoint {
       const set = await this.options.ranges.relaySet(relay, spool);
       if (firstUnacked > 0) set.add(0, firstUnacked - 1);
     });
+    const shares = this.credit.join(c);
+    const window = shares.get(c) ?? this.options.window;
+    shares.delete(c);
+    c.ledger = new CreditLedger(window);
+    c.state.window = window;
     send(c.ws, {
       type: 'WELCOME',
       body: {
         version: UPLINK_VERSION,
-        window: this.options.window,
+        window,
         maxBatchBytes: this.options.maxBatchBytes ?? UPLINK_DEFAULT_MAX_BATCH_BYTES,
         heartbeatMs: this.options.heartbeatMs,
       },
     });
+    this.grant(shares);
     c.timer = setInterval(() => {
       if (Date.now() - c.lastHeard > 3 * this.options.heartbeatMs) {
         c.ws.close(UplinkCloseCode.HEARTBEAT_TIMEOUT, 'relay silent');
@@ -398,9 +456,20 @@ export class RelayEndpoint {
       this.totals.samples += points.length;
     }
     for (const { batch, status } of acks) {
+      c.ledger?.onAck();
       send(c.ws, { type: 'BATCH_ACK', body: { firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, status } });
     }
     return 'ok';
+  }
+
+  /** Send CREDIT to each connection whose window changed (a relay joined or left). */
+  private grant(windows: Map<Connection, number>): void {
+    for (const [c, window] of windows) {
+      if (c.ledger === undefined || c.ledger.window === window) continue;
+      c.ledger.grant(window);
+      c.state.window = window;
+      send(c.ws, { type: 'CREDIT', body: { window } });
+    }
   }
 
   private protocolError(
@@ -413,6 +482,21 @@ export class RelayEndpoint {
     send(c.ws, { type: 'ERROR', body: { code, message } });
     c.ws.close(close, code);
   }
+}
+
+/** checkHost options: the relay id is one exact name, never a wildcard, and the CN counts even beside SANs. */
+const CERT_NAME_CHECK = { subject: 'always', wildcards: false, partialWildcards: false } as const;
+
+/**
+ * The client certificate on a TLS upgrade: 'none' (plain TCP, or none asked
+ * for or sent), 'unauthorized' (sent but not signed by the configured CA), or
+ * the certificate itself.
+ */
+function clientCertificate(socket: unknown): X509Certificate | 'none' | 'unauthorized' {
+  if (!(socket instanceof TLSSocket)) return 'none';
+  const cert = socket.getPeerX509Certificate();
+  if (cert === undefined) return 'none';
+  return socket.authorized ? cert : 'unauthorized';
 }
 
 function send(ws: WebSocket, msg: UplinkMessage): void {

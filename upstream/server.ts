@@ -2,13 +2,21 @@
  * The upstream process: relay endpoint (WebSocket), direct agent endpoint
  * (the relay's own agent-side code, no second copy), operator API, over one
  * embedded store that also holds the registry and the de-duplication record.
+ *
+ * TLS: one certificate for all three listeners. mTLS (`tls.requestCert` with
+ * `tls.ca`) is on the uplink listener only, where every client is a relay
+ * with a certificate: the handshake refuses a relay without one signed by
+ * `tls.ca`, and the relay endpoint matches its name to the relay id. The
+ * operator API (bearer token, reached by scripts and curl) and the agent
+ * listener (v3 agents have no certificates) do not ask for one.
  */
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { pino, type Logger } from 'pino';
 import {
   createPacketParser,
@@ -26,7 +34,7 @@ import {
   type SpoolRequest,
 } from '../relay/index.js';
 import { createApiHandler } from './api.js';
-import { upstreamPaths, type UpstreamConfig } from './config.js';
+import { UpstreamConfigError, upstreamPaths, type UpstreamConfig } from './config.js';
 import { SessionDraft, StoredRanges } from './dedupe.js';
 import { ingest } from './ingest.js';
 import { Registry } from './registry.js';
@@ -71,6 +79,8 @@ export class Upstream {
       relays,
       log: log.child({ part: 'uplink' }),
       window: config.relayWindow,
+      maxInflightBatches: config.maxInflightBatches,
+      requireClientCert: config.tls?.requestCert === true,
       heartbeatMs: config.uplinkHeartbeatMs,
       ...(afterStore === undefined ? {} : { afterStore }),
     });
@@ -133,6 +143,9 @@ export class Upstream {
   }
 
   static async start(config: UpstreamConfig, options: UpstreamStartOptions = {}): Promise<Upstream> {
+    if (config.tls?.requestCert === true && config.tls.ca === undefined) {
+      throw new UpstreamConfigError('tls.requestCert needs tls.ca, the CA that signs relay certificates');
+    }
     const log = options.logger ?? pino({ name: 'owl-upstream', level: config.logLevel });
     const now = options.now ?? Date.now;
     const paths = upstreamPaths(config);
@@ -164,7 +177,29 @@ export class Upstream {
     const notFound = (_req: unknown, res: { writeHead: (n: number) => { end: () => void } }): void => {
       res.writeHead(404).end();
     };
-    up.uplinkServer = tls === undefined ? createHttpServer(notFound) : createHttpsServer(tls, notFound);
+    if (config.tls?.ca !== undefined && config.tls.requestCert !== true) {
+      log.warn({}, 'tls.ca is set without tls.requestCert: relays are not asked for certificates');
+    }
+    const uplinkTls: HttpsServerOptions | undefined =
+      tls !== undefined && config.tls?.ca !== undefined && config.tls.requestCert === true
+        ? { ...tls, ca: readFileSync(config.tls.ca), requestCert: true, rejectUnauthorized: true }
+        : tls;
+    up.uplinkServer =
+      uplinkTls === undefined ? createHttpServer(notFound) : createHttpsServer(uplinkTls, notFound);
+    // A relay refused by the handshake never reaches the endpoint: say so here. Without a
+    // certificate OpenSSL fails the handshake (err.code); with an untrusted one Node drops the
+    // socket after it, and only `authorizationError` says why (the address is gone by then).
+    up.uplinkServer.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+      log.warn(
+        {
+          part: 'uplink',
+          remote: socket.remoteAddress,
+          why: socket.authorizationError ?? err.code,
+          err: err.message,
+        },
+        'relay TLS handshake refused',
+      );
+    });
     up.endpoint.attach(up.uplinkServer);
     up.uplinkServer.listen(config.uplink.port, config.uplink.host);
     await once(up.uplinkServer, 'listening');

@@ -41,6 +41,16 @@ export interface SeqRecord {
   record: UplinkRecord;
 }
 
+/** How UplinkTestClient.connect opens the WebSocket. */
+export interface UplinkConnectOptions {
+  /** The raw Authorization header (null: none) instead of `Bearer <relayId>.<token>`. */
+  authorization?: string | null;
+  /** Handshake timeout. */
+  ms?: number;
+  /** For wss://: the CA to trust, and a client certificate and key (mTLS). */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+}
+
 export class UplinkTestClient {
   /** Every message the upstream sent, in order (taken ones are removed by `next`). */
   readonly received: UplinkMessage[] = [];
@@ -73,7 +83,7 @@ export class UplinkTestClient {
     base: string,
     relayId: string,
     token: string,
-    options: { authorization?: string | null; ms?: number } = {},
+    options: UplinkConnectOptions = {},
   ): Promise<UplinkTestClient> {
     const url = base.includes(UPLINK_PATH) ? base : `${base}${UPLINK_PATH}`;
     const authorization =
@@ -83,6 +93,7 @@ export class UplinkTestClient {
       perMessageDeflate: false,
       maxPayload: UPLINK_MAX_MESSAGE_BYTES,
       handshakeTimeout: options.ms ?? 10_000,
+      ...options.tls,
     });
     ws.binaryType = 'nodebuffer';
     return new Promise((resolve, reject) => {
@@ -105,8 +116,9 @@ export class UplinkTestClient {
     token: string,
     spool: string,
     firstUnacked = 0,
+    options: UplinkConnectOptions = {},
   ): Promise<{ client: UplinkTestClient; welcome: UplinkWelcome }> {
-    const client = await UplinkTestClient.connect(base, relayId, token);
+    const client = await UplinkTestClient.connect(base, relayId, token, options);
     const welcome = await client.hello(relayId, spool, firstUnacked);
     return { client, welcome };
   }

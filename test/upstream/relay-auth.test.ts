@@ -75,6 +75,22 @@ test('a HELLO naming another relay than the credentials is refused with 4403', a
   t.false(client.received.some((m) => m.type === 'WELCOME'));
 });
 
+test('a second HELLO on one connection is refused with 4400 (it would reset the window and the spool id)', async (t) => {
+  const { up, base } = await withUpstream(t);
+  const token = await addRelay(up, 'zone-a');
+  const { client } = await UplinkTestClient.open(base, 'zone-a', token, 's1');
+  client.send({
+    type: 'HELLO',
+    body: { version: 1, relay: 'zone-a', spool: 's2', features: [], firstUnacked: 0, nextSeq: 0 },
+  });
+  t.is(await client.waitClosed(), UplinkCloseCode.PROTOCOL_ERROR);
+  t.true(client.received.some((m) => m.type === 'ERROR'));
+  t.false(
+    client.received.some((m) => m.type === 'WELCOME'),
+    'no second WELCOME',
+  );
+});
+
 test('a relay cannot read or take over a host of another zone, and its data is always tagged with its own zone', async (t) => {
   const { up, base } = await withUpstream(t);
   const a = await UplinkTestClient.open(base, 'zone-a', await addRelay(up, 'zone-a'), 'sa');
