@@ -58,7 +58,7 @@ export function defaultRelayConfig(): RelayConfig {
     maxConnectionsPerSource: 64,
     idleTimeoutMs: 90_000,
     maxFrameBytes: 1024 * 1024,
-    spool: { maxBytes: 1024 ** 3, maxAgeMs: 7 * 24 * 3600 * 1000, policy: 'drop-oldest', compressLevel: 3 },
+    spool: { maxBytes: 1024 ** 3, maxAgeMs: 7 * 24 * 3600 * 1000, policy: 'drop-oldest', compressLevel: 4 },
     // Big batches: deflate finds each series' repeats within one batch (about 8.5 bytes a sample).
     batch: { maxRecords: 20_000, maxBytes: 2 * 1024 * 1024, lingerMs: 50, compress: true },
     metrics: { enabled: false, host: '127.0.0.1', port: 9464 },
