@@ -100,6 +100,7 @@ export class AgentConnection {
   private ended = false;
   private readonly idleTimer: NodeJS.Timeout;
   private readonly attached = new Set<string>();
+  private lastLearned = '';
   private holding: NodeJS.Timeout | undefined;
   /** Packets of the current socket read, spooled together at its end. */
   private chunk:
@@ -262,6 +263,9 @@ export class AgentConnection {
   }
 
   private learn(uuid: string): void {
+    // Per packet: most packets of a connection name the host of the one before.
+    if (uuid === this.lastLearned) return;
+    this.lastLearned = uuid;
     if (uuid === '' || this.attached.has(uuid)) return;
     if (this.uuid === '') this.uuid = uuid;
     // Bounded: a v3 proxy chained behind us could carry many hosts, but not unboundedly many.

@@ -68,8 +68,7 @@ export class Packer {
 
   /** Queue one read's packets; resolves once the record holding them is durable. */
   add(requests: readonly SpoolRequest[]): Promise<void> {
-    let bytes = 0;
-    for (const r of requests) bytes += packedPacketBytes(r) + packedSectionOverhead(r.source, r.uuid);
+    const bytes = payloadBytes(requests);
     if (this.queued.length > 0 && this.queuedBytes + bytes > this.maxPayload) this.flush();
     const done = new Promise<void>((resolve, reject) => this.queued.push({ requests, resolve, reject }));
     this.queuedBytes += bytes;
@@ -117,15 +116,20 @@ export class Packer {
     const groups: SpoolRequest[][] = [];
     let group: SpoolRequest[] = [];
     let bytes = 0;
+    let previous: SpoolRequest | undefined;
     for (const r of requests) {
-      const size = packedPacketBytes(r) + packedSectionOverhead(r.source, r.uuid);
+      // A new section costs its header; packets of the same connection run share one.
+      const newSection = previous === undefined || previous.source !== r.source || previous.uuid !== r.uuid;
+      let size = packedPacketBytes(r) + (newSection ? packedSectionOverhead(r.source, r.uuid) : 0);
       if (group.length > 0 && bytes + size > this.maxPayload) {
         groups.push(group);
         group = [];
         bytes = 0;
+        size = packedPacketBytes(r) + packedSectionOverhead(r.source, r.uuid);
       }
       group.push(r);
       bytes += size;
+      previous = r;
     }
     if (group.length > 0) groups.push(group);
     return Promise.all(groups.map((g) => this.record(g, receivedAtMs)));
@@ -154,6 +158,14 @@ export class Packer {
       samples,
     };
   }
+}
+
+/** Payload bytes of one read's packets (one connection: one section, give or take a uuid change). */
+function payloadBytes(requests: readonly SpoolRequest[]): number {
+  let n = 0;
+  for (const r of requests) n += packedPacketBytes(r);
+  const first = requests[0];
+  return first === undefined ? n : n + packedSectionOverhead(first.source, first.uuid);
 }
 
 function fits(r: SpoolRequest, maxPayload: number): boolean {
