@@ -9,6 +9,7 @@ import type { Registry, HostRecord, NewHost } from './registry.js';
 import type { RelayDirectory } from './relays.js';
 import type { RelayEndpoint } from './relay-endpoint.js';
 import { StoreError, StoreErrorCode, type SampleStore } from './store/index.js';
+import { DIRECT_ZONE } from './zones.js';
 
 export interface ApiDeps {
   token: string;
@@ -93,11 +94,6 @@ function hostView(registry: Registry, r: HostRecord): unknown {
 
 const badField = (message: string): HttpError => new HttpError(400, 'OWL_ERR_BAD_FIELD', message);
 
-/**
- * Zone of a host added without one: the upstream's own agent listener
- * (server.ts DIRECT_ZONE; not imported from there, server.ts imports this file).
- */
-const DEFAULT_ZONE = 'direct';
 /** A zone is a relay id (or `direct`): the syntax relays.ts enforces on ids. */
 const ZONE = /^[A-Za-z0-9_-]{1,64}$/;
 /** Agent UUIDs: printable, no whitespace, bounded (v3 agents send 32 hex digits). */
@@ -112,7 +108,7 @@ function onlyFields(body: Record<string, unknown>, allowed: readonly string[]): 
 
 function zoneField(value: unknown): string {
   if (typeof value !== 'string' || !ZONE.test(value))
-    throw badField('zone: must be a relay id (1-64 of [A-Za-z0-9_-]) or "direct"');
+    throw badField(`zone: must be a relay id (1-64 of [A-Za-z0-9_-]) or "${DIRECT_ZONE}"`);
   return value;
 }
 
@@ -133,7 +129,8 @@ function newHost(body: Record<string, unknown>): NewHost {
   }
   return {
     uuid,
-    zone: zone === undefined ? DEFAULT_ZONE : zoneField(zone),
+    // A host added without a zone is served by the upstream's own agent listener.
+    zone: zone === undefined ? DIRECT_ZONE : zoneField(zone),
     ...(hostname === undefined ? {} : { hostname: hostname as string }),
     ...(services === undefined || services === null ? {} : { services: services as Service[] }),
   };

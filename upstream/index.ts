@@ -1,6 +1,7 @@
 /** The upstream (central server). Public surface of upstream/. */
 export * from './store/index.js';
-export { Upstream, DIRECT_ZONE, type UpstreamStartOptions } from './server.js';
+export { Upstream, type UpstreamStartOptions } from './server.js';
+export { DIRECT_ZONE } from './zones.js';
 export {
   defaultUpstreamConfig,
   resolveUpstreamConfig,

@@ -41,9 +41,7 @@ import { Registry } from './registry.js';
 import { RelayDirectory } from './relays.js';
 import { RelayEndpoint } from './relay-endpoint.js';
 import { RocksSampleStore, type SampleStore } from './store/index.js';
-
-/** Zone of agents that reach the upstream directly. */
-export const DIRECT_ZONE = 'direct';
+import { DIRECT_ZONE } from './zones.js';
 
 export interface UpstreamStartOptions {
   logger?: Logger;

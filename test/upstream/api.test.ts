@@ -31,6 +31,15 @@ function routeOf(method: string, path: string): string {
 
 const exercised = new Set<string>();
 
+/** The relay object docs/api.md shows under `GET /api/v1/relays`. */
+function documentedRelay(): { live: Record<string, unknown> } {
+  const doc = readFileSync(fileURLToPath(new URL('docs/api.md', ROOT)), 'utf8');
+  const section = doc.split(/^### /m).find((s) => s.startsWith('`GET /api/v1/relays`')) ?? '';
+  const example = /```json\n([\s\S]*?)\n```/.exec(section)?.[1];
+  if (example === undefined) throw new Error('docs/api.md: no JSON example under GET /api/v1/relays');
+  return JSON.parse(example) as { live: Record<string, unknown> };
+}
+
 /** Call the API as the operator (with the token); records the route answered with 2xx. */
 async function call(f: UpstreamFixture, method: string, path: string, body?: unknown): Promise<ApiAnswer> {
   const answer = await callApi({ port: f.up.apiAddress.port, token: f.up.apiToken }, method, path, body);
@@ -81,7 +90,7 @@ test('relays: POST adds (token once), GET lists with live state, DELETE revokes'
   const token = (added.body as { id: string; token: string }).token;
   t.is((added.body as { id: string }).id, 'plant-1');
   t.regex(token, /^[A-Za-z0-9_-]{20,}$/);
-  const { client } = await UplinkTestClient.open(f.base, 'plant-1', token, 'spool-9');
+  const { client, welcome } = await UplinkTestClient.open(f.base, 'plant-1', token, 'spool-9');
   client.send({
     type: 'RELAY_STATUS',
     body: {
@@ -95,7 +104,7 @@ test('relays: POST adds (token once), GET lists with live state, DELETE revokes'
     id: string;
     revoked: boolean;
     connected: boolean;
-    live: { status?: { agents: number } } | null;
+    live: { status?: { agents: number }; window: number } | null;
   }[] = [];
   for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
     listed = (await call(f, 'GET', '/api/v1/relays')).body as typeof listed;
@@ -103,6 +112,14 @@ test('relays: POST adds (token once), GET lists with live state, DELETE revokes'
     await client.hostConfig({ uuid: UUID }); // a round trip: the status was handled before its answer
   }
   t.like(listed[0], { id: 'plant-1', revoked: false, connected: true, live: { status: { agents: 3 } } });
+  // Alone, the relay has the whole relayWindow: the window its WELCOME granted.
+  t.is(listed[0]?.live?.window, welcome.window);
+  t.is(welcome.window, f.up.config.relayWindow);
+  t.deepEqual(
+    Object.keys(listed[0]?.live ?? {}).sort(),
+    Object.keys(documentedRelay().live).sort(),
+    'docs/api.md shows every field of a live relay, and no other',
+  );
   t.false(JSON.stringify(listed).includes(token), 'the token is never listed');
 
   const revoked = await call(f, 'DELETE', '/api/v1/relays/plant-1');
