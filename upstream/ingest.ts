@@ -58,9 +58,10 @@ export function seriesName(service: string | undefined, metric: string): string 
 /** Convert records from one zone; bad records are counted, never thrown. */
 export function ingest(records: readonly IngestRecord[], zone: string): IngestResult {
   const out: IngestResult = { points: [], events: [], batches: [], invalid: 0 };
+  const hosts = new HostTags(zone);
   for (const record of records) {
     if (record.type !== UPLINK_PACKED_TYPE) {
-      addPacket(out, record, record.type, record.body, zone);
+      addPacket(out, record, record.type, record.body, hosts);
       continue;
     }
     let sections;
@@ -72,14 +73,21 @@ export function ingest(records: readonly IngestRecord[], zone: string): IngestRe
     }
     for (const section of sections) {
       const from = { ...record, src: section.src, uuid: section.uuid };
-      for (const frame of section.frames) addPacket(out, from, frame.type, frame.body, zone);
+      for (const frame of section.frames) addPacket(out, from, frame.type, frame.body, hosts);
     }
   }
   return out;
 }
 
 /** One agent packet of `record` (the record itself, or one packet of a PACKED record). */
-function addPacket(out: IngestResult, record: IngestRecord, type: number, body: Buffer, zone: string): void {
+function addPacket(
+  out: IngestResult,
+  record: IngestRecord,
+  type: number,
+  body: Buffer,
+  hosts: HostTags,
+): void {
+  const zone = hosts.zone;
   let packet;
   try {
     packet = defaultParser.parse({ type, body });
@@ -89,10 +97,10 @@ function addPacket(out: IngestResult, record: IngestRecord, type: number, body: 
   }
   switch (packet.type) {
     case PacketType.SERIESDATA:
-      addSeriesData(out, packet.body, zone);
+      addSeriesData(out, packet.body, hosts);
       break;
     case PacketType.SERIESBATCH:
-      addBatch(out, packet.body, record.uuid, zone);
+      addBatch(out, packet.body, record.uuid, hosts);
       break;
     case PacketType.HOSTHB:
       if (packet.body !== null) {
@@ -121,9 +129,32 @@ function addPacket(out: IngestResult, record: IngestRecord, type: number, body: 
   }
 }
 
-function addSeriesData(out: IngestResult, s: SeriesData, zone: string): void {
-  const tags: Record<string, string> = { uuid: s.uuid, zone };
-  if (s.ip !== undefined && s.ip !== '') tags['ip'] = s.ip;
+/**
+ * One tags object for consecutive points of the same host: the store resolves
+ * a tag set once per run of points sharing one object, so a PACKED record's
+ * v3 samples cost one lookup per host run instead of one per sample.
+ */
+class HostTags {
+  private uuid: string | undefined;
+  private ip: string | undefined;
+  private tags: Record<string, string> = {};
+
+  constructor(readonly zone: string) {}
+
+  get(uuid: string, ip: string | undefined): Record<string, string> {
+    if (uuid !== this.uuid || ip !== this.ip) {
+      this.uuid = uuid;
+      this.ip = ip;
+      this.tags = { zone: this.zone };
+      if (uuid !== '') this.tags['uuid'] = uuid;
+      if (ip !== undefined && ip !== '') this.tags['ip'] = ip;
+    }
+    return this.tags;
+  }
+}
+
+function addSeriesData(out: IngestResult, s: SeriesData, hosts: HostTags): void {
+  const tags = hosts.get(s.uuid, s.ip);
   out.points.push({
     metric: seriesName(s.service_name, s.metric),
     tags,
@@ -135,14 +166,12 @@ function addSeriesData(out: IngestResult, s: SeriesData, zone: string): void {
   }
 }
 
-function addBatch(out: IngestResult, b: SeriesBatch, helloUuid: string, zone: string): void {
+function addBatch(out: IngestResult, b: SeriesBatch, helloUuid: string, hosts: HostTags): void {
   const first = out.points.length;
   for (const s of b.samples) {
     const uuid = s.uuid ?? b.uuid ?? helloUuid;
     const ip = s.ip ?? b.ip;
-    const tags: Record<string, string> = { ...s.tags, zone };
-    if (uuid !== '') tags['uuid'] = uuid;
-    if (ip !== undefined && ip !== '') tags['ip'] = ip;
+    const tags = s.tags === undefined ? hosts.get(uuid, ip) : { ...s.tags, ...hosts.get(uuid, ip) };
     const timestampMs = s.timestamp_ms ?? toMs(s.timestamp ?? 0);
     out.points.push({ metric: seriesName(s.service_name, s.metric), tags, timestampMs, value: s.value });
     if (s.flag === 1 && s.service_name !== undefined && uuid !== '') {
