@@ -7,7 +7,17 @@
  * `v` → latest agent version. An `lru-cache` in front holds the hot hosts;
  * RocksDB holds them all. Writes are not fsynced: a config lost to power
  * failure is fetched again from upstream, while a kill -9 loses nothing
- * (RocksDB's WAL is in the OS by then).
+ * (RocksDB's WAL is in the OS by then). A forgotten host (deleted upstream or
+ * moved to another zone) is deleted from both; a delete lost to power failure
+ * is repaired by the next refresh, which the upstream answers with null or
+ * OWL_ERR_FORBIDDEN_ZONE.
+ *
+ * Ordering: the uplink delivers a host's answers and pushes in the order the
+ * upstream sent them, and the last one must win. So the writes of one uuid run
+ * one after another in call order (a per-uuid chain), and reads see every
+ * write already called for (`issued`), durable or not. A read that went to
+ * RocksDB while a write to the same uuid ran could return what that write
+ * replaced: it is re-read rather than put in memory.
  */
 import { mkdirSync } from 'node:fs';
 import { RocksLevel } from '@nxtedition/rocksdb';
@@ -27,6 +37,10 @@ export interface ConfigCacheOptions {
 export class ConfigCache {
   private readonly hot: LRUCache<string, Host>;
   private version: string | null = null;
+  /** Per uuid: the value of the last write called for, and the tail of its write chain. Removed when idle. */
+  private readonly issued = new Map<string, { value: Host | null; tail: Promise<unknown> }>();
+  /** Counts host writes started, so a RocksDB read overlapping one is detected. */
+  private writes = 0;
 
   private constructor(
     private readonly db: RocksLevel<string, string>,
@@ -44,25 +58,35 @@ export class ConfigCache {
     return cache;
   }
 
-  /** The cached config of `uuid`, or null. */
+  /** The cached config of `uuid`, or null. Reflects every setHost/deleteHost already called. */
   async getHost(uuid: string): Promise<Host | null> {
-    const hot = this.hot.get(uuid);
-    if (hot !== undefined) return hot;
-    const stored = await this.db.get(HOST_PREFIX + uuid).catch(() => undefined);
-    if (stored === undefined) return null;
-    const host = JSON.parse(stored) as Host;
-    this.hot.set(uuid, host);
-    return host;
+    const pending = this.issued.get(uuid);
+    if (pending !== undefined) return pending.value;
+    return this.current(uuid, false);
   }
 
-  /** Store the config of `host.uuid`; returns true when it differs from what was cached. */
-  async setHost(host: Host): Promise<boolean> {
+  /** Store the config of `host.uuid`; resolves with true when it differs from what was cached. */
+  setHost(host: Host): Promise<boolean> {
     const json = JSON.stringify(host);
-    const before = await this.getHost(host.uuid);
-    if (before !== null && JSON.stringify(before) === json) return false;
-    this.hot.set(host.uuid, host);
-    await this.db.put(HOST_PREFIX + host.uuid, json);
-    return true;
+    return this.enqueue(host.uuid, host, async () => {
+      const before = await this.current(host.uuid, true);
+      if (before !== null && JSON.stringify(before) === json) return false;
+      this.writes++;
+      this.hot.set(host.uuid, host);
+      await this.db.put(HOST_PREFIX + host.uuid, json);
+      return true;
+    });
+  }
+
+  /** Forget `uuid` (memory and disk); resolves with true when it was cached. */
+  deleteHost(uuid: string): Promise<boolean> {
+    return this.enqueue(uuid, null, async () => {
+      const before = await this.current(uuid, true);
+      this.writes++;
+      this.hot.delete(uuid);
+      await this.db.del(HOST_PREFIX + uuid);
+      return before !== null;
+    });
   }
 
   /** Number of hosts stored. */
@@ -82,7 +106,43 @@ export class ConfigCache {
     await this.db.put(VERSION_KEY, version);
   }
 
+  /** Close once every host write called for has finished. */
   async close(): Promise<void> {
+    await Promise.allSettled([...this.issued.values()].map((p) => p.tail));
     await this.db.close();
+  }
+
+  /**
+   * What memory or RocksDB holds now, ignoring writes not yet started. `owned`: called from
+   * the uuid's own write chain, so no write to it can overlap the read.
+   */
+  private async current(uuid: string, owned: boolean): Promise<Host | null> {
+    for (let attempt = 0; ; attempt++) {
+      const hot = this.hot.get(uuid);
+      if (hot !== undefined) return hot;
+      const writes = this.writes;
+      const stored = await this.db.get(HOST_PREFIX + uuid).catch(() => undefined);
+      const host = stored === undefined ? null : (JSON.parse(stored) as Host);
+      if (owned || this.writes === writes) {
+        if (host !== null) this.hot.set(uuid, host);
+        return host;
+      }
+      // A write ran meanwhile (maybe to this uuid): the value read may be the one it replaced.
+      const pending = this.issued.get(uuid);
+      if (pending !== undefined) return pending.value;
+      if (attempt >= 2) return host; // writes keep coming; not cached, so nothing stale stays
+    }
+  }
+
+  /** Run `write` for `uuid` after the writes called for before it; reads see `value` from now on. */
+  private enqueue<T>(uuid: string, value: Host | null, write: () => Promise<T>): Promise<T> {
+    const previous = this.issued.get(uuid)?.tail ?? Promise.resolve();
+    const result = previous.then(write, write);
+    const entry = { value, tail: result.catch(() => undefined) };
+    this.issued.set(uuid, entry);
+    void entry.tail.then(() => {
+      if (this.issued.get(uuid) === entry) this.issued.delete(uuid);
+    });
+    return result;
   }
 }

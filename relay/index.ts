@@ -24,7 +24,12 @@ export {
 } from './config.js';
 export { RelayMetrics, type RelayStatus } from './metrics.js';
 export { Relay, RELAY_VERSION, type RelayStartOptions } from './relay.js';
-export { UplinkClient, type UplinkClientOptions, type UplinkState } from './uplink-client.js';
+export {
+  UplinkClient,
+  TLS_FAILURES_BEFORE_SLOW,
+  type UplinkClientOptions,
+  type UplinkState,
+} from './uplink-client.js';
 export * from './spool/index.js';
 export { controlSocketPath, fetchStatus } from './control.js';
 export { IngestGate } from './ingest-gate.js';

@@ -85,6 +85,7 @@ export class Relay {
       ...(options.statusIntervalMs === undefined ? {} : { statusIntervalMs: options.statusIntervalMs }),
       status: () => this.uplinkStatus(),
       onConfigPush: (uuid, host) => this.onConfigPush(uuid, host),
+      onHostAnswer: (uuid, host) => this.onHostAnswer(uuid, host),
       onVersion: (version) => void cache.setClientVersion(version),
       onBatchAck: (status) => this.metrics.batchesAcked.inc({ status: String(status) }),
       onBatchSent: (replay, _records, samples) => {
@@ -210,12 +211,9 @@ export class Relay {
     const last = this.lastRefresh.get(request.uuid) ?? -Infinity;
     if (refresh === undefined && (cached === null || this.now() - last >= CONFIG_REFRESH_MS)) {
       this.lastRefresh.set(request.uuid, this.now());
+      // The answer reaches the cache through onHostAnswer, in order with the pushes.
       refresh = this.uplink
         .requestHostConfig(request, request.uuid, source)
-        .then(async (host) => {
-          if (host !== null) await this.cache.setHost(host);
-          return host;
-        })
         .finally(() => this.refreshing.delete(request.uuid));
       this.refreshing.set(request.uuid, refresh);
     }
@@ -246,12 +244,40 @@ export class Relay {
     if (set.size === 0) this.agentsByUuid.delete(uuid);
   }
 
+  /**
+   * CONFIG_PUSH. `null`: the host was deleted or moved to another zone, so it is
+   * forgotten: its agents' HOSTCONFIGs go upstream and are answered only by
+   * the upstream's answer, never by what was cached.
+   */
   private onConfigPush(uuid: string, host: Host | null): void {
-    if (host === null) return;
-    void this.cache.setHost(host).then((changed) => {
-      if (!changed) return;
-      for (const connection of this.agentsByUuid.get(uuid) ?? []) connection.pushConfig(host);
-    });
+    if (host === null) return this.forget(uuid, 'pushed');
+    this.cache.setHost(host).then(
+      (changed) => {
+        if (!changed) return;
+        for (const connection of this.agentsByUuid.get(uuid) ?? []) connection.pushConfig(host);
+      },
+      (err: unknown) => this.log.error({ uuid, err: (err as Error).message }, 'config cache write failed'),
+    );
+  }
+
+  /** A HOSTCONFIG_RESP (null: no config for it) or OWL_ERR_FORBIDDEN_ZONE (null): the cache follows. */
+  private onHostAnswer(uuid: string, host: Host | null): void {
+    if (host === null) return this.forget(uuid, 'answered');
+    this.cache
+      .setHost(host)
+      .catch((err: unknown) =>
+        this.log.error({ uuid, err: (err as Error).message }, 'config cache write failed'),
+      );
+  }
+
+  private forget(uuid: string, how: string): void {
+    this.lastRefresh.delete(uuid);
+    this.cache.deleteHost(uuid).then(
+      (cached) => {
+        if (cached) this.log.info({ uuid, how }, 'host config forgotten (deleted or moved upstream)');
+      },
+      (err: unknown) => this.log.error({ uuid, err: (err as Error).message }, 'config cache write failed'),
+    );
   }
 
   private async refreshDiskBytes(): Promise<void> {

@@ -19,10 +19,19 @@
  *
  * Exactly one connection exists at a time: the next one is opened only after
  * the previous one's close event.
+ *
+ * Reconnects (docs/uplink.md section 2): the fast backoff, except after a
+ * close code or HTTP refusal that needs an operator, and after
+ * TLS_FAILURES_BEFORE_SLOW consecutive TLS handshake refusals (a client
+ * certificate the upstream does not take, an upstream certificate the relay
+ * does not trust): those retry every `slowRetryMs`, and are logged once per
+ * change (start, another reason, end), not per attempt.
  */
+import { isIP } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import { deflateRaw } from 'node:zlib';
-import WebSocket from 'ws';
+import WebSocket, { type ClientOptions } from 'ws';
 import {
   BatchAckStatus,
   buildBatch,
@@ -45,6 +54,9 @@ import { RelayError, RelayErrorCode } from './errors.js';
 import type { Spool, SpoolEntry } from './spool/index.js';
 
 const deflateRawAsync = promisify(deflateRaw);
+
+/** Consecutive TLS handshake refusals after which the uplink retries at the slow interval. */
+export const TLS_FAILURES_BEFORE_SLOW = 3;
 
 export type UplinkState = 'connecting' | 'connected' | 'disconnected' | 'stopped';
 
@@ -79,7 +91,15 @@ export interface UplinkClientOptions {
   /** Most bytes queued on the socket before data batches wait. */
   maxBufferedBytes?: number;
   status: () => UplinkRelayStatus;
+  /** CONFIG_PUSH: a host's new config, or null when the upstream says to forget it. */
   onConfigPush: (uuid: string, host: Host | null) => void;
+  /**
+   * What the upstream answered about a host, called in message order with the
+   * pushes and before the request settles: HOSTCONFIG_RESP (its host, or null),
+   * and null for CONFIG_ERROR OWL_ERR_FORBIDDEN_ZONE (the host is another zone's).
+   * Also called for answers that arrive after their request timed out.
+   */
+  onHostAnswer?: (uuid: string, host: Host | null) => void;
   onVersion: (version: string) => void;
   onBatchAck?: (status: BatchAckStatus, records: number) => void;
   onBatchSent?: (replay: boolean, records: number, samples: number) => void;
@@ -92,6 +112,21 @@ interface PendingRequest {
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
+  /** The host a HOSTCONFIG_REQ asked about. */
+  uuid?: string;
+}
+
+/** How one connection attempt went, as far as the failure's cause goes. */
+interface AttemptTrace {
+  /** wss:// */
+  tls: boolean;
+  /** TCP connected. */
+  tcp: boolean;
+  /** The TLS handshake completed (from this side's view). */
+  secure: boolean;
+  /** The upstream answered the upgrade request (101 or an HTTP status). */
+  responded: boolean;
+  err: (Error & { code?: string }) | undefined;
 }
 
 interface BatchInFlight {
@@ -130,6 +165,14 @@ export class UplinkClient {
   private readonly requests = new Map<number, PendingRequest>();
   private readonly now: () => number;
   private closedForSlowRetry = false;
+  private attempt: AttemptTrace = newTrace(false);
+  private failures = 0;
+  private attempts = 0;
+  /** Consecutive attempts refused in the TLS handshake, and the reason of the last one. */
+  private tlsFailures = 0;
+  private tlsWhy = '';
+  /** The reason logged when slow TLS retries began (or last changed); '' while not slow. */
+  private tlsSlowWhy = '';
 
   constructor(private readonly options: UplinkClientOptions) {
     this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF);
@@ -149,7 +192,17 @@ export class UplinkClient {
 
   /** Connection attempts that failed since the last successful connect. */
   get failedAttempts(): number {
-    return this.backoff.attempts;
+    return this.failures;
+  }
+
+  /** Connection attempts made since start. */
+  get connectAttempts(): number {
+    return this.attempts;
+  }
+
+  /** Consecutive attempts refused in the TLS handshake (reset by any other outcome). */
+  get tlsHandshakeFailures(): number {
+    return this.tlsFailures;
   }
 
   /** Batches sent and not yet acknowledged. */
@@ -201,10 +254,13 @@ export class UplinkClient {
 
   /** Ask the upstream for a host's config. Rejects when disconnected or after the timeout. */
   requestHostConfig(request: HostConfigRequest, uuid: string, source: string): Promise<Host | null> {
-    return this.request((id) => ({
-      type: 'HOSTCONFIG_REQ',
-      body: { id, uuid, request, source },
-    })) as Promise<Host | null>;
+    return this.request(
+      (id) => ({
+        type: 'HOSTCONFIG_REQ',
+        body: { id, uuid, request, source },
+      }),
+      uuid,
+    ) as Promise<Host | null>;
   }
 
   /** Ask the upstream for the latest agent version. */
@@ -212,7 +268,7 @@ export class UplinkClient {
     return this.request((id) => ({ type: 'VERSION_REQ', body: { id } })) as Promise<string>;
   }
 
-  private request(make: (id: number) => UplinkMessage): Promise<unknown> {
+  private request(make: (id: number) => UplinkMessage, uuid?: string): Promise<unknown> {
     const ws = this.ws;
     if (this.currentState !== 'connected' || ws === undefined) {
       return Promise.reject(
@@ -230,7 +286,10 @@ export class UplinkClient {
         );
       }, this.options.requestTimeoutMs ?? 5000);
       timer.unref();
-      this.requests.set(id, { resolve, reject, timer });
+      this.requests.set(
+        id,
+        uuid === undefined ? { resolve, reject, timer } : { resolve, reject, timer, uuid },
+      );
       ws.send(encodeUplinkMessage(make(id)));
     });
   }
@@ -252,24 +311,31 @@ export class UplinkClient {
       this.reconnectTimer = setTimeout(() => this.connect(), this.options.slowRetryMs ?? 30_000);
       return;
     }
+    const trace = newTrace(url.startsWith('wss:'));
+    this.attempt = trace;
+    this.attempts++;
     const ws = new WebSocket(url, {
       headers: { authorization },
       perMessageDeflate: false,
       maxPayload: UPLINK_MAX_MESSAGE_BYTES,
       handshakeTimeout: 5000,
       ...this.options.tls,
+      ...(trace.tls ? { createConnection: tracedTlsConnect(trace) } : {}),
     });
     this.ws = ws;
     ws.binaryType = 'nodebuffer';
+    ws.on('upgrade', () => (trace.responded = true));
     ws.on('open', () => this.onOpen(ws));
     ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(ws, data, isBinary));
     ws.on('unexpected-response', (_req, res) => {
+      trace.responded = true;
       this.options.log.warn({ url, status: res.statusCode }, 'upstream refused the uplink');
       const reconnect = res.statusCode === 401 || res.statusCode === 403 ? 'slow' : 'backoff';
       this.closedForSlowRetry = reconnect === 'slow';
       ws.terminate();
     });
-    ws.on('error', (err) => this.options.log.warn({ url, err: err.message }, 'uplink error'));
+    // Logged at the close (always next), where it is known whether this is a repeat to stay quiet about.
+    ws.on('error', (err) => (trace.err ??= err));
     ws.on('close', (code: number, reason: Buffer) => this.onClose(ws, code, reason.toString()));
   }
 
@@ -323,6 +389,7 @@ export class UplinkClient {
       case 'BATCH_ACK':
         return this.onAck(msg.body.firstSeq, msg.body.lastSeq, msg.body.status);
       case 'HOSTCONFIG_RESP':
+        this.options.onHostAnswer?.(msg.body.uuid, msg.body.host);
         return this.settle(msg.body.id, msg.body.host);
       case 'VERSION_RESP':
         this.options.onVersion(msg.body.version);
@@ -334,6 +401,9 @@ export class UplinkClient {
         if (pending === undefined) return;
         this.requests.delete(msg.body.id);
         clearTimeout(pending.timer);
+        // The host is another zone's now (moved): whatever this relay cached for it is stale.
+        if (msg.body.code === 'OWL_ERR_FORBIDDEN_ZONE' && pending.uuid !== undefined)
+          this.options.onHostAnswer?.(pending.uuid, null);
         pending.reject(
           new RelayError(RelayErrorCode.UPSTREAM_UNAVAILABLE, `${msg.body.code}: ${msg.body.message}`),
         );
@@ -351,6 +421,12 @@ export class UplinkClient {
     const spool = this.options.spool;
     this.currentState = 'connected';
     this.backoff.reset();
+    this.failures = 0;
+    this.tlsFailures = 0;
+    if (this.tlsSlowWhy !== '') {
+      this.tlsSlowWhy = '';
+      this.options.log.info({ url: this.options.urls[this.urlIndex] }, 'uplink TLS handshake accepted again');
+    }
     this.maxBatchBytes = Math.min(this.options.batch.maxBytes, maxBatchBytes);
     this.heartbeatMs = heartbeatMs;
     this.credit.reset(window);
@@ -592,12 +668,40 @@ export class UplinkClient {
     const wasConnected = this.currentState === 'connected';
     this.currentState = 'disconnected';
     const { name, reconnect } = describeCloseCode(code);
-    this.options.log.warn({ code, name, reason, wasConnected }, 'uplink closed');
+    const url = this.options.urls[this.urlIndex];
+    const slowRetryMs = this.options.slowRetryMs ?? 30_000;
+    const tlsWhy = wasConnected ? undefined : tlsRefusal(this.attempt);
+    if (!wasConnected) this.failures++;
+    if (tlsWhy === undefined) {
+      this.tlsFailures = 0;
+      if (this.tlsSlowWhy !== '') {
+        this.tlsSlowWhy = '';
+        this.options.log.info({ url }, 'uplink no longer refused in the TLS handshake');
+      }
+    } else {
+      this.tlsFailures++;
+      this.tlsWhy = tlsWhy;
+    }
+    const tlsSlow = this.tlsFailures >= TLS_FAILURES_BEFORE_SLOW;
+    // While TLS refusals repeat for the same reason, each attempt stays out of the log.
+    const quiet = tlsSlow && this.tlsSlowWhy === this.tlsWhy;
+    if (!quiet) {
+      const err = this.attempt.err;
+      if (err !== undefined) this.options.log.warn({ url, err: err.message, code: err.code }, 'uplink error');
+      this.options.log.warn({ code, name, reason, wasConnected }, 'uplink closed');
+    }
+    if (tlsSlow && !quiet) {
+      this.tlsSlowWhy = this.tlsWhy;
+      this.options.log.error(
+        { url, why: this.tlsWhy, failures: this.tlsFailures, retryMs: slowRetryMs },
+        'uplink refused in the TLS handshake repeatedly (certificate or CA?); retrying slowly, logging only changes',
+      );
+    }
     // Try the next URL on every failure; the list wraps.
     this.urlIndex = (this.urlIndex + 1) % this.options.urls.length;
     if (wasConnected && this.options.urls.length === 1) this.urlIndex = 0;
-    const slow = reconnect === 'slow' || this.closedForSlowRetry;
-    const delay = slow ? (this.options.slowRetryMs ?? 30_000) : this.backoff.next();
+    const slow = reconnect === 'slow' || this.closedForSlowRetry || tlsSlow;
+    const delay = slow ? slowRetryMs : this.backoff.next();
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }
 
@@ -615,6 +719,39 @@ export class UplinkClient {
       this.requests.delete(id);
     }
   }
+}
+
+function newTrace(tls: boolean): AttemptTrace {
+  return { tls, tcp: false, secure: false, responded: false, err: undefined };
+}
+
+/** ws's own TLS connect (it names the server unless the host is an IP), observed for `trace`. */
+function tracedTlsConnect(trace: AttemptTrace): NonNullable<ClientOptions['createConnection']> {
+  const connect = (options: ConnectionOptions & { path?: string }): TLSSocket => {
+    options.path = undefined;
+    if (!options.servername && options.servername !== '')
+      options.servername = isIP(options.host ?? '') !== 0 ? '' : options.host;
+    const socket = tlsConnect(options);
+    socket.once('connect', () => (trace.tcp = true));
+    socket.once('secureConnect', () => (trace.secure = true));
+    return socket;
+  };
+  return connect as unknown as NonNullable<ClientOptions['createConnection']>;
+}
+
+/**
+ * The reason (an error code) when a failed attempt was refused in the TLS
+ * handshake, else undefined: TCP connected, no HTTP answer, and either the
+ * handshake failed (certificate verification, an alert, a reset) or, in TLS
+ * 1.3 where the server checks the client's certificate after the client is
+ * done, an alert or a reset came before any answer. A timeout (no code) is
+ * not counted: the upstream may just be slow.
+ */
+function tlsRefusal(trace: AttemptTrace): string | undefined {
+  const code = trace.err?.code;
+  if (!trace.tls || !trace.tcp || trace.responded || code === undefined) return undefined;
+  if (!trace.secure) return code;
+  return code.startsWith('ERR_SSL_') || code === 'EPROTO' || code === 'ECONNRESET' ? code : undefined;
 }
 
 /** True when at least 90% of the bytes are already-deflated PACKED records: deflating the batch would gain nothing. */

@@ -70,6 +70,12 @@ export class Registry {
   private nextHostId = 1;
   /** Called when a host's config changed (pushed to the relays serving it). */
   onHostChanged: (record: HostRecord) => void = () => undefined;
+  /**
+   * Called, once durable, when `zone` no longer serves host `uuid`: the host was
+   * deleted, or moved out of it (the new zone gets onHostChanged). Its relay
+   * forgets the cached config.
+   */
+  onHostRemoved: (uuid: string, zone: string) => void = () => undefined;
 
   private constructor(
     private readonly store: SampleStore,
@@ -186,7 +192,8 @@ export class Registry {
   /**
    * Move a host to another zone (operator API): from now on only that zone's
    * relay gets its config (and pushes of it), and only that zone's data
-   * updates it. Undefined when no such host. Pushed to the new zone.
+   * updates it. Undefined when no such host. Pushed to the new zone; the old
+   * zone is told to forget it (onHostRemoved).
    */
   async moveHost(uuid: string, zone: string): Promise<HostRecord | undefined> {
     const record = this.hosts.get(uuid);
@@ -194,6 +201,7 @@ export class Registry {
     if (record.zone === zone && record.host.proxy === zone) return record;
     const next: HostRecord = { ...record, host: { ...record.host, proxy: zone }, zone };
     await this.commit(next);
+    if (record.zone !== zone) this.onHostRemoved(uuid, record.zone);
     this.onHostChanged(next);
     return next;
   }
@@ -201,7 +209,7 @@ export class Registry {
   /**
    * Forget a host (operator API): its record, ports and asset go in one
    * durable write; its stored series stay. Its numeric id is never reused.
-   * Undefined when no such host.
+   * Undefined when no such host. Its zone is told to forget it (onHostRemoved).
    */
   async deleteHost(uuid: string): Promise<HostRecord | undefined> {
     const record = this.hosts.get(uuid);
@@ -215,6 +223,7 @@ export class Registry {
       ],
       undo,
     );
+    this.onHostRemoved(uuid, record.zone);
     return record;
   }
 

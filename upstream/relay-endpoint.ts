@@ -23,6 +23,10 @@
  * the certificate's subject CN or a SAN DNS name must also be that relay id,
  * so relay A's certificate cannot carry relay B's token.
  * One connection per relay: a newer one replaces the older (close 4409).
+ *
+ * Config pushes (CONFIG_PUSH) go to the relay of the host's zone once the
+ * registry change is durable: the new config when it changed, and `host: null`
+ * ("forget this host") to the zone that lost it, by a delete or a move.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -45,6 +49,7 @@ import {
   UplinkErrorCode,
   type UplinkBatch,
   type UplinkMessage,
+  type UplinkMessageOf,
   type UplinkRelayStatus,
 } from '../protocol/index.js';
 import { CreditLedger, CreditPolicy, DEFAULT_MAX_INFLIGHT_BATCHES } from './credit-policy.js';
@@ -125,11 +130,16 @@ export class RelayEndpoint {
       maxPayload: UPLINK_MAX_MESSAGE_BYTES,
       perMessageDeflate: false,
     });
-    options.registry.onHostChanged = (record) => {
-      const c = this.connections.get(record.zone);
-      if (c !== undefined)
-        send(c.ws, { type: 'CONFIG_PUSH', body: { uuid: record.host.uuid, host: record.host } });
-    };
+    options.registry.onHostChanged = (record) =>
+      this.push(record.zone, { uuid: record.host.uuid, host: record.host });
+    // Deleted, or moved to another zone: that zone's relay must stop answering from its cache.
+    options.registry.onHostRemoved = (uuid, zone) => this.push(zone, { uuid, host: null });
+  }
+
+  /** CONFIG_PUSH to the zone's relay, when connected and past HELLO (nothing precedes WELCOME). */
+  private push(zone: string, body: UplinkMessageOf<'CONFIG_PUSH'>['body']): void {
+    const c = this.connections.get(zone);
+    if (c !== undefined && c.spool !== undefined) send(c.ws, { type: 'CONFIG_PUSH', body });
   }
 
   /** Route upgrade requests of `server` at UPLINK_PATH here. */

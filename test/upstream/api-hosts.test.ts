@@ -168,7 +168,7 @@ test('POST /hosts: 409 OWL_ERR_CONFLICT for an existing host; bad bodies get 400
   await client.close();
 });
 
-test('after a move, config changes are pushed to the new zone only; the old zone can no longer fetch or update the host', async (t) => {
+test('after a move, config changes are pushed to the new zone only (the old zone is told to forget the host); the old zone can no longer fetch or update the host', async (t) => {
   const clock = manualClock(T);
   const { up, base } = await withUpstream(t, {}, { now: clock.now });
   const a = (await UplinkTestClient.open(base, 'zone-a', await addRelay(up, 'zone-a'), 'sa')).client;
@@ -189,9 +189,10 @@ test('after a move, config changes are pushed to the new zone only; the old zone
   const refused = await a.hostConfig({ uuid: UUID, ip: '10.1.0.5' });
   t.is(refused.type, 'CONFIG_ERROR');
   t.is(refused.type === 'CONFIG_ERROR' ? refused.body.code : '', 'OWL_ERR_FORBIDDEN_ZONE');
-  t.false(
-    a.received.some((m) => m.type === 'CONFIG_PUSH'),
-    'no push went to the old zone',
+  t.deepEqual(
+    a.received.filter((m) => m.type === 'CONFIG_PUSH').map((m) => m.body),
+    [{ uuid: UUID, host: null }],
+    'the old zone got one push: forget the host; never its config',
   );
   const served = await b.hostConfig({ uuid: UUID, ip: '10.2.0.5' });
   t.like(served.body, { host: { proxy: 'zone-b', ip: '10.2.0.5', services: [CPU] } });
@@ -267,10 +268,17 @@ test('a moved host: a services change reaches the v3 agent behind the new zone r
   const elapsed = performance.now() - started;
   t.true(elapsed < 2000, `${elapsed.toFixed(0)} ms`);
   t.log(`API PUT → agent behind the new relay: ${elapsed.toFixed(1)} ms`);
-  // The old relay still answers its agent from its cache: the old config, never the new one.
+  // The move told the old relay to forget the host: its agent is no longer answered from the
+  // cache (the upstream refuses the old zone), and never gets the new config. A host of zone-a
+  // asked after it is answered; a cached answer for the moved host would have come first.
+  await eventually(async () => (await ra.relay.cache.getHost(UUID)) === null, 5000, 'old relay forgot');
   old.send(PacketType.HOSTCONFIG, { uuid: UUID, ip: '10.1.0.5' });
-  const cached = await old.next(PacketType.HOSTCONFIGRESP);
-  t.like(cached.body, { proxy: 'zone-a', services: [] });
+  old.send(PacketType.HOSTCONFIG, { uuid: OTHER, ip: '10.1.0.6' });
+  t.like((await old.next(PacketType.HOSTCONFIGRESP)).body, { uuid: OTHER, proxy: 'zone-a' });
+  t.false(
+    old.received.some((p) => p.type === PacketType.HOSTCONFIGRESP),
+    'nothing for the moved host through the old relay',
+  );
   t.false(withCpu(old), 'nothing pushed through the old relay');
 });
 
@@ -299,6 +307,9 @@ test('DELETE removes the host, its ports and asset durably (series kept); 404 th
     status: 200,
     body: { uuid: UUID, deleted: true },
   });
+  // Its zone's relay is told to forget it (and only it).
+  t.deepEqual((await client.next('CONFIG_PUSH')).body, { uuid: UUID, host: null });
+  t.false(client.received.some((m) => m.type === 'CONFIG_PUSH'));
   const gone = async (u: typeof up): Promise<void> => {
     t.is((await api(u, 'GET', `/api/v1/hosts/${UUID}`)).status, 404);
     t.deepEqual(
