@@ -34,8 +34,12 @@ export interface RelayConfig {
   /** Close an agent that completes no frame for this long (3 v3 heartbeat periods by default). */
   idleTimeoutMs: number;
   maxFrameBytes: number;
-  /** compressLevel: zlib level (0–9, 0 = off) for each socket read's packets as spooled; the uplink sends them as they are. */
-  spool: { maxBytes: number; maxAgeMs: number; policy: SpoolPolicy; compressLevel: number };
+  /**
+   * compressLevel: zlib level (0–9, 0 = off) for each turn's packets as spooled; the uplink sends
+   * them as they are. worker: run RocksDB in a worker thread, so its synced commits never stall
+   * agent handling.
+   */
+  spool: { maxBytes: number; maxAgeMs: number; policy: SpoolPolicy; compressLevel: number; worker: boolean };
   batch: { maxRecords: number; maxBytes: number; lingerMs: number; compress: boolean };
   metrics: { enabled: boolean; host: string; port: number };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -58,7 +62,13 @@ export function defaultRelayConfig(): RelayConfig {
     maxConnectionsPerSource: 64,
     idleTimeoutMs: 90_000,
     maxFrameBytes: 1024 * 1024,
-    spool: { maxBytes: 1024 ** 3, maxAgeMs: 7 * 24 * 3600 * 1000, policy: 'drop-oldest', compressLevel: 4 },
+    spool: {
+      maxBytes: 1024 ** 3,
+      maxAgeMs: 7 * 24 * 3600 * 1000,
+      policy: 'drop-oldest',
+      compressLevel: 4,
+      worker: true,
+    },
     // Big batches: deflate finds each series' repeats within one batch (about 8.5 bytes a sample).
     batch: { maxRecords: 20_000, maxBytes: 2 * 1024 * 1024, lingerMs: 50, compress: true },
     metrics: { enabled: false, host: '127.0.0.1', port: 9464 },
@@ -110,6 +120,7 @@ const schema = {
         maxAgeMs: positive,
         policy: { enum: ['drop-oldest', 'reject-new'] },
         compressLevel: { type: 'integer', minimum: 0, maximum: 9 },
+        worker: { type: 'boolean' },
       },
     },
     batch: {

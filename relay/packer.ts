@@ -85,8 +85,12 @@ export class Packer {
     if (waiters.length === 0) return;
     this.queued = [];
     this.queuedBytes = 0;
-    const requests =
-      waiters.length === 1 ? (waiters[0] as Waiter).requests : waiters.flatMap((w) => w.requests);
+    let requests: readonly SpoolRequest[] = (waiters[0] as Waiter).requests;
+    if (waiters.length > 1) {
+      const all: SpoolRequest[] = [];
+      for (const w of waiters) for (const r of w.requests) all.push(r);
+      requests = all;
+    }
     const ready = this.records(requests, this.options.now());
     const called = this.turn.then(() => ready).then((records) => ({ durable: this.options.write(records) }));
     this.turn = called.then(

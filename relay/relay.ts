@@ -25,7 +25,7 @@ import { startControlServer } from './control.js';
 import { statePaths, type RelayConfig } from './config.js';
 import { BatchDedupe } from './dedupe.js';
 import { RelayMetrics, type RelayStatus } from './metrics.js';
-import { openRocksSpool, type Spool, type SpoolRecord } from './spool/index.js';
+import { openRocksSpool, openWorkerSpool, type Spool, type SpoolRecord } from './spool/index.js';
 import { UplinkClient } from './uplink-client.js';
 
 export const RELAY_VERSION = '0.1.0';
@@ -137,7 +137,7 @@ export class Relay {
     const log = options.logger ?? pino({ name: 'owl-relay', level: config.logLevel });
     const now = options.now ?? Date.now;
     const paths = statePaths(config);
-    const spool = await openRocksSpool({
+    const spool = await (config.spool.worker ? openWorkerSpool : openRocksSpool)({
       dir: paths.spool,
       maxBytes: config.spool.maxBytes,
       maxAgeMs: config.spool.maxAgeMs,

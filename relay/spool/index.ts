@@ -1,4 +1,4 @@
-/** The relay's durable spool: interface, RocksDB implementation, in-memory implementation, errors. */
+/** The relay's durable spool: interface, RocksDB implementation (also run in a worker thread), in-memory implementation, errors. */
 export type {
   Spool,
   SpoolRecord,
@@ -18,5 +18,6 @@ export {
   SEGMENT_MAX_RECORDS,
   MIN_MAX_BYTES,
 } from './rocks-spool.js';
+export { WorkerSpool, openWorkerSpool, type WorkerSpoolOptions } from './worker-spool.js';
 export { MemorySpool, type MemorySpoolOptions } from './memory-spool.js';
 export { recordBytes } from './format.js';

@@ -110,6 +110,8 @@ export interface RocksSpoolOptions {
   logger?: SpoolLogger;
   /** How often the age cap is applied (on append, and by a timer while idle; 0: no timer). Default 1000. */
   sweepIntervalMs?: number;
+  /** Run the idle sweep timer (default true). A WorkerSpool's main side runs it instead, with its clock. */
+  sweepTimer?: boolean;
   /** Logical bytes appended to a segment before a new one is started. Default maxBytes/16 within [256 KiB, 256 MiB]. */
   segmentBytes?: number;
   /** Sealed segments kept open besides the active one. Default 4. */
@@ -170,6 +172,7 @@ export class RocksSpool implements Spool {
   private readonly now: () => number;
   private readonly log: SpoolLogger;
   private readonly sweepIntervalMs: number;
+  private readonly sweepTimer: boolean;
   private readonly maxOpenSegments: number;
   private readonly rocksOptions: RocksOpenOptions;
 
@@ -212,6 +215,7 @@ export class RocksSpool implements Spool {
     this.now = options.now ?? Date.now;
     this.log = options.logger ?? noopLogger;
     this.sweepIntervalMs = options.sweepIntervalMs ?? 1000;
+    this.sweepTimer = options.sweepTimer ?? true;
     this.maxOpenSegments = options.maxOpenSegments ?? 4;
     this.segmentBytes = options.segmentBytes ?? clamp(Math.floor(this.maxBytes / 16), 256 << 10, 256 << 20);
     // A quarter of the budget is one memtable; flushes happen at about two.
@@ -920,7 +924,7 @@ export class RocksSpool implements Spool {
       },
       'spool opened',
     );
-    if (this.sweepIntervalMs > 0 && this.maxAgeMs !== Infinity) {
+    if (this.sweepTimer && this.sweepIntervalMs > 0 && this.maxAgeMs !== Infinity) {
       this.timer = setInterval(() => {
         if (!this.closing && !this.failure) void this.sweep().catch(() => undefined);
       }, this.sweepIntervalMs);

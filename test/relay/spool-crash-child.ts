@@ -7,18 +7,23 @@
  *   A <seq> <id>             append of record <id> resolved with <seq>
  *   r <first> <last>         release of [first, last] started (it may or may not happen)
  *   R <first> <last>         release of [first, last] resolved
+ *
+ * With `worker` after the directory, the spool is a WorkerSpool: the same
+ * RocksSpool in a worker thread, acknowledged back across the threads.
  */
 // Straight to the spool, not ../../relay/index.js: loading the whole relay
 // doubles this child's start-up time, paid on every kill round.
 // eslint-disable-next-line no-restricted-imports
-import { openRocksSpool } from '../../relay/spool/index.js';
+import { openRocksSpool, openWorkerSpool, type Spool } from '../../relay/spool/index.js';
 import { payloadFor, samplesFor } from './spool-crash-records.js';
 
-const dir = process.argv[2];
-if (!dir) throw new Error('usage: spool-crash-child <dir>');
+const [dir, mode] = process.argv.slice(2);
+if (!dir || (mode !== undefined && mode !== 'worker'))
+  throw new Error('usage: spool-crash-child <dir> [worker]');
 
 // Small segments so that kills also land while segments roll and are deleted.
-const spool = await openRocksSpool({ dir, maxBytes: 64 << 20, segmentBytes: 64 << 10 });
+const options = { dir, maxBytes: 64 << 20, segmentBytes: 64 << 10 };
+const spool: Spool = mode === 'worker' ? await openWorkerSpool(options) : await openRocksSpool(options);
 const start = spool.nextSeq();
 process.stdout.write(`O ${start}\n`);
 
