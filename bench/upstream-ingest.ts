@@ -6,7 +6,9 @@
  * points written straight into a RocksSampleStore, 1,000 per write, one at a
  * time. Goal: >= 400,000 samples/s.
  *
- *   npx tsx bench/upstream-ingest.ts [--seconds=10] [--batches=1500]
+ *   npx tsx bench/upstream-ingest.ts [--seconds=10] [--batches=1500] [--profile]
+ *
+ * --profile runs the upstream under `node --cpu-prof` and prints where its time went.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -27,11 +29,13 @@ import {
   type UplinkMessage,
 } from '../protocol/index.js';
 import { RocksSampleStore, ingest, type StorePoint } from '../upstream/index.js';
+import { printProfiles } from './lib/cpu-profile.js';
 
 const SECONDS = Number(process.argv.find((a) => a.startsWith('--seconds='))?.slice(10) ?? 10);
 const SAMPLES = 1000;
 const BATCHES = Number(process.argv.find((a) => a.startsWith('--batches='))?.slice(10) ?? 1500);
 const UUID = '5d41402abc4b2a76b9719d911017c592';
+const PROFILE = process.argv.includes('--profile');
 
 function body(i: number): Buffer {
   const t0 = 1_700_000_000_000 + i * 10_000;
@@ -62,9 +66,16 @@ function api(port: number, token: string, method: string, path: string, payload?
 async function endpointRun(bodies: Buffer[]): Promise<{ rate: number; cpu: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'owl-bench-up-'));
   const script = fileURLToPath(new URL('../test/helpers/upstream-main.ts', import.meta.url));
+  const profileDir = join(dir, 'profile');
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', script, JSON.stringify({ config: { stateDir: dir } })],
+    [
+      ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+      '--import',
+      'tsx',
+      script,
+      JSON.stringify({ config: { stateDir: join(dir, 'state') } }),
+    ],
     {
       stdio: ['pipe', 'pipe', 'inherit'],
     },
@@ -164,7 +175,13 @@ async function endpointRun(bodies: Buffer[]): Promise<{ rate: number; cpu: numbe
     ws.terminate();
     return { rate: samples / elapsed, cpu: (cpu / samples) * 1e6 };
   } finally {
-    child.kill('SIGKILL');
+    if (PROFILE) {
+      // A clean exit writes the profile.
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+      printProfiles(profileDir, 'the upstream');
+    } else child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
 }
