@@ -307,10 +307,12 @@ export class AgentConnection {
     if (chunk === undefined) return;
     this.chunk = undefined;
     const gate = this.options.gate;
-    gate?.add(chunk.bytes);
+    const { bytes, resolve, reject } = chunk;
+    gate?.add(bytes);
     this.track(chunk.durable, chunk.requests.length);
+    // Nothing waiting for durability keeps the packets (or the socket reads they are views into).
     const written = this.options.sink.spool(chunk.requests);
-    written.then(chunk.resolve, chunk.reject).finally(() => gate?.done(chunk.bytes));
+    written.then(resolve, reject).finally(() => gate?.done(bytes));
   }
 
   private batch(session: string, seq: number, samples: number, uuid: string | undefined): void {

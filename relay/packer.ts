@@ -91,6 +91,9 @@ export class Packer {
       for (const w of waiters) for (const r of w.requests) all.push(r);
       requests = all;
     }
+    // Only the callbacks wait for durability: the packets (and the socket reads their bodies
+    // are views into) are copied into the record and can go now.
+    const settle = waiters.map(({ resolve, reject }) => ({ resolve, reject }));
     const ready = this.records(requests, this.options.now());
     const called = this.turn.then(() => ready).then((records) => ({ durable: this.options.write(records) }));
     this.turn = called.then(
@@ -101,10 +104,10 @@ export class Packer {
       .then(({ durable }) => durable)
       .then(
         () => {
-          for (const w of waiters) w.resolve();
+          for (const w of settle) w.resolve();
         },
         (err: unknown) => {
-          for (const w of waiters) w.reject(err);
+          for (const w of settle) w.reject(err);
         },
       );
   }
