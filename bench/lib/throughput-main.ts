@@ -95,7 +95,7 @@ export async function throughputBench(c: ThroughputCase): Promise<void> {
     }
     console.log(
       `relay: spooled ${fmt(r.ingestPerSec)} samples/s (${fmt(r.cpuPerMillionSpooled, 2)} CPU-s per million spooled); spool backlog ${fmt(r.backlogStart)} → ${fmt(r.backlogEnd)} samples over the window; ` +
-        `RSS ${mb(r.relayRss)}; uplink ${fmt(r.uplinkBytesPerSample, 1)} bytes/sample` +
+        `RSS ${mb(r.relayRss)} (heap ${mb(r.relayHeapUsed)}, external ${mb(r.relayExternal)}); uplink ${fmt(r.uplinkBytesPerSample, 1)} bytes/sample` +
         (r.ackP99 === null ? '' : `; agent ACK latency p50 ${r.ackP50} ms, p99 ${r.ackP99} ms`),
     );
     if (r.errors.length > 0) console.log(`generator errors: ${r.errors.join('; ')}`);

@@ -52,6 +52,9 @@ export interface RelayResult {
   ackP50: number | null;
   ackP99: number | null;
   relayRss: number;
+  /** The relay's own view at the end of the window (process.memoryUsage of its main thread). */
+  relayHeapUsed: number;
+  relayExternal: number;
   uplinkBytesPerSample: number;
   errors: string[];
 }
@@ -134,6 +137,8 @@ export async function runRelay(rig: Rig, o: ThroughputOptions): Promise<RelayRes
     ackP50: b.load.ackP50,
     ackP99: b.load.ackP99,
     relayRss: rss,
+    relayHeapUsed: b.rel.heapUsed,
+    relayExternal: b.rel.external,
     uplinkBytesPerSample: (b.rec.batchBytes - a.rec.batchBytes) / delivered,
     errors: b.load.errors,
   };
