@@ -6,9 +6,10 @@
  * points written straight into a RocksSampleStore, 1,000 per write, one at a
  * time. Goal: >= 400,000 samples/s.
  *
- *   npx tsx bench/upstream-ingest.ts [--seconds=10] [--batches=1500] [--profile]
+ *   npx tsx bench/upstream-ingest.ts [--seconds=10] [--batches=1500] [--profile] [--window=N]
  *
- * --profile runs the upstream under `node --cpu-prof` and prints where its time went.
+ * --profile runs the upstream under `node --cpu-prof` and prints where its time went;
+ * --window sets the upstream's relayWindow (default 8).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -36,6 +37,8 @@ const SAMPLES = 1000;
 const BATCHES = Number(process.argv.find((a) => a.startsWith('--batches='))?.slice(10) ?? 1500);
 const UUID = '5d41402abc4b2a76b9719d911017c592';
 const PROFILE = process.argv.includes('--profile');
+const W = process.argv.find((a) => a.startsWith('--window='))?.slice(9);
+const WINDOW = W === undefined ? {} : { relayWindow: Number(W) };
 
 function body(i: number): Buffer {
   const t0 = 1_700_000_000_000 + i * 10_000;
@@ -74,7 +77,7 @@ async function endpointRun(bodies: Buffer[]): Promise<{ rate: number; cpu: numbe
       '--import',
       'tsx',
       script,
-      JSON.stringify({ config: { stateDir: join(dir, 'state') } }),
+      JSON.stringify({ config: { stateDir: join(dir, 'state'), ...WINDOW } }),
     ],
     {
       stdio: ['pipe', 'pipe', 'inherit'],
