@@ -3,7 +3,6 @@ import test from 'ava';
 import fc from 'fast-check';
 import {
   decodeRecords,
-  encodePacket,
   encodeRecord,
   isDeflatedPacked,
   OwlError,
@@ -16,18 +15,13 @@ import {
   UPLINK_PACKED_TYPE,
   UplinkErrorCode,
 } from '../../protocol/index.js';
+import { packetBody, v3Sample } from '../helpers/v3-sample.js';
 
 const sample = (value: number) =>
-  encodePacket(PacketType.SERIESDATA, {
-    uuid: 'a'.repeat(32),
-    ip: '10.0.0.1',
-    group: 'web',
-    timestamp: 1_718_000_000,
-    service_name: 'cpu',
-    metric: 'idle',
-    value,
-    flag: 0,
-  }).subarray(5);
+  packetBody(
+    PacketType.SERIESDATA,
+    v3Sample({ uuid: 'a'.repeat(32), ip: '10.0.0.1', group: 'web', timestamp: 1_718_000_000, value }),
+  );
 
 const packets = Array.from({ length: 50 }, (_, i) => ({
   type: PacketType.SERIESDATA as number,

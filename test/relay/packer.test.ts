@@ -1,29 +1,26 @@
 import test from 'ava';
 import {
   decodeRecords,
-  encodePacket,
   isDeflatedPacked,
   PacketType,
   unpackSections,
   UPLINK_PACKED_TYPE,
 } from '../../protocol/index.js';
 import { MemorySpool, Packer, type SpoolRecord, type SpoolRequest } from '../../relay/index.js';
-
-const body = (type: number, value: unknown): Buffer =>
-  encodePacket(type as never, value as never).subarray(5);
+import { packetBody, v3Sample } from '../helpers/v3-sample.js';
 
 const v3 = (i: number, source = '10.0.0.1:40000', uuid = ''): SpoolRequest => ({
   type: PacketType.SERIESDATA,
-  body: body(PacketType.SERIESDATA, {
-    uuid: 'a'.repeat(32),
-    ip: '10.0.0.1',
-    group: 'web',
-    timestamp: 1_718_000_000 + i,
-    service_name: 'cpu',
-    metric: 'idle',
-    value: i / 7,
-    flag: 0,
-  }),
+  body: packetBody(
+    PacketType.SERIESDATA,
+    v3Sample({
+      uuid: 'a'.repeat(32),
+      ip: '10.0.0.1',
+      group: 'web',
+      timestamp: 1_718_000_000 + i,
+      value: i / 7,
+    }),
+  ),
   samples: 1,
   source,
   uuid,

@@ -11,6 +11,7 @@ import { eventually, TestAgent } from '../helpers/agent-client.js';
 import { RawPeer } from '../helpers/agent-peer.js';
 import { api, startUpstream } from '../helpers/upstream-harness.js';
 import { captureLog, hostView, manualClock, query, withUpstream } from '../helpers/upstream-fixture.js';
+import { v3Sample } from '../helpers/v3-sample.js';
 
 const UUID = 'c4ca4238a0b923820dcc509a6f75849b';
 const PROXIED = 'c81e728d9d4c2f636f067f89cc14862c';
@@ -42,16 +43,17 @@ test('a v3 agent talking to the upstream directly: HOSTCONFIG, CLIENTVERSION, HO
   agent.send(PacketType.HOSTHB, { uuid: UUID });
   const ts = Math.floor(T / 1000);
   for (let i = 0; i < 20; i++) {
-    agent.send(PacketType.SERIESDATA, {
-      uuid: UUID,
-      ip: '10.9.0.5',
-      group: '',
-      timestamp: ts + i,
-      service_name: 'disk',
-      metric: 'used',
-      value: i * 1.5,
-      flag: 0,
-    });
+    agent.send(
+      PacketType.SERIESDATA,
+      v3Sample({
+        uuid: UUID,
+        ip: '10.9.0.5',
+        timestamp: ts + i,
+        service_name: 'disk',
+        metric: 'used',
+        value: i * 1.5,
+      }),
+    );
   }
   await eventually(async () => (await up.store.stats()).points === 20, 10_000, '20 points stored');
   const series = await query(up, 'disk.used');

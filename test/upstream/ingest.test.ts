@@ -1,7 +1,6 @@
 import { deflateRawSync } from 'node:zlib';
 import test from 'ava';
 import {
-  encodePacket,
   PackedEncoding,
   packedBody,
   packSections,
@@ -9,21 +8,14 @@ import {
   UPLINK_PACKED_TYPE,
 } from '../../protocol/index.js';
 import { ingest, type IngestRecord } from '../../upstream/index.js';
+import { packetBody, v3Sample } from '../helpers/v3-sample.js';
 
-const body = (type: number, value: unknown): Buffer =>
-  encodePacket(type as never, value as never).subarray(5);
 const v3 = (uuid: string, ip: string, value: number) => ({
   type: PacketType.SERIESDATA as number,
-  body: body(PacketType.SERIESDATA, {
-    uuid,
-    ip,
-    group: 'g',
-    timestamp: 1_700_000_000 + value,
-    service_name: 'cpu',
-    metric: 'idle',
-    value,
-    flag: 0,
-  }),
+  body: packetBody(
+    PacketType.SERIESDATA,
+    v3Sample({ uuid, ip, group: 'g', timestamp: 1_700_000_000 + value, value }),
+  ),
 });
 
 const packed = (payload: Buffer, deflate: boolean): IngestRecord => ({
@@ -45,7 +37,7 @@ test('a PACKED record becomes the points of all its sections, each with its own 
       packets: [
         {
           type: PacketType.SERIESBATCH,
-          body: body(PacketType.SERIESBATCH, {
+          body: packetBody(PacketType.SERIESBATCH, {
             session: 's',
             seq: 7,
             samples: [

@@ -12,6 +12,7 @@ import type { Relay } from '../../relay/index.js';
 import { CreditLedger, CreditPolicy, fairShare, resolveUpstreamConfig } from '../../upstream/index.js';
 import { eventually, TestAgent } from '../helpers/agent-client.js';
 import { startRelay } from '../helpers/relay-harness.js';
+import { v3Sample } from '../helpers/v3-sample.js';
 import {
   addRelay,
   captureLog,
@@ -291,16 +292,10 @@ async function realRelay(
 
 function burst(agent: TestAgent, from: number, count: number, metric: string): void {
   for (let i = from; i < from + count; i++) {
-    agent.send(PacketType.SERIESDATA, {
-      uuid: UUID,
-      ip: '10.1.0.5',
-      group: '',
-      timestamp: T0 + i,
-      service_name: 'cpu',
-      metric,
-      value: i,
-      flag: 0,
-    });
+    agent.send(
+      PacketType.SERIESDATA,
+      v3Sample({ uuid: UUID, ip: '10.1.0.5', timestamp: T0 + i, metric, value: i }),
+    );
   }
 }
 

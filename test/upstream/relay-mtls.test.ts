@@ -15,6 +15,7 @@ import { startRelay, tempDir } from '../helpers/relay-harness.js';
 import { makeClientCert, makeTestPki, type TestCert, type TestPki } from '../helpers/tls.js';
 import { captureLog, withUpstream } from '../helpers/upstream-fixture.js';
 import { UpgradeRefused, UplinkTestClient } from '../helpers/upstream-uplink-client.js';
+import { v3Sample } from '../helpers/v3-sample.js';
 
 const UUID = '5d41402abc4b2a76b9719d911017c592';
 const T0 = 1_718_000_000;
@@ -174,16 +175,10 @@ test('real relays: a certificate for itself connects and delivers; none, another
   const agent = await TestAgent.connect(portA);
   t.teardown(() => agent.destroy());
   for (let i = 0; i < 20; i++) {
-    agent.send(PacketType.SERIESDATA, {
-      uuid: UUID,
-      ip: '10.1.0.5',
-      group: '',
-      timestamp: T0 + i,
-      service_name: 'cpu',
-      metric: 'user',
-      value: i,
-      flag: 0,
-    });
+    agent.send(
+      PacketType.SERIESDATA,
+      v3Sample({ uuid: UUID, ip: '10.1.0.5', timestamp: T0 + i, metric: 'user', value: i }),
+    );
   }
   await eventually(() => rig.up.endpoint.totals.samples === 20, 10_000, '20 samples stored');
   await eventually(() => a.spool.firstSeq() === a.spool.nextSeq(), 10_000, 'zone-a spool drained');
