@@ -7,6 +7,7 @@
 import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { PacketType } from '../../protocol/index.js';
+import { loadBatch } from './load-agent.js';
 import type { StoredRecord } from './uplink-receiver.js';
 
 /** mulberry32: small, fast, good enough to pick kill moments reproducibly. */
@@ -79,6 +80,30 @@ export class UpstreamIndex {
     } else {
       this.otherRecords++;
     }
+  }
+
+  /**
+   * The batches `agents` had ACKed (LoadAgents sending loadBatch bodies of
+   * `samplesPerBatch` samples): how many, how many never arrived, how many
+   * arrived other than byte for byte as sent.
+   */
+  checkAcked(
+    agents: readonly { options: { uuid: string; session: string }; acked: ReadonlySet<number> }[],
+    samplesPerBatch: number,
+  ): { acked: number; missing: number; altered: number } {
+    let acked = 0;
+    let missing = 0;
+    let altered = 0;
+    for (const a of agents) {
+      const { uuid, session } = a.options;
+      for (const seq of a.acked) {
+        acked++;
+        const body = this.bodies.get(batchKey(uuid, session, seq));
+        if (body === undefined) missing++;
+        else if (body !== JSON.stringify(loadBatch(uuid, session, seq, samplesPerBatch))) altered++;
+      }
+    }
+    return { acked, missing, altered };
   }
 
   /** Relay records stored more than once (must be 0: the upstream de-duplicates by relay seq). */

@@ -8,7 +8,7 @@
  */
 import test from 'ava';
 import { Child } from '../helpers/child-process.js';
-import { LoadAgent, loadBatch } from '../helpers/load-agent.js';
+import { LoadAgent } from '../helpers/load-agent.js';
 import { RELAY_ID, RELAY_TOKEN, tempDir } from '../helpers/relay-harness.js';
 import type { RelayChildStatus } from '../helpers/relay-main.js';
 import { eventually } from '../helpers/agent-client.js';
@@ -120,19 +120,7 @@ test('relay SIGKILLed at random moments under load, 10 rounds: every ACKed sampl
 
   const index = new UpstreamIndex();
   index.addFrom(receiver.records);
-  let ackedBatches = 0;
-  let missing = 0;
-  let corrupt = 0;
-  for (const a of agents) {
-    const { uuid, session } = a.options;
-    for (const seq of a.acked) {
-      ackedBatches++;
-      const key = batchKey(uuid, session, seq);
-      const body = index.bodies.get(key);
-      if (body === undefined) missing++;
-      else if (body !== JSON.stringify(loadBatch(uuid, session, seq, SAMPLES_PER_BATCH))) corrupt++;
-    }
-  }
+  const { acked: ackedBatches, missing, altered: corrupt } = index.checkAcked(agents, SAMPLES_PER_BATCH);
   const dupes = index.batchDuplicates();
   const dupesNotAtRisk = dupes.filter((k) => !atRisk.has(k));
   t.log(

@@ -11,7 +11,7 @@ import test from 'ava';
 import { PacketType } from '../../protocol/index.js';
 import { eventually, TestAgent } from '../helpers/agent-client.js';
 import { Child } from '../helpers/child-process.js';
-import { LoadAgent, loadBatch } from '../helpers/load-agent.js';
+import { LoadAgent } from '../helpers/load-agent.js';
 import { RELAY_ID, RELAY_TOKEN, tempDir } from '../helpers/relay-harness.js';
 import type { RelayChildStatus } from '../helpers/relay-main.js';
 import { inSpoolOrder, UplinkReceiver } from '../helpers/uplink-receiver.js';
@@ -144,19 +144,9 @@ test('relay stopped, then SIGKILLed idle, then SIGKILLed under load during an ou
 
   const index = new UpstreamIndex();
   index.addFrom(rcv.records);
-  let ackedBatches = 0;
-  let missing = 0;
-  for (const a of agents) {
-    const { uuid, session } = a.options;
-    for (const seq of a.acked) {
-      ackedBatches++;
-      if (
-        index.bodies.get(batchKey(uuid, session, seq)) !==
-        JSON.stringify(loadBatch(uuid, session, seq, SAMPLES_PER_BATCH))
-      )
-        missing++;
-    }
-  }
+  const acked = index.checkAcked(agents, SAMPLES_PER_BATCH);
+  const ackedBatches = acked.acked;
+  const missing = acked.missing + acked.altered;
   const dupes = index.batchDuplicates();
   t.log(
     `4 relay lives; backlog at the end ${backlog.records} records (seqs ${backlog.firstSeq}–${backlog.nextSeq - 1}); ` +
