@@ -49,13 +49,14 @@ export interface PackerOptions {
 }
 
 interface Waiter {
-  requests: readonly SpoolRequest[];
   resolve: () => void;
   reject: (err: unknown) => void;
 }
 
 export class Packer {
-  private queued: Waiter[] = [];
+  /** Packets queued for the next record, in arrival order, and who waits for them. */
+  private queued: SpoolRequest[] = [];
+  private waiters: Waiter[] = [];
   private queuedBytes = 0;
   private scheduled: NodeJS.Immediate | undefined;
   /** Settles once the previous flush has called write(). */
@@ -69,8 +70,9 @@ export class Packer {
   /** Queue one read's packets; resolves once the record holding them is durable. */
   add(requests: readonly SpoolRequest[]): Promise<void> {
     const bytes = payloadBytes(requests);
-    if (this.queued.length > 0 && this.queuedBytes + bytes > this.maxPayload) this.flush();
-    const done = new Promise<void>((resolve, reject) => this.queued.push({ requests, resolve, reject }));
+    if (this.waiters.length > 0 && this.queuedBytes + bytes > this.maxPayload) this.flush();
+    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    for (const r of requests) this.queued.push(r);
     this.queuedBytes += bytes;
     if (this.queuedBytes >= this.maxPayload) this.flush();
     else this.scheduled ??= setImmediate(() => this.flush());
@@ -81,19 +83,14 @@ export class Packer {
   flush(): void {
     if (this.scheduled !== undefined) clearImmediate(this.scheduled);
     this.scheduled = undefined;
-    const waiters = this.queued;
+    const waiters = this.waiters;
     if (waiters.length === 0) return;
-    this.queued = [];
-    this.queuedBytes = 0;
-    let requests: readonly SpoolRequest[] = (waiters[0] as Waiter).requests;
-    if (waiters.length > 1) {
-      const all: SpoolRequest[] = [];
-      for (const w of waiters) for (const r of w.requests) all.push(r);
-      requests = all;
-    }
     // Only the callbacks wait for durability: the packets (and the socket reads their bodies
-    // are views into) are copied into the record and can go now.
-    const settle = waiters.map(({ resolve, reject }) => ({ resolve, reject }));
+    // are views into) are copied into the record and can go once it is built.
+    const requests = this.queued;
+    this.queued = [];
+    this.waiters = [];
+    this.queuedBytes = 0;
     const ready = this.records(requests, this.options.now());
     const called = this.turn.then(() => ready).then((records) => ({ durable: this.options.write(records) }));
     this.turn = called.then(
@@ -104,10 +101,10 @@ export class Packer {
       .then(({ durable }) => durable)
       .then(
         () => {
-          for (const w of settle) w.resolve();
+          for (const w of waiters) w.resolve();
         },
         (err: unknown) => {
-          for (const w of settle) w.reject(err);
+          for (const w of waiters) w.reject(err);
         },
       );
   }
