@@ -24,4 +24,5 @@ export type * from './packets.js';
 export { DEFAULT_LIMITS, type ProtocolLimits } from './limits.js';
 export { createPacketParser, defaultParser, type PacketParser } from './parser.js';
 export { encodePacket } from './packet-encoder.js';
+export { scanForward, type ForwardSummary } from './scan.js';
 export * from './uplink/index.js';

@@ -10,6 +10,7 @@ import { DEFAULT_LIMITS, type ProtocolLimits } from './limits.js';
 import type { PacketType } from './packet-types.js';
 import { EMPTY_BODY_TYPES, isPacketType, packetName } from './packet-types.js';
 import type { Packet } from './packets.js';
+import { scanForward, type ForwardSummary } from './scan.js';
 import { MAX_UNITS, maxUnitsKeyword, packetSchemas } from './schemas.js';
 
 export interface PacketParser {
@@ -18,6 +19,12 @@ export interface PacketParser {
   parse(frame: Frame): Packet;
   /** Validate an already-parsed body for `type` (used for bodies that did not come off a socket). */
   validateBody(type: number, body: unknown): Packet;
+  /**
+   * For a SERIESDATA or SERIESBATCH a relay forwards as bytes: validate it
+   * without building it (scan.ts) and return what the relay needs; undefined
+   * when not sure, and then `parse()` decides.
+   */
+  scan(frame: Frame): ForwardSummary | undefined;
 }
 
 /** Build a parser for `limits` (the schemas are compiled once, here). */
@@ -50,6 +57,9 @@ export function createPacketParser(limits: Partial<ProtocolLimits> = {}): Packet
 
   return {
     limits: Object.freeze(full),
+    scan(frame: Frame): ForwardSummary | undefined {
+      return scanForward(frame.type, frame.body, full);
+    },
     validateBody(type: number, body: unknown): Packet {
       if (!isPacketType(type)) {
         throw new PacketError(ErrorCode.UNKNOWN_TYPE, `unknown packet type ${type}`);
