@@ -27,6 +27,7 @@ import {
   type NetDevice,
   type Port,
   type OwlErrorCode,
+  type ForwardSummary,
   type Packet,
   type PacketParser,
 } from '../protocol/index.js';
@@ -95,6 +96,8 @@ export class AgentConnection {
   private uuid = '';
   private pending = 0;
   private writeBlocked = false;
+  /** The socket is corked until the end of this tick (see send()). */
+  private corked = false;
   private paused = false;
   private closing = false;
   private ended = false;
@@ -181,7 +184,10 @@ export class AgentConnection {
       for (const frame of frames) {
         if (this.closing) break;
         this.currentBody = frame.body;
-        this.handle(this.options.parser.parse(frame));
+        // Samples are spooled as bytes: validated by a scan, built only when the scan is not sure.
+        const forward = this.options.parser.scan(frame);
+        if (forward !== undefined) this.forward(forward);
+        else this.handle(this.options.parser.parse(frame));
       }
     } catch (err) {
       // Packets before the bad one are good: they are spooled, then the connection ends.
@@ -194,16 +200,27 @@ export class AgentConnection {
     if (this.decoder.error !== undefined) this.failWith(this.decoder.error);
   }
 
+  /** A SERIESDATA or SERIESBATCH, validated: to the spool. */
+  private forward(s: ForwardSummary): void {
+    if (this.mode === 'unknown') this.admit(s);
+    if (s.type === PacketType.SERIESDATA) {
+      this.learn(s.uuid);
+      return this.spool(s.type, 1);
+    }
+    return this.batch(s.session, s.seq, s.samples, s.uuid);
+  }
+
   private handle(packet: Packet): void {
     if (this.mode === 'unknown') this.admit(packet);
     switch (packet.type) {
       case PacketType.HELLO:
         return; // handled by admit(); a second HELLO is harmless
       case PacketType.SERIESDATA:
-        this.learn(packet.body.uuid);
-        return this.spool(packet.type, 1);
-      case PacketType.SERIESBATCH:
-        return this.batch(packet.body.session, packet.body.seq, packet.body.samples.length, packet.body.uuid);
+        return this.forward({ type: packet.type, uuid: packet.body.uuid, samples: 1 });
+      case PacketType.SERIESBATCH: {
+        const { session, seq, samples, uuid } = packet.body;
+        return this.forward({ type: packet.type, session, seq, uuid, samples: samples.length });
+      }
       case PacketType.HOSTHB:
         if (packet.body === null) return; // the watchdog form: nothing to forward
         this.learn(packet.body.uuid);
@@ -237,7 +254,7 @@ export class AgentConnection {
   }
 
   /** First packet: HELLO makes a v4 session (token checked); anything else must come from a v3-allowed address. */
-  private admit(packet: Packet): void {
+  private admit(packet: Packet | ForwardSummary): void {
     const { access } = this.options;
     if (packet.type === PacketType.HELLO) {
       if (packet.body.version < PROTOCOL_VERSION) {
@@ -391,6 +408,15 @@ export class AgentConnection {
     if (this.socket.writableLength + frame.length > this.options.maxWriteBacklogBytes) {
       this.fail(RelayErrorCode.WRITE_BACKLOG, 'peer does not read what the relay sends');
       return;
+    }
+    if (!this.corked) {
+      // ACKs of one spool append are sent in one burst: one write syscall for all of them.
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
     }
     if (!this.socket.write(frame)) {
       this.writeBlocked = true;
