@@ -302,3 +302,18 @@ function tagList(n: number): string {
 function defaultParserOf(): PacketParser {
   return createParserFor(DEFAULT_LIMITS);
 }
+
+test('the last uuid is remembered by value: a reused buffer with a new uuid gives the new uuid', (t) => {
+  const body = Buffer.from('{"uuid":"aaaa","timestamp":1,"metric":"m","value":1}');
+  const uuidOf = (): unknown =>
+    (scanForward(PacketType.SERIESDATA, body, DEFAULT_LIMITS) as { uuid: string }).uuid;
+  t.is(uuidOf(), 'aaaa');
+  t.is(uuidOf(), 'aaaa');
+  body.write('bbbb', body.indexOf('aaaa'));
+  t.is(uuidOf(), 'bbbb');
+  t.is(
+    agree(PacketType.SERIESDATA, Buffer.from('{"uuid":"aa\\u0061a","timestamp":1,"metric":"m","value":1}'))
+      ?.type,
+    PacketType.SERIESDATA,
+  );
+});
