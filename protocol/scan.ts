@@ -153,6 +153,8 @@ class Scan {
   seriesData(): ForwardSummary {
     const { b } = this;
     if (this.maxDepth < 1) throw NOT_SURE;
+    const asGo = this.goSeriesData();
+    if (asGo !== undefined) return asGo;
     let i = this.ws(this.open(this.ws(0), LBRACE));
     let seen = 0;
     let uuid: Span = [0, 0, false];
@@ -195,6 +197,33 @@ class Scan {
     }
     this.end(i);
     if ((seen & SERIESDATA_REQUIRED) !== SERIESDATA_REQUIRED) throw NOT_SURE;
+    return { type: PacketType.SERIESDATA, uuid: this.uuidText(uuid), samples: 1 };
+  }
+
+  /**
+   * A SERIESDATA exactly as the v3 Go agent marshals it: its eight fields in
+   * struct order, no whitespace. Each key is then one comparison of constant
+   * bytes; any other shape (undefined) takes the general path.
+   */
+  private goSeriesData(): ForwardSummary | undefined {
+    let i = 0;
+    let uuid: Span = [0, 0, false];
+    for (let f = 0; f < GO_SERIESDATA.length; f++) {
+      const [literal, kind] = GO_SERIESDATA[f] as [Buffer, GoValue];
+      if (!this.bytesAre(i, literal)) return undefined;
+      i += literal.length;
+      if (kind === GoValue.String) {
+        const end = this.readString(i, this.maxString);
+        if (f === 0) uuid = [i, end, this.escaped];
+        i = end;
+      } else if (kind === GoValue.Number) {
+        i = this.finite(i);
+      } else {
+        i = this.integer(i, true);
+      }
+    }
+    if (this.b[i] !== RBRACE) return undefined;
+    this.end(i + 1);
     return { type: PacketType.SERIESDATA, uuid: this.uuidText(uuid), samples: 1 };
   }
 
@@ -574,6 +603,26 @@ class Scan {
     return b.toString('utf8', start + 1, end - 1);
   }
 }
+
+const enum GoValue {
+  String,
+  Number,
+  Integer,
+}
+
+/** The v3 agent's SERIESDATA, field by field: the bytes up to each value, and the value's type. */
+const GO_SERIESDATA: ReadonlyArray<readonly [Buffer, GoValue]> = (
+  [
+    ['{"uuid":', GoValue.String],
+    [',"ip":', GoValue.String],
+    [',"group":', GoValue.String],
+    [',"timestamp":', GoValue.Number],
+    [',"service_name":', GoValue.String],
+    [',"metric":', GoValue.String],
+    [',"value":', GoValue.Number],
+    [',"flag":', GoValue.Integer],
+  ] as const
+).map(([literal, kind]) => [Buffer.from(literal), kind] as const);
 
 /** The last SERIESDATA uuid decoded, by its bytes (see `uuidText`). */
 const LAST_UUID = { bytes: new Uint8Array(64), length: -1, text: '' };
