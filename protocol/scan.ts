@@ -143,12 +143,19 @@ class Scan {
   /** Set by `key()`: where the key's value starts. */
   private valueAt = 0;
 
-  constructor(
-    private readonly b: Buffer,
-    private readonly maxString: number,
-    private readonly maxDepth: number,
-    private readonly maxSamples: number,
-  ) {}
+  private b: Buffer = Buffer.alloc(0);
+  private maxString = 0;
+  private maxDepth = 0;
+  private maxSamples = 0;
+
+  /** Start on `b`. One instance serves every scan (they are synchronous): no allocation per frame. */
+  reset(b: Buffer, limits: ProtocolLimits): this {
+    this.b = b;
+    this.maxString = limits.maxStringLength;
+    this.maxDepth = limits.maxDepth;
+    this.maxSamples = limits.maxSamples;
+    return this;
+  }
 
   seriesData(): ForwardSummary {
     const { b } = this;
@@ -197,7 +204,7 @@ class Scan {
     }
     this.end(i);
     if ((seen & SERIESDATA_REQUIRED) !== SERIESDATA_REQUIRED) throw NOT_SURE;
-    return { type: PacketType.SERIESDATA, uuid: this.uuidText(uuid), samples: 1 };
+    return { type: PacketType.SERIESDATA, uuid: this.uuidText(...uuid), samples: 1 };
   }
 
   /**
@@ -207,14 +214,20 @@ class Scan {
    */
   private goSeriesData(): ForwardSummary | undefined {
     let i = 0;
-    let uuid: Span = [0, 0, false];
+    let uuidAt = 0;
+    let uuidEnd = 0;
+    let uuidEscaped = false;
     for (let f = 0; f < GO_SERIESDATA.length; f++) {
       const [literal, kind] = GO_SERIESDATA[f] as [Buffer, GoValue];
       if (!this.bytesAre(i, literal)) return undefined;
       i += literal.length;
       if (kind === GoValue.String) {
         const end = this.readString(i, this.maxString);
-        if (f === 0) uuid = [i, end, this.escaped];
+        if (f === 0) {
+          uuidAt = i;
+          uuidEnd = end;
+          uuidEscaped = this.escaped;
+        }
         i = end;
       } else if (kind === GoValue.Number) {
         i = this.finite(i);
@@ -224,7 +237,7 @@ class Scan {
     }
     if (this.b[i] !== RBRACE) return undefined;
     this.end(i + 1);
-    return { type: PacketType.SERIESDATA, uuid: this.uuidText(uuid), samples: 1 };
+    return { type: PacketType.SERIESDATA, uuid: this.uuidText(uuidAt, uuidEnd, uuidEscaped), samples: 1 };
   }
 
   seriesBatch(): ForwardSummary {
@@ -579,12 +592,11 @@ class Scan {
    * holds many frames of one host, and comparing 32 bytes costs less than
    * decoding them into a new string.
    */
-  private uuidText(span: Span): string {
-    const [start, end, escaped] = span;
+  private uuidText(start: number, end: number, escaped: boolean): string {
     const { b } = this;
     const length = end - start - 2;
     const from = start + 1;
-    if (escaped || length > LAST_UUID.bytes.length) return this.text(span);
+    if (escaped || length > LAST_UUID.bytes.length) return this.text([start, end, escaped]);
     const bytes = LAST_UUID.bytes;
     let k = 0;
     if (length === LAST_UUID.length) while (k < length && b[from + k] === bytes[k]) k++;
@@ -592,7 +604,7 @@ class Scan {
     // Copied byte by byte into a fixed array: a caller may reuse the buffer it passed.
     for (k = 0; k < length; k++) bytes[k] = b[from + k] as number;
     LAST_UUID.length = length;
-    LAST_UUID.text = this.text(span);
+    LAST_UUID.text = this.text([start, end, escaped]);
     return LAST_UUID.text;
   }
 
@@ -650,7 +662,7 @@ function isHex(c: number | undefined): boolean {
  */
 export function scanForward(type: number, body: Buffer, limits: ProtocolLimits): ForwardSummary | undefined {
   if (body.length === 0) return undefined;
-  const scan = new Scan(body, limits.maxStringLength, limits.maxDepth, limits.maxSamples);
+  const scan = SCAN.reset(body, limits);
   try {
     if (type === PacketType.SERIESDATA) return scan.seriesData();
     if (type === PacketType.SERIESBATCH) return scan.seriesBatch();
@@ -658,5 +670,10 @@ export function scanForward(type: number, body: Buffer, limits: ProtocolLimits):
   } catch (err) {
     if (err === NOT_SURE) return undefined;
     throw err;
+  } finally {
+    scan.reset(EMPTY, limits); // hold no caller buffer
   }
 }
+
+const EMPTY = Buffer.alloc(0);
+const SCAN = new Scan();
