@@ -21,3 +21,4 @@ export {
   type StoreTimers,
 } from './rocks-store.js';
 export { seriesKey, parseSeriesKey, DEFAULT_SERIES_LIMITS, type SeriesKeyLimits } from './series-key.js';
+export { WorkerSampleStore, type WorkerSampleStoreOptions } from './worker-store.js';
