@@ -6,10 +6,11 @@
  * points written straight into a RocksSampleStore, 1,000 per write, one at a
  * time. Goal: >= 400,000 samples/s.
  *
- *   npx tsx bench/upstream-ingest.ts [--seconds=10] [--batches=1500] [--profile] [--window=N]
+ *   npx tsx bench/upstream-ingest.ts [--seconds=10] [--batches=1500] [--profile] [--window=N] [--no-store-worker]
  *
  * --profile runs the upstream under `node --cpu-prof` and prints where its time went;
- * --window sets the upstream's relayWindow (default 8).
+ * --window sets the upstream's relayWindow (default 8); --no-store-worker runs the store on the
+ * upstream's main thread (config storeWorker: false).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -38,7 +39,10 @@ const BATCHES = Number(process.argv.find((a) => a.startsWith('--batches='))?.sli
 const UUID = '5d41402abc4b2a76b9719d911017c592';
 const PROFILE = process.argv.includes('--profile');
 const W = process.argv.find((a) => a.startsWith('--window='))?.slice(9);
-const WINDOW = W === undefined ? {} : { relayWindow: Number(W) };
+const WINDOW = {
+  ...(W === undefined ? {} : { relayWindow: Number(W) }),
+  ...(process.argv.includes('--no-store-worker') ? { storeWorker: false } : {}),
+};
 
 function body(i: number): Buffer {
   const t0 = 1_700_000_000_000 + i * 10_000;

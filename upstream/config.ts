@@ -42,6 +42,8 @@ export interface UpstreamConfig {
   /** v3 proxies (td-proxy): source address → zone they serve. */
   v3Proxies: Record<string, string>;
   retentionDays: number;
+  /** Run the sample store's RocksDB in a worker thread, so its synced writes do not stall this one. */
+  storeWorker: boolean;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -60,6 +62,7 @@ export function defaultUpstreamConfig(): UpstreamConfig {
     v3Allow: ['127.0.0.0/8', '::1/128'],
     v3Proxies: {},
     retentionDays: 90,
+    storeWorker: true,
     logLevel: 'info',
   };
 }

@@ -51,10 +51,11 @@ import {
   type UplinkMessage,
   type UplinkMessageOf,
   type UplinkRelayStatus,
+  type UplinkSequencedRecord,
 } from '../protocol/index.js';
 import { CreditLedger, CreditPolicy, DEFAULT_MAX_INFLIGHT_BATCHES } from './credit-policy.js';
 import { cloneRanges, SessionDraft, type StoredRanges } from './dedupe.js';
-import { ingest, type RegistryEvent } from './ingest.js';
+import { ingest, type IngestResult, type RegistryEvent } from './ingest.js';
 import type { Registry } from './registry.js';
 import type { RelayDirectory } from './relays.js';
 import type { SampleStore, StorePoint } from './store/index.js';
@@ -82,6 +83,12 @@ export interface RelayEndpointOptions {
   requireClientCert?: boolean;
   heartbeatMs: number;
   maxBatchBytes?: number;
+  /**
+   * The store writes on another thread (WorkerSampleStore): store groups of
+   * half a window, so one half is parsed while the other is written. With a
+   * store that writes on this thread that only adds fsyncs, so it is off.
+   */
+  overlapWrites?: boolean;
   maxRelays?: number;
   /** Called after a batch is durable and before its ack is sent (crash tests kill the process here). */
   afterStore?: (relay: string, firstSeq: number, lastSeq: number) => void;
@@ -108,8 +115,18 @@ interface Connection {
   queue: Promise<void>;
   /** Batches received and not yet handled. */
   pending: UplinkBatch[];
+  /** Pending batches already opened and parsed while a store write was in flight (see `preparse`). */
+  parsed: Map<UplinkBatch, ParsedBatch>;
+  /** A store write of this connection is in flight. */
+  writing: boolean;
   lastHeard: number;
   timer: NodeJS.Timeout;
+}
+
+/** A batch opened and converted ahead of its turn: both steps are pure functions of its bytes and zone. */
+interface ParsedBatch {
+  records: UplinkSequencedRecord[];
+  result: IngestResult;
 }
 
 export class RelayEndpoint {
@@ -226,6 +243,8 @@ export class RelayEndpoint {
       // Start after the previous connection's batches are done, so two never interleave.
       queue: previous?.queue ?? Promise.resolve(),
       pending: [],
+      parsed: new Map(),
+      writing: false,
       lastHeard: Date.now(),
       timer: setTimeout(() => {
         if (c.spool === undefined) ws.close(UplinkCloseCode.PROTOCOL_ERROR, 'no HELLO');
@@ -277,6 +296,7 @@ export class RelayEndpoint {
           );
         }
         c.pending.push(msg.body);
+        if (c.writing) this.preparse(c, msg.body);
         if (c.pending.length === 1) c.queue = c.queue.then(() => this.drain(c));
         return;
       }
@@ -377,13 +397,17 @@ export class RelayEndpoint {
    * registry changes commit atomically, and only then are its acks sent.
    */
   private async drain(c: Connection): Promise<void> {
+    // Half the window per group: while one half is being written, the relay can send the other
+    // half's successors and they are parsed meanwhile (a store in a worker writes in parallel).
+    const maxBatches =
+      this.options.overlapWrites === true ? Math.max(1, Math.ceil(c.state.window / 2)) : Infinity;
     while (c.pending.length > 0) {
       const group: UplinkBatch[] = [];
       let points = 0;
       const result = await this.storeGroup(
         c,
         () => {
-          const next = points < MAX_GROUP_POINTS ? c.pending.shift() : undefined;
+          const next = points < MAX_GROUP_POINTS && group.length < maxBatches ? c.pending.shift() : undefined;
           if (next !== undefined) group.push(next);
           return next;
         },
@@ -418,11 +442,11 @@ export class RelayEndpoint {
         acks.push({ batch, status: BatchAckStatus.DUPLICATE });
         continue;
       }
+      const early = c.parsed.get(batch);
+      c.parsed.delete(batch);
       let records;
       try {
-        records = openBatch(batch, {
-          maxInflatedBytes: this.options.maxBatchBytes ?? UPLINK_DEFAULT_MAX_BATCH_BYTES,
-        });
+        records = early?.records ?? this.open(batch);
       } catch (err) {
         this.totals.rejected++;
         c.state.rejected++;
@@ -434,7 +458,8 @@ export class RelayEndpoint {
         continue;
       }
       const fresh = records.filter((r) => !next.covers(r.seq));
-      const result = ingest(fresh, relay);
+      const result =
+        early !== undefined && fresh.length === records.length ? early.result : ingest(fresh, relay);
       // Agent-level de-duplication of resent SERIESBATCHes.
       const kept = await sessions.keep(result);
       for (const p of kept) points.push(p);
@@ -450,14 +475,20 @@ export class RelayEndpoint {
     if (changed) {
       const reg = registry.prepare(events);
       const meta = [ranges.relayOp(relay, spool, next), ...sessions.ops(), ...reg.ops];
+      c.writing = true;
+      const written = store.write(points, { meta });
+      for (const batch of c.pending) this.preparse(c, batch);
       try {
-        await store.write(points, { meta });
+        await written;
       } catch (err) {
         // Not durable: no ack. Close so the relay resends on a fresh connection.
         this.options.log.error({ relay, err: (err as Error).message }, 'store write failed');
         c.pending.length = 0;
+        c.parsed.clear();
         c.ws.close(UplinkCloseCode.UNAVAILABLE, 'store unavailable');
         return 'failed';
+      } finally {
+        c.writing = false;
       }
       for (const a of acks) this.options.afterStore?.(relay, a.batch.firstSeq, a.batch.lastSeq);
       ranges.commitRelay(relay, spool, next);
@@ -470,6 +501,29 @@ export class RelayEndpoint {
       send(c.ws, { type: 'BATCH_ACK', body: { firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, status } });
     }
     return 'ok';
+  }
+
+  private open(batch: UplinkBatch): UplinkSequencedRecord[] {
+    return openBatch(batch, {
+      maxInflatedBytes: this.options.maxBatchBytes ?? UPLINK_DEFAULT_MAX_BATCH_BYTES,
+    });
+  }
+
+  /**
+   * Open and convert a pending batch now, while this connection's store write
+   * is in flight, so its turn finds the work done. Only pure work happens
+   * here: de-duplication, sessions and registry changes wait for the turn,
+   * which re-converts if records turn out to be already stored. A batch that
+   * fails to open is left for its turn to reject.
+   */
+  private preparse(c: Connection, batch: UplinkBatch): void {
+    if (c.parsed.has(batch)) return;
+    try {
+      const records = this.open(batch);
+      c.parsed.set(batch, { records, result: ingest(records, c.state.id) });
+    } catch {
+      // Rejected, with its log line, at its turn.
+    }
   }
 
   /** Send CREDIT to each connection whose window changed (a relay joined or left). */

@@ -40,7 +40,7 @@ import { ingest } from './ingest.js';
 import { Registry } from './registry.js';
 import { RelayDirectory } from './relays.js';
 import { RelayEndpoint } from './relay-endpoint.js';
-import { RocksSampleStore, type SampleStore } from './store/index.js';
+import { RocksSampleStore, WorkerSampleStore, type SampleStore } from './store/index.js';
 import { DIRECT_ZONE } from './zones.js';
 
 export interface UpstreamStartOptions {
@@ -80,6 +80,7 @@ export class Upstream {
       maxInflightBatches: config.maxInflightBatches,
       requireClientCert: config.tls?.requestCert === true,
       heartbeatMs: config.uplinkHeartbeatMs,
+      overlapWrites: store instanceof WorkerSampleStore,
       ...(afterStore === undefined ? {} : { afterStore }),
     });
     const relayPush = registry.onHostChanged;
@@ -148,7 +149,10 @@ export class Upstream {
     const now = options.now ?? Date.now;
     const paths = upstreamPaths(config);
     mkdirSync(config.stateDir, { recursive: true });
-    const store = await RocksSampleStore.open({ location: paths.store });
+    // In a worker by default: the binding's synced write blocks the calling thread (rocksdb-facts.md).
+    const store = config.storeWorker
+      ? await WorkerSampleStore.open({ location: paths.store })
+      : await RocksSampleStore.open({ location: paths.store });
     const registry = await Registry.open(store, {
       autoRegister: config.autoRegister,
       heartbeatMs: config.heartbeatMs,
