@@ -113,6 +113,40 @@ test('overlapping and partial retransmissions (other boundaries, gaps, compressi
   await client.close();
 });
 
+test('a full window of overlapping batches at once (parsed while the group before is written) stores each record once', async (t) => {
+  const { up, base } = await withUpstream(t);
+  const token = await addRelay(up, 'r1');
+  const { client, welcome } = await UplinkTestClient.open(base, 'r1', token, 'spool-1');
+  t.is(welcome.window, 8);
+  const send = (seqs: number[], valueOffset: number): Promise<number> =>
+    client.sendBatch(seqSamples(seqs, { uuid: UUID, t0: T0, valueOffset }));
+  // All eight leave in one turn: the first half is one store write, and the second half is
+  // opened and converted meanwhile, before the first half's ranges are stored.
+  const statuses = await Promise.all([
+    send(range(0, 9), 0),
+    send(range(10, 19), 0),
+    send(range(20, 29), 0),
+    send(range(30, 39), 0),
+    send(range(5, 14), 1000), // all stored by the first half
+    send(range(35, 44), 1000), // half stored: its early conversion must not be used whole
+    send(range(45, 49), 0),
+    send([1, 50], 1000), // 1 stored, 50 new
+  ]);
+  t.deepEqual(statuses, [STORED, STORED, STORED, STORED, DUPLICATE, STORED, STORED, STORED]);
+  const expected = new Map<number, number>();
+  for (const s of range(0, 39)) expected.set(s, s);
+  for (const s of range(40, 44)) expected.set(s, s + 1000);
+  for (const s of range(45, 49)) expected.set(s, s);
+  expected.set(50, 1050);
+  const st = await stats(up);
+  t.is(st.samples, 51, 'each record written exactly once');
+  t.deepEqual(
+    [...(await valuesBySeq(up)).entries()].sort((a, b) => a[0] - b[0]),
+    [...expected.entries()].sort((a, b) => a[0] - b[0]),
+  );
+  await client.close();
+});
+
 test('a reconnect keeps the stored set; a new spool id restarts numbering; firstUnacked marks lower seqs stored', async (t) => {
   const { up, base } = await withUpstream(t);
   const token = await addRelay(up, 'r1');
