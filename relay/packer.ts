@@ -152,11 +152,13 @@ export class Packer {
       return { payload: encodeRecord({ receivedAtMs, type, src, uuid, body }), samples };
     }
     const payload = packSections(sections(group));
-    let body = packedBody(PackedEncoding.RAW, payload);
+    let body: Buffer | undefined;
     if (this.options.level > 0 && payload.length >= MIN_DEFLATE_BYTES) {
       const deflated = await deflateRawAsync(payload, { level: this.options.level });
       if (deflated.length < payload.length) body = packedBody(PackedEncoding.DEFLATE, deflated);
     }
+    // The raw form only when deflate did not pay: it copies the whole payload.
+    body ??= packedBody(PackedEncoding.RAW, payload);
     return {
       payload: encodeRecord({ receivedAtMs, type: UPLINK_PACKED_TYPE, src: '', uuid: '', body }),
       samples,
