@@ -14,8 +14,6 @@
  * added, even though compression finishes in any order, so each agent's
  * packets reach the spool in arrival order.
  */
-import { promisify } from 'node:util';
-import { deflateRaw } from 'node:zlib';
 import {
   encodeRecord,
   PackedEncoding,
@@ -28,9 +26,8 @@ import {
   type PackedSection,
 } from '../protocol/index.js';
 import type { SpoolRequest } from './agent-connection.js';
+import { deflateOffThread } from './deflate.js';
 import type { SpoolRecord } from './spool/index.js';
-
-const deflateRawAsync = promisify(deflateRaw);
 
 /** Below this many payload bytes a record is not worth a deflate call. */
 const MIN_DEFLATE_BYTES = 512;
@@ -154,7 +151,7 @@ export class Packer {
     const payload = packSections(sections(group));
     let body: Buffer | undefined;
     if (this.options.level > 0 && payload.length >= MIN_DEFLATE_BYTES) {
-      const deflated = await deflateRawAsync(payload, { level: this.options.level });
+      const deflated = await deflateOffThread(payload, this.options.level);
       if (deflated.length < payload.length) body = packedBody(PackedEncoding.DEFLATE, deflated);
     }
     // The raw form only when deflate did not pay: it copies the whole payload.

@@ -29,8 +29,6 @@
  */
 import { isIP } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import { promisify } from 'node:util';
-import { deflateRaw } from 'node:zlib';
 import WebSocket, { type ClientOptions } from 'ws';
 import {
   BatchAckStatus,
@@ -50,10 +48,9 @@ import {
   type UplinkRelayStatus,
 } from '../protocol/index.js';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { deflateOffThread } from './deflate.js';
 import { RelayError, RelayErrorCode } from './errors.js';
 import type { Spool, SpoolEntry } from './spool/index.js';
-
-const deflateRawAsync = promisify(deflateRaw);
 
 /** Consecutive TLS handshake refusals after which the uplink retries at the slow interval. */
 export const TLS_FAILURES_BEFORE_SLOW = 3;
@@ -648,7 +645,7 @@ export class UplinkClient {
     this.inFlight.set(first, { records: entries.length });
     if (this.options.batch.compress && !mostlyDeflated(entries)) {
       const raw = msg.body.payload;
-      const deflated = await deflateRawAsync(raw, { level: this.options.batch.level ?? 6 });
+      const deflated = await deflateOffThread(raw, this.options.batch.level ?? 6);
       if (this.ws !== ws) return; // that connection is gone; its batches are resent on the next
       if (deflated.length < raw.length)
         msg = { type: 'BATCH', body: { ...msg.body, payload: deflated, compressed: true } };
