@@ -94,6 +94,11 @@ const NAMES: readonly Buffer[] = [
   'samples',
 ].map((k) => Buffer.from(k));
 
+/** `"name"`, quotes included, for each field. */
+const QUOTED_NAMES: readonly Buffer[] = NAMES.map((n) => Buffer.from(`"${n.toString()}"`));
+/** Pseudo-fields for "no key yet" in a SERIESDATA, a SERIESBATCH, a sample: past the last field. */
+const OBJECT_START = Field.Samples + 1;
+
 const DATA_TYPES = ['GAUGE', 'COUNTER', 'DERIVE'].map((s) => Buffer.from(s));
 
 /** Each field allowed in a packet's objects, as a bit of a mask. */
@@ -142,6 +147,10 @@ class Scan {
   private exponent = false;
   /** Set by `key()`: where the key's value starts. */
   private valueAt = 0;
+  /** The field of the previous key in this object (an OBJECT_START for none yet). */
+  private previous = 0;
+  /** For each field (or object start): the field of the key that followed it last time. */
+  private readonly successor = new Uint8Array(OBJECT_START + 3);
 
   private b: Buffer = Buffer.alloc(0);
   private maxString = 0;
@@ -163,6 +172,7 @@ class Scan {
     const asGo = this.goSeriesData();
     if (asGo !== undefined) return asGo;
     let i = this.ws(this.open(this.ws(0), LBRACE));
+    this.previous = OBJECT_START;
     let seen = 0;
     let uuid: Span = [0, 0, false];
     if (b[i] !== RBRACE) {
@@ -244,6 +254,7 @@ class Scan {
     const { b } = this;
     if (this.maxDepth < 1) throw NOT_SURE;
     let i = this.ws(this.open(this.ws(0), LBRACE));
+    this.previous = OBJECT_START + 1;
     let seen = 0;
     let session: Span = [0, 0, false];
     let uuid: Span | undefined;
@@ -273,6 +284,7 @@ class Scan {
           break;
         case Field.Samples:
           [i, samples] = this.samples(valueAt);
+          this.previous = Field.Samples;
           break;
         default:
           i = this.skip(valueAt, this.maxDepth - 1);
@@ -319,6 +331,7 @@ class Scan {
     const { b } = this;
     i = this.ws(this.open(i, LBRACE));
     if (this.maxDepth < 3) throw NOT_SURE;
+    this.previous = OBJECT_START + 2;
     let seen = 0;
     if (b[i] === RBRACE) throw NOT_SURE;
     for (;;) {
@@ -399,6 +412,24 @@ class Scan {
    * name, so it is not decoded here.
    */
   private key(i: number, allowed: number): Field {
+    // Objects of one sender list their keys in one order: try the key that followed the previous
+    // one last time. Its quoted name matching here is the whole string token, no scan needed.
+    const predicted = this.successor[this.previous] as Field;
+    if (predicted !== Field.Unknown && (allowed & (1 << predicted)) !== 0) {
+      const quoted = QUOTED_NAMES[predicted] as Buffer;
+      if (this.bytesAre(i, quoted)) {
+        this.valueAt = this.ws(this.open(this.ws(i + quoted.length), COLON));
+        this.previous = predicted;
+        return predicted;
+      }
+    }
+    const f = this.keyByScan(i, allowed);
+    this.successor[this.previous] = f;
+    this.previous = f;
+    return f;
+  }
+
+  private keyByScan(i: number, allowed: number): Field {
     const end = this.string(i);
     if (this.escaped) throw NOT_SURE;
     this.valueAt = this.ws(this.open(this.ws(end), COLON));
