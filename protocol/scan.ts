@@ -470,7 +470,8 @@ class Scan {
   /** The bytes at `i` are `word` (a short constant: a JS loop beats a native call here). */
   private bytesAre(i: number, word: Buffer): boolean {
     const { b } = this;
-    for (let k = 0; k < word.length; k++) if (b[i + k] !== word[k]) return false;
+    const n = word.length;
+    for (let k = 0; k < n; k++) if (b[i + k] !== word[k]) return false;
     return true;
   }
 
@@ -487,30 +488,38 @@ class Scan {
     if (b[i] !== QUOTE) throw NOT_SURE;
     this.escaped = false;
     const n = b.length;
+    // Two compares per plain byte; escapes and control bytes leave the loop.
     for (i++; i < n; i++) {
       const c = b[i] as number;
       if (c === QUOTE) return i + 1;
-      if (c < 0x20) throw NOT_SURE;
-      if (c === BACKSLASH) {
-        this.escaped = true;
-        const e = b[++i];
-        if (e === 0x75 /* u */) {
-          for (let k = 0; k < 4; k++) if (!isHex(b[++i])) throw NOT_SURE;
-        } else if (
-          e !== QUOTE &&
-          e !== BACKSLASH &&
-          e !== 0x2f /* / */ &&
-          e !== 0x62 /* b */ &&
-          e !== 0x66 /* f */ &&
-          e !== 0x6e /* n */ &&
-          e !== 0x72 /* r */ &&
-          e !== 0x74 /* t */
-        ) {
-          throw NOT_SURE;
-        }
-      }
+      if (c === BACKSLASH || c < 0x20) i = this.escape(i);
     }
     throw NOT_SURE;
+  }
+
+  /** The escape starting at `i` (a backslash; anything else is a control byte): returns its last position. */
+  private escape(i: number): number {
+    const { b } = this;
+    if (b[i] !== BACKSLASH) throw NOT_SURE;
+    this.escaped = true;
+    const e = b[++i];
+    if (e === 0x75 /* u */) {
+      for (let k = 0; k < 4; k++) if (!isHex(b[++i])) throw NOT_SURE;
+      return i;
+    }
+    if (
+      e !== QUOTE &&
+      e !== BACKSLASH &&
+      e !== 0x2f /* / */ &&
+      e !== 0x62 /* b */ &&
+      e !== 0x66 /* f */ &&
+      e !== 0x6e /* n */ &&
+      e !== 0x72 /* r */ &&
+      e !== 0x74 /* t */
+    ) {
+      throw NOT_SURE;
+    }
+    return i;
   }
 
   /** A JSON number (grammar only); records its shape for the typed readers below. */
