@@ -28,6 +28,7 @@ import {
   type Port,
   type OwlErrorCode,
   type ForwardSummary,
+  HEADER_BYTES,
   type Packet,
   type PacketParser,
 } from '../protocol/index.js';
@@ -47,7 +48,29 @@ export interface SpoolRequest {
   source: string;
   /** The agent's UUID when known (HELLO, or the packet itself). */
   uuid: string;
+  /**
+   * When set, `body` is that many consecutive frames of `type`, headers
+   * included, as they arrived in one socket read (PackedPacket.frames).
+   */
+  frames?: number;
 }
+
+/** Consecutive SERIESDATA frames of one socket read, spooled as one request (see `enqueue`). */
+interface FrameRun {
+  /** Byte offsets in the read's ArrayBuffer: the first frame's header, the last frame's end. */
+  start: number;
+  end: number;
+  samples: number;
+  frames: number;
+  uuid: string;
+  /** The first frame's body, for a run of one. */
+  first: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Longest run: far below any PACKED payload limit. */
+const MAX_RUN_BYTES = 256 * 1024;
 
 /** What a connection needs from the rest of the relay. */
 export interface AgentSink {
@@ -109,6 +132,9 @@ export class AgentConnection {
   private chunk:
     | {
         requests: SpoolRequest[];
+        /** The run being extended, not yet in `requests`. */
+        run: FrameRun | undefined;
+        packets: number;
         bytes: number;
         durable: Promise<void>;
         resolve: () => void;
@@ -118,6 +144,8 @@ export class AgentConnection {
   private readonly ungate: (() => void) | undefined;
   /** Raw JSON body of the frame being handled: spooled as received, never re-encoded. */
   private currentBody: Buffer = Buffer.alloc(0);
+  /** The socket read being handled (frames of it may be spooled as one run). */
+  private read: Buffer = EMPTY;
 
   constructor(
     private readonly socket: Socket,
@@ -172,6 +200,7 @@ export class AgentConnection {
 
   private onData(chunk: Buffer): void {
     if (this.closing) return;
+    this.read = chunk;
     let frames;
     try {
       frames = this.decoder.push(chunk);
@@ -310,23 +339,82 @@ export class AgentConnection {
         resolve = res;
         reject = rej;
       });
-      chunk = { requests: [], bytes: 0, durable, resolve, reject };
+      chunk = { requests: [], run: undefined, packets: 0, bytes: 0, durable, resolve, reject };
       this.chunk = chunk;
     }
-    chunk.requests.push({ type, body, samples, source: this.remoteAddress, uuid: this.uuid });
     chunk.bytes += body.length;
+    chunk.packets++;
+    // v3 frames come many per read: consecutive ones, headers and all, are one request (one entry,
+    // one copy into the record) instead of one each.
+    if (type === PacketType.SERIESDATA && this.inRead(body)) {
+      const run = chunk.run;
+      const at = body.byteOffset;
+      if (
+        run !== undefined &&
+        run.end + HEADER_BYTES + 1 === at &&
+        run.uuid === this.uuid &&
+        at + body.length - run.start <= MAX_RUN_BYTES
+      ) {
+        run.end = at + body.length;
+        run.samples += samples;
+        run.frames++;
+        return chunk.durable;
+      }
+      this.endRun(chunk);
+      const start = at - HEADER_BYTES - 1;
+      chunk.run = { start, end: at + body.length, samples, frames: 1, uuid: this.uuid, first: body };
+      return chunk.durable;
+    }
+    this.endRun(chunk);
+    chunk.requests.push({ type, body, samples, source: this.remoteAddress, uuid: this.uuid });
     return chunk.durable;
+  }
+
+  /**
+   * `body` lies in the current socket read with its header right before it:
+   * then those 5 bytes are the header the decoder read (a frame whose header
+   * or body crossed reads was copied, and is not in this read's memory).
+   */
+  private inRead(body: Buffer): boolean {
+    const read = this.read;
+    return (
+      body.buffer === read.buffer &&
+      body.byteOffset - HEADER_BYTES - 1 >= read.byteOffset &&
+      body.byteOffset + body.length <= read.byteOffset + read.length
+    );
+  }
+
+  /** Move the run being extended into the read's requests. */
+  private endRun(chunk: NonNullable<AgentConnection['chunk']>): void {
+    const run = chunk.run;
+    if (run === undefined) return;
+    chunk.run = undefined;
+    const base = {
+      type: PacketType.SERIESDATA,
+      samples: run.samples,
+      source: this.remoteAddress,
+      uuid: run.uuid,
+    };
+    if (run.frames === 1) {
+      chunk.requests.push({ ...base, body: run.first });
+      return;
+    }
+    const read = this.read;
+    const body = read.subarray(run.start - read.byteOffset, run.end - read.byteOffset);
+    chunk.requests.push({ ...base, body, frames: run.frames });
   }
 
   /** Hand the packets queued during this read to the spool. */
   private flushChunk(): void {
     const chunk = this.chunk;
     if (chunk === undefined) return;
+    this.endRun(chunk);
     this.chunk = undefined;
+    this.read = EMPTY;
     const gate = this.options.gate;
     const { bytes, resolve, reject } = chunk;
     gate?.add(bytes);
-    this.track(chunk.durable, chunk.requests.length);
+    this.track(chunk.durable, chunk.packets);
     // Nothing waiting for durability keeps the packets (or the socket reads they are views into).
     const written = this.options.sink.spool(chunk.requests);
     written.then(resolve, reject).finally(() => gate?.done(bytes));

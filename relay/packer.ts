@@ -143,6 +143,7 @@ export class Packer {
     const alone = group.length === 1;
     if (
       alone &&
+      first.frames === undefined &&
       (first.body.length < MIN_PACK_ALONE_BYTES || this.options.level === 0 || !fits(first, this.maxPayload))
     ) {
       const { type, source: src, uuid, body } = first;

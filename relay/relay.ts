@@ -198,7 +198,7 @@ export class Relay {
         type = r.type;
         run = 0;
       }
-      run++;
+      run += r.frames ?? 1;
     }
     if (run > 0) this.metrics.framesReceived.inc({ type: packetName(type) }, run);
   }

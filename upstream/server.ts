@@ -20,6 +20,7 @@ import type { TLSSocket } from 'node:tls';
 import { pino, type Logger } from 'pino';
 import {
   createPacketParser,
+  FrameDecoder,
   type Host,
   type HostConfigRequest,
   type NetDevice,
@@ -242,10 +243,17 @@ export class Upstream {
   /** Packets from a directly connected agent: stored (with registry changes) in one durable write. */
   private async ingestDirect(requests: SpoolRequest[], zone: string): Promise<void> {
     const now = this.now();
-    const result = ingest(
-      requests.map((r) => ({ ...r, src: r.source, receivedAtMs: now })),
-      zone,
+    // A run of frames (SpoolRequest.frames) is split back into its packets.
+    const records = requests.flatMap((r) =>
+      (r.frames === undefined ? [r] : new FrameDecoder().push(r.body)).map((p) => ({
+        type: p.type,
+        body: p.body,
+        uuid: r.uuid,
+        src: r.source,
+        receivedAtMs: now,
+      })),
     );
+    const result = ingest(records, zone);
     const sessions = new SessionDraft(this.ranges);
     const points = await sessions.keep(result);
     const reg = this.registry.prepare(result.events);

@@ -48,6 +48,12 @@ export const UPLINK_MAX_PACKED_PAYLOAD_BYTES = UPLINK_MAX_RECORD_BODY_BYTES - 1;
 export interface PackedPacket {
   type: number;
   body: Uint8Array;
+  /**
+   * When set, `body` is that many complete frames (headers included), exactly
+   * as they follow each other in the section: copied as they are. A relay
+   * spools a socket read's run of frames this way, without one entry each.
+   */
+  frames?: number;
 }
 
 /** Packets of one connection: where they came from and the packets, in order. */
@@ -71,7 +77,7 @@ export function packedSectionOverhead(src: string, uuid: string): number {
 
 /** Bytes one packet takes in a payload. */
 export function packedPacketBytes(packet: PackedPacket): number {
-  return 5 + packet.body.length;
+  return packet.frames === undefined ? 5 + packet.body.length : packet.body.length;
 }
 
 /** The uncompressed payload of sections. Throws OWL_ERR_UPLINK_BAD_RECORD for a src or uuid over 255 bytes. */
@@ -89,6 +95,11 @@ export function packSections(sections: readonly PackedSection[]): Buffer {
     const lenAt = at;
     at += 4;
     for (const p of s.packets) {
+      if (p.frames !== undefined) {
+        out.set(p.body, at);
+        at += p.body.length;
+        continue;
+      }
       out.writeUInt32BE(p.body.length + 1, at);
       out[at + 4] = p.type;
       out.set(p.body, at + 5);
