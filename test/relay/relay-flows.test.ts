@@ -3,7 +3,7 @@
  * temp dir), a receiving peer speaking the real uplink protocol.
  */
 import test from 'ava';
-import { encodePacket, PacketType, type Host } from '../../protocol/index.js';
+import { encodeFrame, encodePacket, PacketType, type Host } from '../../protocol/index.js';
 import { eventually, TestAgent } from '../helpers/agent-client.js';
 import { RELAY_ID, RELAY_TOKEN, startRelay, tempDir } from '../helpers/relay-harness.js';
 import { UplinkReceiver } from '../helpers/uplink-receiver.js';
@@ -190,4 +190,48 @@ test('frames before a bad one in the same write are spooled, then the connection
     agent.received.some((p) => p.type === PacketType.ERROR),
     'a v3 agent gets no ERROR',
   );
+});
+
+test('v3 frames written in pieces cut at random points (runs of frames cross reads, other packets and hosts between) arrive once, in order, byte for byte', async (t) => {
+  const { receiver, port } = await setup(t);
+  const agent = await TestAgent.connect(port);
+  const OTHER = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
+  const sent: { type: number; body: string }[] = [];
+  for (let i = 0; i < 400; i++) {
+    const uuid = i >= 200 && i < 260 ? OTHER : UUID;
+    if (i % 50 === 49) {
+      sent.push({ type: PacketType.HOSTHB, body: JSON.stringify({ uuid }) });
+      continue;
+    }
+    // Every third frame not in the v3 Go field order (the scan's general path).
+    const body =
+      i % 3 === 0
+        ? { metric: `m${i}`, value: i, uuid, timestamp: 1_700_000_000 + i }
+        : {
+            uuid,
+            ip: '10.0.0.1',
+            group: 'g',
+            timestamp: 1_700_000_000 + i,
+            service_name: 's',
+            metric: `m${i}`,
+            value: i,
+            flag: 0,
+          };
+    sent.push({ type: PacketType.SERIESDATA, body: JSON.stringify(body) });
+  }
+  const stream = Buffer.concat(sent.map((p) => encodeFrame(p.type, p.body)));
+  let seed = 7;
+  const next = (): number => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31);
+  for (let at = 0; at < stream.length;) {
+    const n = 1 + (next() % 900);
+    await new Promise<void>((resolve) => agent.socket.write(stream.subarray(at, at + n), () => resolve()));
+    at += n;
+  }
+  await eventually(() => receiver.records.length === sent.length, 10_000, `${sent.length} records upstream`);
+  t.deepEqual(
+    receiver.records.map((r) => ({ type: r.type, body: r.body })),
+    sent,
+  );
+  t.true(receiver.records.every((r) => r.src === '127.0.0.1' && r.uuid === UUID));
+  agent.destroy();
 });
