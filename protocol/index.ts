@@ -25,4 +25,5 @@ export { DEFAULT_LIMITS, type ProtocolLimits } from './limits.js';
 export { createPacketParser, defaultParser, type PacketParser } from './parser.js';
 export { encodePacket } from './packet-encoder.js';
 export { scanForward, type ForwardSummary } from './scan.js';
+export { toWireError, fromWireError, type WireError } from './wire-error.js';
 export * from './uplink/index.js';

@@ -4,6 +4,7 @@
  * arrival order. The calls of one message, and those arriving while a batch
  * is being written, join the next group commit as they would on one thread.
  */
+import { toWireError } from '../../protocol/index.js';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { openRocksSpool, type RocksSpool } from './rocks-spool.js';
 import { VALUE_HEADER_BYTES } from './format.js';
@@ -11,7 +12,6 @@ import type { SpoolEntry, SpoolLogger, SpoolStats } from './spool.js';
 import {
   decodeCalls,
   Op,
-  toWireError,
   toWireLog,
   type DecodedCall,
   type WireAnswer,

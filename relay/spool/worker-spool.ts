@@ -43,7 +43,7 @@
  */
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { OwlError } from '../../protocol/index.js';
+import { fromWireError, type WireError } from '../../protocol/index.js';
 import type {
   ReadLimits,
   SeqRange,
@@ -74,14 +74,6 @@ export type Op = (typeof Op)[keyof typeof Op];
 export interface WorkerInit {
   options: Omit<RocksSpoolOptions, 'now' | 'logger'>;
   now: number;
-}
-
-/** @internal An error as it crosses the thread boundary. */
-export interface WireError {
-  name: string;
-  message: string;
-  code: string | undefined;
-  retriable: boolean | undefined;
 }
 
 /** @internal Read results as they cross: (seq, samples, receivedAt) per entry, and the payloads. */
@@ -158,33 +150,13 @@ export function decodeCalls(data: ArrayBuffer): DecodedCall[] {
   return out;
 }
 
-/** @internal */
-export function toWireError(err: unknown): WireError {
-  const e = err as { name?: unknown; message?: unknown; code?: unknown; retriable?: unknown } | null;
-  return {
-    name: typeof e?.name === 'string' ? e.name : 'Error',
-    message: typeof e?.message === 'string' ? e.message : String(err),
-    code: typeof e?.code === 'string' ? e.code : undefined,
-    retriable: typeof e?.retriable === 'boolean' ? e.retriable : undefined,
-  };
-}
-
 const SPOOL_CODES = new Set<string>(Object.values(SpoolErrorCode));
 
-function fromWireError(w: WireError): Error {
-  const options = { retriable: w.retriable ?? false };
-  if (w.code !== undefined && SPOOL_CODES.has(w.code)) {
-    return new SpoolError(w.code as SpoolErrorCode, w.message, options);
-  }
-  if (w.code?.startsWith('OWL_ERR_')) return new OwlError(w.code as `OWL_ERR_${string}`, w.message, options);
-  const err =
-    w.name === 'RangeError'
-      ? new RangeError(w.message)
-      : w.name === 'TypeError'
-        ? new TypeError(w.message)
-        : new Error(w.message);
-  if (w.code !== undefined) Object.assign(err, { code: w.code });
-  return err;
+/** A worker's error, rebuilt: SpoolError for its own codes. */
+function rebuildError(w: WireError): Error {
+  return fromWireError(w, (code, message, options) =>
+    SPOOL_CODES.has(code) ? new SpoolError(code as SpoolErrorCode, message, options) : undefined,
+  );
 }
 
 const ERROR_MARK = '__owlWireError';
@@ -474,7 +446,7 @@ export class WorkerSpool implements Spool {
         for (const x of m.other) {
           const p = this.settle(x.id);
           if (!p) continue;
-          if ('error' in x) p.reject(fromWireError(x.error));
+          if ('error' in x) p.reject(rebuildError(x.error));
           else (p.resolve as (v: unknown) => void)(decodeEntries(x.entries));
         }
         return;
@@ -495,7 +467,7 @@ export class WorkerSpool implements Spool {
       case 'open-failed':
         this.terminating = true;
         void this.worker.terminate();
-        this.openSettle?.reject(fromWireError(m.error));
+        this.openSettle?.reject(rebuildError(m.error));
         this.openSettle = undefined;
         return;
     }

@@ -5,6 +5,7 @@
  * arriving while a batch is being written, join the next group commit as
  * they would on one thread. Answers settled together leave in one message.
  */
+import { toWireError } from '../../protocol/index.js';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { RocksSampleStore } from './rocks-store.js';
 import type { ListSeriesOptions, MetaOp, SeriesQuery, StorePoint } from './types.js';
@@ -13,7 +14,6 @@ import {
   Op,
   unpackPoints,
   type PackedPoints,
-  toWireError,
   type WireAnswer,
   type WireCall,
   type WorkerInit,

@@ -48,7 +48,7 @@
  * to recover.
  */
 import { Worker } from 'node:worker_threads';
-import { OwlError } from '../../protocol/index.js';
+import { fromWireError, type WireError } from '../../protocol/index.js';
 import { StoreError, StoreErrorCode } from './errors.js';
 import type { RocksSampleStoreOptions, StoreCounters } from './rocks-store.js';
 import type {
@@ -170,14 +170,6 @@ export function unpackPoints(packed: PackedPoints): StorePoint[] {
   return out;
 }
 
-/** @internal An error as it crosses the thread boundary. */
-export interface WireError {
-  name: string;
-  message: string;
-  code: string | undefined;
-  retriable: boolean | undefined;
-}
-
 /** @internal One answer. */
 export type WireAnswer = { id: number; v: unknown } | { id: number; e: WireError };
 
@@ -193,33 +185,13 @@ export type WorkerMessage =
   | { t: 'answers'; answers: WireAnswer[] }
   | { t: 'bg-error'; error: WireError };
 
-/** @internal */
-export function toWireError(err: unknown): WireError {
-  const e = err as { name?: unknown; message?: unknown; code?: unknown; retriable?: unknown } | null;
-  return {
-    name: typeof e?.name === 'string' ? e.name : 'Error',
-    message: typeof e?.message === 'string' ? e.message : String(err),
-    code: typeof e?.code === 'string' ? e.code : undefined,
-    retriable: typeof e?.retriable === 'boolean' ? e.retriable : undefined,
-  };
-}
-
 const STORE_CODES = new Set<string>(Object.values(StoreErrorCode));
 
-function fromWireError(w: WireError): Error {
-  const options = { retriable: w.retriable ?? false };
-  if (w.code !== undefined && STORE_CODES.has(w.code)) {
-    return new StoreError(w.code as StoreErrorCode, w.message, options);
-  }
-  if (w.code?.startsWith('OWL_ERR_')) return new OwlError(w.code as `OWL_ERR_${string}`, w.message, options);
-  const err =
-    w.name === 'RangeError'
-      ? new RangeError(w.message)
-      : w.name === 'TypeError'
-        ? new TypeError(w.message)
-        : new Error(w.message);
-  if (w.code !== undefined) Object.assign(err, { code: w.code });
-  return err;
+/** A worker's error, rebuilt: StoreError for its own codes. */
+function rebuildError(w: WireError): Error {
+  return fromWireError(w, (code, message, options) =>
+    STORE_CODES.has(code) ? new StoreError(code as StoreErrorCode, message, options) : undefined,
+  );
 }
 
 /** @internal Bytes as they should cross: a view of exactly their own ArrayBuffer (else cloning copies the whole buffer). */
@@ -459,12 +431,12 @@ export class WorkerSampleStore implements SampleStore {
         for (const x of m.answers) {
           const p = this.settle(x.id);
           if (!p) continue;
-          if ('e' in x) p.reject(fromWireError(x.e));
+          if ('e' in x) p.reject(rebuildError(x.e));
           else (p.resolve as (v: unknown) => void)(fromWireValue(p.op, x.v));
         }
         return;
       case 'bg-error':
-        this.onError(fromWireError(m.error));
+        this.onError(rebuildError(m.error));
         return;
       case 'opened':
         this.span = m.blockSpanMs;
@@ -475,7 +447,7 @@ export class WorkerSampleStore implements SampleStore {
       case 'open-failed':
         this.terminating = true;
         void this.worker.terminate();
-        this.openSettle?.reject(fromWireError(m.error));
+        this.openSettle?.reject(rebuildError(m.error));
         this.openSettle = undefined;
         return;
     }
