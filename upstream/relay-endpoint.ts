@@ -318,7 +318,14 @@ export class RelayEndpoint {
           });
         }
         this.options.registry.hostConfig(request, c.state.id).then(
-          (host) => send(c.ws, { type: 'HOSTCONFIG_RESP', body: { id, uuid, host } }),
+          () => {
+            // The registry as it is now, not as when this request was read: a delete or move
+            // that committed meanwhile has already pushed its change to the relay, and an answer
+            // sent after that push must not bring the old config back into its cache.
+            const now = this.options.registry.host(request.uuid);
+            const host = now !== undefined && now.zone === c.state.id ? now.host : null;
+            send(c.ws, { type: 'HOSTCONFIG_RESP', body: { id, uuid, host } });
+          },
           (err: unknown) =>
             send(c.ws, {
               type: 'CONFIG_ERROR',
