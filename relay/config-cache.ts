@@ -65,16 +65,19 @@ export class ConfigCache {
     return this.current(uuid, false);
   }
 
-  /** Store the config of `host.uuid`; resolves with true when it differs from what was cached. */
-  setHost(host: Host): Promise<boolean> {
+  /**
+   * Store the config of `host.uuid`; resolves with what it did: `same` (already cached so),
+   * `new` (nothing was cached) or `changed`.
+   */
+  setHost(host: Host): Promise<'same' | 'new' | 'changed'> {
     const json = JSON.stringify(host);
     return this.enqueue(host.uuid, host, async () => {
       const before = await this.current(host.uuid, true);
-      if (before !== null && JSON.stringify(before) === json) return false;
+      if (before !== null && JSON.stringify(before) === json) return 'same';
       this.writes++;
       this.hot.set(host.uuid, host);
       await this.db.put(HOST_PREFIX + host.uuid, json);
-      return true;
+      return before === null ? 'new' : 'changed';
     });
   }
 

@@ -252,22 +252,31 @@ export class Relay {
   private onConfigPush(uuid: string, host: Host | null): void {
     if (host === null) return this.forget(uuid, 'pushed');
     this.cache.setHost(host).then(
-      (changed) => {
-        if (!changed) return;
-        for (const connection of this.agentsByUuid.get(uuid) ?? []) connection.pushConfig(host);
+      (result) => {
+        if (result !== 'same') this.pushToAgents(uuid, host);
       },
       (err: unknown) => this.log.error({ uuid, err: (err as Error).message }, 'config cache write failed'),
     );
   }
 
-  /** A HOSTCONFIG_RESP (null: no config for it) or OWL_ERR_FORBIDDEN_ZONE (null): the cache follows. */
+  /**
+   * A HOSTCONFIG_RESP (null: no config for it) or OWL_ERR_FORBIDDEN_ZONE (null): the cache follows.
+   * An answer can be newer than what the host's agents were given (it reflects the registry when
+   * sent, which may already include a change whose push then finds nothing new): a changed config
+   * goes to them as a push would. A first one does not: the agent that asked gets it as its answer.
+   */
   private onHostAnswer(uuid: string, host: Host | null): void {
     if (host === null) return this.forget(uuid, 'answered');
-    this.cache
-      .setHost(host)
-      .catch((err: unknown) =>
-        this.log.error({ uuid, err: (err as Error).message }, 'config cache write failed'),
-      );
+    this.cache.setHost(host).then(
+      (result) => {
+        if (result === 'changed') this.pushToAgents(uuid, host);
+      },
+      (err: unknown) => this.log.error({ uuid, err: (err as Error).message }, 'config cache write failed'),
+    );
+  }
+
+  private pushToAgents(uuid: string, host: Host): void {
+    for (const connection of this.agentsByUuid.get(uuid) ?? []) connection.pushConfig(host);
   }
 
   private forget(uuid: string, how: string): void {
