@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { RelayError, RelayErrorCode } from './errors.js';
+import { ZSTD_MAX_LEVEL } from '../protocol/index.js';
 
 export type SpoolPolicy = 'drop-oldest' | 'reject-new';
 
@@ -35,7 +36,7 @@ export interface RelayConfig {
   idleTimeoutMs: number;
   maxFrameBytes: number;
   /**
-   * compressLevel: zlib level (0–9, 0 = off) for each turn's packets as spooled; the uplink sends
+   * compressLevel: zstd level (0–19, 0 = off) for each turn's packets as spooled; the uplink sends
    * them as they are. worker: run RocksDB in a worker thread, so its synced commits never stall
    * agent handling.
    */
@@ -66,7 +67,7 @@ export function defaultRelayConfig(): RelayConfig {
       maxBytes: 1024 ** 3,
       maxAgeMs: 7 * 24 * 3600 * 1000,
       policy: 'drop-oldest',
-      compressLevel: 4,
+      compressLevel: 3,
       worker: true,
     },
     // Big batches: deflate finds each series' repeats within one batch (about 8.5 bytes a sample).
@@ -119,7 +120,7 @@ const schema = {
         maxBytes: { type: 'integer', minimum: 1024 * 1024 },
         maxAgeMs: positive,
         policy: { enum: ['drop-oldest', 'reject-new'] },
-        compressLevel: { type: 'integer', minimum: 0, maximum: 9 },
+        compressLevel: { type: 'integer', minimum: 0, maximum: ZSTD_MAX_LEVEL },
         worker: { type: 'boolean' },
       },
     },

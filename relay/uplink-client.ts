@@ -38,7 +38,7 @@ import {
   describeCloseCode,
   encodeUplinkMessage,
   formatAuthHeader,
-  isDeflatedPacked,
+  isCompressedPacked,
   UPLINK_MAX_MESSAGE_BYTES,
   UPLINK_VERSION,
   UplinkCloseCode,
@@ -643,7 +643,7 @@ export class UplinkClient {
     const first = msg.body.firstSeq;
     this.credit.onSent(first, msg.body.lastSeq);
     this.inFlight.set(first, { records: entries.length });
-    if (this.options.batch.compress && !mostlyDeflated(entries)) {
+    if (this.options.batch.compress && !mostlyCompressed(entries)) {
       const raw = msg.body.payload;
       const deflated = await deflateOffThread(raw, this.options.batch.level ?? 6);
       if (this.ws !== ws) return; // that connection is gone; its batches are resent on the next
@@ -755,13 +755,13 @@ function tlsRefusal(trace: AttemptTrace): string | undefined {
   return code.startsWith('ERR_SSL_') || code === 'EPROTO' || code === 'ECONNRESET' ? code : undefined;
 }
 
-/** True when at least 90% of the bytes are already-deflated PACKED records: deflating the batch would gain nothing. */
-function mostlyDeflated(entries: readonly SpoolEntry[]): boolean {
+/** True when at least 90% of the bytes are already-compressed PACKED records: deflating the batch would gain nothing. */
+function mostlyCompressed(entries: readonly SpoolEntry[]): boolean {
   let total = 0;
-  let deflated = 0;
+  let compressed = 0;
   for (const e of entries) {
     total += e.payload.length;
-    if (isDeflatedPacked(e.payload)) deflated += e.payload.length;
+    if (isCompressedPacked(e.payload)) compressed += e.payload.length;
   }
-  return deflated >= total * 0.9;
+  return compressed >= total * 0.9;
 }

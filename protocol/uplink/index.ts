@@ -87,7 +87,8 @@ export {
   packSections,
   packedBody,
   unpackSections,
-  isDeflatedPacked,
+  isCompressedPacked,
 } from './packed.js';
+export { ZSTD_MAX_LEVEL, ZstdCompressor, zstdDecompress } from './zstd.js';
 export { CreditWindow } from './credit-window.js';
 export { RangeSet } from './range-set.js';

@@ -7,9 +7,10 @@
  *
  *   | uint8 encoding | payload |
  *
- * where `encoding` is 0 (payload as is) or 1 (payload raw-deflated, RFC
- * 1951), and the payload is a sequence of sections, one per run of packets
- * from one connection:
+ * where `encoding` is 0 (payload as is), 1 (payload raw-deflated, RFC
+ * 1951) or 2 (payload as one zstd frame stating its content size, RFC 8878;
+ * what relays write), and the payload is a sequence of sections, one per
+ * run of packets from one connection:
  *
  *   | uint8 srcLen | src | uint8 uuidLen | uuid | uint32 BE framesLen | frames |
  *
@@ -21,24 +22,25 @@
  * Why: a v3 agent sends one sample per packet, and 100 agents send small
  * reads. Packing what arrives in one event-loop turn into one record means
  * one spool key, one seq and one de-duplication unit for hundreds of
- * packets, and one deflate call for all of them: per call, zlib's set-up
- * costs about as much as compressing 5 KB, so compressing each read alone
- * cost more than the rest of the relay. The spool holds the compressed
- * bytes and the uplink sends them as they are. A payload inflates to at most
- * UPLINK_MAX_PACKED_PAYLOAD_BYTES, a cap the reader enforces while
- * inflating.
+ * packets, and one compression call for all of them: per call, zlib's
+ * set-up costs about as much as compressing 5 KB, so compressing each read
+ * alone cost more than the rest of the relay. The spool holds the
+ * compressed bytes and the uplink sends them as they are. A payload
+ * decompresses to at most UPLINK_MAX_PACKED_PAYLOAD_BYTES, a cap the reader
+ * enforces while decompressing.
  */
 import { inflateRawSync } from 'node:zlib';
 import { FrameDecoder } from '../decoder.js';
 import type { Frame } from '../frame.js';
 import { UplinkError, UplinkErrorCode } from './errors.js';
 import { UPLINK_MAX_RECORD_BODY_BYTES } from './record.js';
+import { zstdDecompress } from './zstd.js';
 
 /** Record type of a PACKED record. */
 export const UPLINK_PACKED_TYPE = 255;
 
 /** Byte 0 of a PACKED body. */
-export const PackedEncoding = { RAW: 0, DEFLATE: 1 } as const;
+export const PackedEncoding = { RAW: 0, DEFLATE: 1, ZSTD: 2 } as const;
 export type PackedEncoding = (typeof PackedEncoding)[keyof typeof PackedEncoding];
 
 /** Largest payload (before compression). */
@@ -119,7 +121,7 @@ function writeShortString(out: Buffer, at: number, value: string, name: string):
   return at + 1 + n;
 }
 
-/** A PACKED body: the encoding byte, then the payload (already deflated when encoding is DEFLATE). */
+/** A PACKED body: the encoding byte, then the payload (already compressed when encoding says so). */
 export function packedBody(encoding: PackedEncoding, payload: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(1 + payload.length);
   out[0] = encoding;
@@ -153,6 +155,8 @@ export function unpackSections(body: Uint8Array): UnpackedSection[] {
         { cause: err },
       );
     }
+  } else if (encoding === PackedEncoding.ZSTD) {
+    payload = zstdDecompress(rest, UPLINK_MAX_PACKED_PAYLOAD_BYTES, 'PACKED record');
   } else {
     throw new UplinkError(UplinkErrorCode.BAD_RECORD, `PACKED encoding ${String(encoding)} is unknown`);
   }
@@ -197,12 +201,13 @@ function decodeFrames(bytes: Buffer): Frame[] {
   return out;
 }
 
-/** True when the stored record `record` (encodeRecord output) is a deflated PACKED record: compressing it again gains nothing. */
-export function isDeflatedPacked(record: Uint8Array): boolean {
+/** True when the stored record `record` (encodeRecord output) is a compressed PACKED record: compressing it again gains nothing. */
+export function isCompressedPacked(record: Uint8Array): boolean {
   if (record.length < 16 || record[12] !== UPLINK_PACKED_TYPE) return false;
   const srcLen = record[13] as number;
   const uuidAt = 14 + srcLen;
   if (uuidAt >= record.length) return false;
   const bodyAt = uuidAt + 1 + (record[uuidAt] as number);
-  return bodyAt < record.length && record[bodyAt] === PackedEncoding.DEFLATE;
+  const encoding = record[bodyAt];
+  return encoding === PackedEncoding.DEFLATE || encoding === PackedEncoding.ZSTD;
 }

@@ -1,7 +1,8 @@
 import test from 'ava';
 import {
   decodeRecords,
-  isDeflatedPacked,
+  isCompressedPacked,
+  PackedEncoding,
   PacketType,
   unpackSections,
   UPLINK_PACKED_TYPE,
@@ -59,7 +60,7 @@ function rig(level: number, maxPayloadBytes?: number) {
   return { packer, writes, spool };
 }
 
-test('reads from many connections in one turn become one deflated PACKED record, in arrival order', async (t) => {
+test('reads from many connections in one turn become one zstd PACKED record, in arrival order', async (t) => {
   const { packer, writes, spool } = rig(3);
   const reads = Array.from({ length: 10 }, (_, c) =>
     Array.from({ length: 30 }, (_, i) => v3(c * 100 + i, `10.0.0.${c}:4000`, c % 2 === 0 ? '' : `u${c}`)),
@@ -70,7 +71,8 @@ test('reads from many connections in one turn become one deflated PACKED record,
   t.is(records?.length, 1, 'one record');
   const rec = records![0]!;
   t.is(rec.samples, 300);
-  t.true(isDeflatedPacked(rec.payload));
+  t.true(isCompressedPacked(rec.payload));
+  t.is(decodeRecords(rec.payload)[0]?.body[0], PackedEncoding.ZSTD);
   const raw = reads.flat().reduce((n, r) => n + r.body.length, 0);
   t.true(rec.payload.length < raw / 5, `${rec.payload.length} bytes for ${raw} bytes of JSON`);
   t.is(decodeRecords(rec.payload)[0]?.receivedAtMs, 1234);
@@ -96,7 +98,7 @@ test('a turn with one small packet writes a plain record; level 0 packs without 
   await b.packer.add(requests);
   const rec = b.writes[0]![0]!;
   t.is(decodeRecords(rec.payload)[0]?.type, UPLINK_PACKED_TYPE);
-  t.false(isDeflatedPacked(rec.payload));
+  t.false(isCompressedPacked(rec.payload));
   t.deepEqual(packetsOf(b.writes[0]!), flat(requests));
 });
 
