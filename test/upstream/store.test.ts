@@ -1,7 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import {
   RocksSampleStore,
@@ -12,15 +10,7 @@ import {
   type StorePoint,
   type StoreTimers,
 } from '../../upstream/index.js';
-
-const MIN = 60_000;
-const T0 = Date.UTC(2026, 0, 1);
-
-async function tempDir(t: ExecutionContext): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'owl-store-test-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { MIN, pt, rejectsWith, T0, tempDir } from '../helpers/store-fixture.js';
 
 type Opts = Omit<RocksSampleStoreOptions, 'location'>;
 
@@ -30,21 +20,12 @@ async function openStore(t: ExecutionContext, dir: string, opts: Opts = {}): Pro
   return store;
 }
 
-function pt(metric: string, tags: Record<string, string>, timestampMs: number, value: number): StorePoint {
-  return { metric, tags, timestampMs, value };
-}
-
 async function pollUntil(cond: () => boolean, what: string, deadlineMs = 10_000): Promise<void> {
   const end = Date.now() + deadlineMs;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setImmediate(resolve));
   }
-}
-
-async function rejectsWith(t: ExecutionContext, p: Promise<unknown>, code: string): Promise<void> {
-  const err = await t.throwsAsync(p);
-  t.is((err as { code?: string } | undefined)?.code, code, String(err));
 }
 
 test('round trip: exact values, one series per metric + tag set, time order, before and after folding', async (t) => {

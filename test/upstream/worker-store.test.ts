@@ -6,9 +6,6 @@
  * dead worker fails every call with a retriable OWL_ERR_STORE_IO.
  */
 import test, { type ExecutionContext } from 'ava';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import {
   RocksSampleStore,
   StoreError,
@@ -20,15 +17,9 @@ import {
   type StorePoint,
   type WorkerSampleStoreOptions,
 } from '../../upstream/index.js';
+import { type Coded, MIN, pt, rejectsWith, T0, tempDir as tempDirIn } from '../helpers/store-fixture.js';
 
-const MIN = 60_000;
-const T0 = Date.UTC(2026, 0, 1);
-
-async function tempDir(t: ExecutionContext): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'owl-wstore-test-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = (t: ExecutionContext) => tempDirIn(t, 'owl-wstore-test-');
 
 type Opts = Omit<WorkerSampleStoreOptions, 'location'>;
 
@@ -42,22 +33,6 @@ async function openRocks(t: ExecutionContext, dir: string, opts: Opts = {}): Pro
   const store = await RocksSampleStore.open({ location: dir, bucketMs: MIN, ...opts });
   t.teardown(() => store.close().catch(() => {}));
   return store;
-}
-
-function pt(metric: string, tags: Record<string, string>, timestampMs: number, value: number): StorePoint {
-  return { metric, tags, timestampMs, value };
-}
-
-interface Coded {
-  code?: string;
-  retriable?: boolean;
-  message?: string;
-}
-
-async function rejectsWith(t: ExecutionContext, p: Promise<unknown>, code: string): Promise<Coded> {
-  const err = await t.throwsAsync(p);
-  t.is((err as Coded | undefined)?.code, code, String(err));
-  return err as Coded;
 }
 
 /** The error a promise rejects with, or a failure if it resolves. */
