@@ -19,10 +19,13 @@
  * RocksDB while a write to the same uuid ran could return what that write
  * replaced: it is re-read rather than put in memory.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { RocksLevel } from '@nxtedition/rocksdb';
 import { LRUCache } from 'lru-cache';
 import type { Host } from '../protocol/index.js';
+import { cutDamagedWalTails } from '../rocks/index.js';
+import type { SpoolLogger } from './spool/index.js';
 
 const HOST_PREFIX = 'h/';
 const VERSION_KEY = 'v';
@@ -32,6 +35,10 @@ export interface ConfigCacheOptions {
   path: string;
   /** Hosts held in memory. */
   maxHostsInMemory?: number;
+  /** Told when a damaged WAL tail is cut before opening (as the spool does: RocksDB can loop on one). */
+  logger?: Pick<SpoolLogger, 'warn'>;
+  /** Clock for the name of the folder the cut bytes go to. */
+  now?: () => number;
 }
 
 export class ConfigCache {
@@ -51,6 +58,16 @@ export class ConfigCache {
 
   static async open(options: ConfigCacheOptions): Promise<ConfigCache> {
     mkdirSync(options.path, { recursive: true });
+    const saveDir = `${options.path}.damaged-${(options.now ?? Date.now)()}`;
+    for (const c of cutDamagedWalTails(options.path, (file, tail) => {
+      mkdirSync(saveDir, { recursive: true });
+      writeFileSync(path.join(saveDir, `${path.basename(file)}.tail`), tail);
+    })) {
+      options.logger?.warn(
+        { dir: options.path, file: c.file, cutBytes: c.size - c.validEnd, savedTo: saveDir },
+        'config cache: damaged WAL tail cut before recovery; the configs before it are kept',
+      );
+    }
     const db = new RocksLevel<string, string>(options.path, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
     await db.open();
     const cache = new ConfigCache(db, options.maxHostsInMemory ?? 50_000);

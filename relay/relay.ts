@@ -145,7 +145,11 @@ export class Relay {
       now,
       logger: log.child({ part: 'spool' }),
     });
-    const cache = await ConfigCache.open({ path: paths.config });
+    const cache = await ConfigCache.open({
+      path: paths.config,
+      logger: log.child({ part: 'config-cache' }),
+      now,
+    });
     const relay = new Relay(config, spool, cache, log, now, options);
     relay.agentAddresses = await relay.server.start();
     if (config.metrics.enabled)

@@ -41,7 +41,7 @@ import { ingest } from './ingest.js';
 import { Registry } from './registry.js';
 import { RelayDirectory } from './relays.js';
 import { RelayEndpoint } from './relay-endpoint.js';
-import { RocksSampleStore, WorkerSampleStore, type SampleStore } from './store/index.js';
+import { RocksSampleStore, WorkerSampleStore, type SampleStore, type WalTailCut } from './store/index.js';
 import { DIRECT_ZONE } from './zones.js';
 
 export interface UpstreamStartOptions {
@@ -151,9 +151,14 @@ export class Upstream {
     const paths = upstreamPaths(config);
     mkdirSync(config.stateDir, { recursive: true });
     // In a worker by default: the binding's synced write blocks the calling thread (rocksdb-facts.md).
+    const onWalTailCut = (cut: WalTailCut): void =>
+      log.warn(
+        { ...cut, part: 'store' },
+        'store: damaged WAL tail cut before recovery; the data before it is kept',
+      );
     const store = config.storeWorker
-      ? await WorkerSampleStore.open({ location: paths.store })
-      : await RocksSampleStore.open({ location: paths.store });
+      ? await WorkerSampleStore.open({ location: paths.store, onWalTailCut })
+      : await RocksSampleStore.open({ location: paths.store, onWalTailCut });
     const registry = await Registry.open(store, {
       autoRegister: config.autoRegister,
       heartbeatMs: config.heartbeatMs,

@@ -37,7 +37,8 @@
  * - The active segment is never removed; an empty sealed segment always is.
  *
  * Recovery on open. RocksDB replays each segment's WAL (point-in-time
- * recovery). A segment that cannot be opened (corrupt CURRENT/MANIFEST, ...),
+ * recovery), after a damaged tail has been cut off (rocks/wal-tail.ts: RocksDB
+ * can loop forever on some; the bytes go to `<dir>.damaged-<ms>/`). A segment that cannot be opened (corrupt CURRENT/MANIFEST, ...),
  * or whose meta is missing or unreadable while it holds data, is moved to
  * `<dir>.damaged-<ms>/` with an error log line and the spool opens without it;
  * the next seq then skips past its range. A segment with neither meta nor data
@@ -82,6 +83,7 @@ import { SerialQueue } from './serial-queue.js';
 import { Segment } from './segment.js';
 import { rocksCause, type RocksBatchOp, type RocksOpenOptions } from './rocks-binding.js';
 import { dirBytes, fsyncDirSync } from './disk-usage.js';
+import { cutDamagedWalTails } from '../../rocks/index.js';
 import {
   decodeKey,
   decodeValue,
@@ -771,6 +773,37 @@ export class RocksSpool implements Spool {
 
   // ---- open and recovery ----------------------------------------------------------
 
+  /**
+   * Cut damaged bytes off the end of a segment's WALs before RocksDB replays them (rocks/wal-tail.ts:
+   * RocksDB 9.7 can loop forever on some), keeping them under `saveDir`. A failure to scan is
+   * logged and left to RocksDB's own recovery.
+   */
+  private cutWalTails(segDir: string, saveDir: string): void {
+    try {
+      const cut = cutDamagedWalTails(segDir, (file, tail) => {
+        fs.mkdirSync(saveDir, { recursive: true });
+        fs.writeFileSync(path.join(saveDir, `${path.basename(file)}.tail`), tail);
+      });
+      for (const c of cut) {
+        this.log.warn(
+          {
+            dir: this.dir,
+            file: c.file,
+            cutBytes: c.size - c.validEnd,
+            keptBytes: c.validEnd,
+            savedTo: saveDir,
+          },
+          'spool: damaged WAL tail cut before recovery; the records before it are kept',
+        );
+      }
+    } catch (err) {
+      this.log.error(
+        { dir: segDir, err: (err as Error).message },
+        'spool: cannot check WAL tails; RocksDB recovers them',
+      );
+    }
+  }
+
   /** @internal Used by openRocksSpool. */
   async openInternal(): Promise<void> {
     const stamp = this.now();
@@ -823,6 +856,7 @@ export class RocksSpool implements Spool {
           await removeSegmentDir(this.dir, name);
           continue;
         }
+        this.cutWalTails(segDir, path.join(damagedRoot, name));
         try {
           await seg.handle(false);
         } catch (err) {

@@ -5,6 +5,8 @@
  * against RocksSampleStore on this thread), bytes come back as Buffers, a
  * dead worker fails every call with a retriable OWL_ERR_STORE_IO.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import {
   RocksSampleStore,
@@ -15,6 +17,7 @@ import {
   putMeta,
   type SampleStore,
   type StorePoint,
+  type WalTailCut,
   type WorkerSampleStoreOptions,
 } from '../../upstream/index.js';
 import { type Coded, MIN, pt, rejectsWith, T0, tempDir as tempDirIn } from '../helpers/store-fixture.js';
@@ -314,4 +317,29 @@ test('a killed worker fails pending and later calls with a retriable OWL_ERR_STO
   t.is((await reopened.getMeta('k'))?.toString(), 'committed');
   const r = await reopened.query({ metric: 'm', fromMs: 0, toMs: T0 + MIN });
   t.is(r[0]?.values[0], 1);
+});
+
+test('a damaged WAL tail is cut at open, in the worker or not: points kept, the bytes kept aside, reported', async (t) => {
+  // A tail on which RocksDB 9.7's recovery loops forever (see spool-rocks.test.ts).
+  const tail = fs.readFileSync(new URL('../fixtures/rocksdb-wal-loop-tail.bin', import.meta.url));
+  for (const kind of ['worker', 'rocks'] as const) {
+    const dir = await tempDir(t);
+    const first = await openWorker(t, dir);
+    await first.write(Array.from({ length: 10 }, (_, i) => pt('m', { h: String(i) }, T0, i)));
+    await first.close();
+    const wal = fs.readdirSync(dir).find((n) => n.endsWith('.log'));
+    t.truthy(wal, `${kind}: a WAL to damage`);
+    fs.appendFileSync(path.join(dir, wal!), tail);
+    const cuts: WalTailCut[] = [];
+    const onWalTailCut = (c: WalTailCut): void => void cuts.push(c);
+    const store =
+      kind === 'worker'
+        ? await openWorker(t, dir, { onWalTailCut })
+        : await openRocks(t, dir, { onWalTailCut });
+    t.deepEqual(await store.stats(), { series: 10, points: 10 }, kind);
+    t.is(cuts.length, 1, kind);
+    t.like(cuts[0], { file: path.join(dir, wal!), cutBytes: tail.length }, kind);
+    t.deepEqual(fs.readFileSync(path.join(cuts[0]!.savedTo, `${wal!}.tail`)), tail, kind);
+    await store.close();
+  }
 });

@@ -19,6 +19,7 @@ export {
   type RocksSampleStoreOptions,
   type StoreCounters,
   type StoreTimers,
+  type WalTailCut,
 } from './rocks-store.js';
 export { seriesKey, parseSeriesKey, DEFAULT_SERIES_LIMITS, type SeriesKeyLimits } from './series-key.js';
 export { WorkerSampleStore, type WorkerSampleStoreOptions } from './worker-store.js';

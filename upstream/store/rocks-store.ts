@@ -52,7 +52,10 @@
  * changes nothing and counts nothing), so a checkpoint cut short by a crash
  * is simply done again.
  */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { RocksLevel, type ChainedBatch, type RocksOpenOptions } from '@nxtedition/rocksdb';
+import { cutDamagedWalTails } from '../../rocks/index.js';
 import { ByteWriter } from './bytes.js';
 import { blockCount, decodeBlock, encodeBlock } from './block-codec.js';
 import { StoreError, StoreErrorCode } from './errors.js';
@@ -129,6 +132,11 @@ export interface RocksSampleStoreOptions {
   timers?: StoreTimers;
   /** Background (timer- or threshold-started) checkpoint failures. Default: ignored, retried next time. */
   onError?: (err: unknown) => void;
+  /**
+   * Told when open cut a damaged tail off a WAL before RocksDB replayed it (rocks/wal-tail.ts:
+   * RocksDB 9.7 can loop forever on some); the cut bytes are kept under `savedTo`.
+   */
+  onWalTailCut?: (cut: WalTailCut) => void;
   /** Extra RocksDB open options (cacheSize, compression, ...). */
   rocks?: RocksOpenOptions;
 }
@@ -275,6 +283,7 @@ export class RocksSampleStore implements SampleStore {
   static async open(options: RocksSampleStoreOptions): Promise<RocksSampleStore> {
     const store = new RocksSampleStore(options);
     try {
+      if (existsSync(options.location)) cutWalTails(options.location, store.now(), options.onWalTailCut);
       await store.db.open();
     } catch (err) {
       throw ioError(err);
@@ -1079,4 +1088,22 @@ function checkMetaOp(op: MetaOp): void {
 
 async function closeQuietly(batch: ChainedBatch<Buffer, Buffer>): Promise<void> {
   await batch.close().catch(() => {});
+}
+
+/** A WAL tail cut at open: the file, the bytes cut and kept, and where they went. */
+export interface WalTailCut {
+  file: string;
+  cutBytes: number;
+  keptBytes: number;
+  savedTo: string;
+}
+
+function cutWalTails(location: string, now: number, report: ((cut: WalTailCut) => void) | undefined): void {
+  const savedTo = `${location}.damaged-${now}`;
+  const cut = cutDamagedWalTails(location, (file, tail) => {
+    mkdirSync(savedTo, { recursive: true });
+    writeFileSync(path.join(savedTo, `${path.basename(file)}.tail`), tail);
+  });
+  for (const c of cut)
+    report?.({ file: c.file, cutBytes: c.size - c.validEnd, keptBytes: c.validEnd, savedTo });
 }

@@ -31,6 +31,7 @@ function post(m: WorkerMessage): void {
 const store = await RocksSampleStore.open({
   ...init.options,
   onError: (err) => post({ t: 'bg-error', error: toWireError(err) }),
+  onWalTailCut: (cut) => post({ t: 'wal-cut', cut }),
 }).catch((err: unknown) => {
   post({ t: 'open-failed', error: toWireError(err) });
   return undefined;

@@ -32,14 +32,15 @@
  *            and message.
  *   other    { t: 'opened', blockSpanMs }, { t: 'open-failed', error },
  *            { t: 'bg-error', error }: a background checkpoint failure, passed
- *            to this side's `onError`.
+ *            to this side's `onError`; { t: 'wal-cut', cut }: a damaged WAL
+ *            tail cut at open, passed to `onWalTailCut`.
  *
  * Options. Everything in RocksSampleStoreOptions that is data crosses
  * (location, bucketMs, the pending/group/write limits, checkpointChunkBlocks,
  * seriesCacheSize, limits, rocks). `now` and `timers` cannot cross: the
  * worker's store uses Date.now and its own unref'd timers (the age-based
- * checkpoint), so they are not accepted here. `onError` stays on this side
- * and receives the worker's background errors.
+ * checkpoint), so they are not accepted here. `onError` and `onWalTailCut`
+ * stay on this side and receive what the worker reports.
  *
  * Failure. If the worker dies (uncaught error, exit, terminate), every pending
  * and later call rejects with a retriable OWL_ERR_STORE_IO: a write in flight
@@ -50,7 +51,7 @@
 import { Worker } from 'node:worker_threads';
 import { fromWireError, type WireError } from '../../protocol/index.js';
 import { StoreError, StoreErrorCode } from './errors.js';
-import type { RocksSampleStoreOptions, StoreCounters } from './rocks-store.js';
+import type { RocksSampleStoreOptions, StoreCounters, WalTailCut } from './rocks-store.js';
 import type {
   ListSeriesOptions,
   MetaOp,
@@ -175,7 +176,7 @@ export type WireAnswer = { id: number; v: unknown } | { id: number; e: WireError
 
 /** @internal What the worker gets as workerData. */
 export interface WorkerInit {
-  options: Omit<WorkerSampleStoreOptions, 'onError'>;
+  options: Omit<WorkerSampleStoreOptions, 'onError' | 'onWalTailCut'>;
 }
 
 /** @internal A message from the worker. */
@@ -183,7 +184,8 @@ export type WorkerMessage =
   | { t: 'opened'; blockSpanMs: number }
   | { t: 'open-failed'; error: WireError }
   | { t: 'answers'; answers: WireAnswer[] }
-  | { t: 'bg-error'; error: WireError };
+  | { t: 'bg-error'; error: WireError }
+  | { t: 'wal-cut'; cut: WalTailCut };
 
 const STORE_CODES = new Set<string>(Object.values(StoreErrorCode));
 
@@ -229,6 +231,7 @@ export class WorkerSampleStore implements SampleStore {
   readonly location: string;
   private readonly worker: Worker;
   private readonly onError: (err: unknown) => void;
+  private readonly onWalTailCut: (cut: WalTailCut) => void;
   private span = 0;
   private readonly pending = new Map<number, Pending>();
   private idleWaiters: Array<() => void> = [];
@@ -253,13 +256,14 @@ export class WorkerSampleStore implements SampleStore {
   }
 
   private constructor(options: WorkerSampleStoreOptions) {
-    const { onError, ...rest } = options;
+    const { onError, onWalTailCut, ...rest } = options;
     // Not accepted by the type; a caller passing them anyway gets them dropped, not a clone error.
     const data = { ...rest } as Record<string, unknown>;
     delete data.now;
     delete data.timers;
     this.location = options.location;
     this.onError = onError ?? (() => {});
+    this.onWalTailCut = onWalTailCut ?? (() => {});
     this.opened = new Promise<void>((resolve, reject) => (this.openSettle = { resolve, reject }));
     const init: WorkerInit = { options: data as WorkerInit['options'] };
     this.worker = startWorker(init);
@@ -437,6 +441,9 @@ export class WorkerSampleStore implements SampleStore {
         return;
       case 'bg-error':
         this.onError(rebuildError(m.error));
+        return;
+      case 'wal-cut':
+        this.onWalTailCut(m.cut);
         return;
       case 'opened':
         this.span = m.blockSpanMs;

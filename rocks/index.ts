@@ -1,0 +1,2 @@
+/** RocksDB helpers shared by the relay (spool, config cache) and the upstream (sample store). */
+export { cutDamagedWalTails, scanWal, type CutTail, type WalScan } from './wal-tail.js';
