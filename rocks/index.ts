@@ -1,2 +1,3 @@
 /** RocksDB helpers shared by the relay (spool, config cache) and the upstream (sample store). */
 export { cutDamagedWalTails, scanWal, type CutTail, type WalScan } from './wal-tail.js';
+export { PendingCalls, startModuleWorker, type PendingCall } from './worker-calls.js';

@@ -42,8 +42,9 @@
  * answer left the worker.
  */
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { fromWireError, type WireError } from '../../protocol/index.js';
+import { PendingCalls, startModuleWorker } from '../../rocks/index.js';
 import type {
   ReadLimits,
   SeqRange,
@@ -219,12 +220,6 @@ function limit(x: unknown): number {
 
 // ---- the main side -----------------------------------------------------------------
 
-interface Pending {
-  op: Op;
-  resolve: (value: never) => void;
-  reject: (err: unknown) => void;
-}
-
 /** Start the worker and open the spool in it (creating or recovering as needed); rejects with its OWL_ERR_SPOOL_* error. */
 export async function openWorkerSpool(options: WorkerSpoolOptions): Promise<WorkerSpool> {
   const spool = new WorkerSpool(options);
@@ -243,8 +238,7 @@ export class WorkerSpool implements Spool {
   private readonly sweepIntervalMs: number;
   /** Latest stats snapshot from the worker; set before `opened` resolves. */
   private snap!: SpoolStats;
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
+  private readonly pending: PendingCalls<Op>;
   /** This turn's calls, posted together by flush(): slots and the payloads to copy after them. */
   private slots: number[] = [];
   private payloads: Buffer[] = [];
@@ -268,7 +262,8 @@ export class WorkerSpool implements Spool {
     this.sweepIntervalMs = options.sweepIntervalMs ?? 1000;
     const init: WorkerInit = { options: rest, now: this.now() };
     this.opened = new Promise<void>((resolve, reject) => (this.openSettle = { resolve, reject }));
-    this.worker = startWorker(init);
+    this.worker = startModuleWorker(import.meta.url, 'spool-worker', init);
+    this.pending = new PendingCalls(this.worker);
     this.worker.on('message', (m: WorkerMessage) => this.onMessage(m));
     this.worker.on('error', (err) => this.fail(err));
     this.worker.on('messageerror', (err) => this.fail(err));
@@ -353,9 +348,7 @@ export class WorkerSpool implements Spool {
       if (!this.failure) await this.wait<void>(this.begin(Op.CLOSE), Op.CLOSE).catch(() => undefined);
       this.terminating = true;
       await this.worker.terminate();
-      const err = new SpoolError(SpoolErrorCode.CLOSED, 'spool is closed');
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
+      this.pending.rejectAll(new SpoolError(SpoolErrorCode.CLOSED, 'spool is closed'));
     })();
     return this.closing;
   }
@@ -374,7 +367,7 @@ export class WorkerSpool implements Spool {
 
   /** Start encoding a call into this turn's message; returns its id. */
   private begin(op: Op): number {
-    const id = this.nextId++;
+    const id = this.pending.newId();
     this.slots.push(op, id, this.now());
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -387,10 +380,7 @@ export class WorkerSpool implements Spool {
   private wait<T>(id: number, op: Op): Promise<T> {
     if (this.failure) return Promise.reject(this.failure); // only close() gets here after a failure
     // A call in flight keeps the process alive, an idle spool does not.
-    if (this.pending.size === 0) this.worker.ref();
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { op, resolve: resolve as (value: never) => void, reject });
-    });
+    return this.pending.wait<T>(id, op);
   }
 
   private flush(): void {
@@ -421,33 +411,24 @@ export class WorkerSpool implements Spool {
     }
   }
 
-  /** Take a pending call out of the table. */
-  private settle(id: number): Pending | undefined {
-    const p = this.pending.get(id);
-    if (!p) return undefined;
-    this.pending.delete(id);
-    if (this.pending.size === 0) this.worker.unref();
-    return p;
-  }
-
   private onMessage(m: WorkerMessage): void {
     switch (m.t) {
       case 'answers': {
         this.snap = m.stats;
         const d = m.done;
         for (let i = 0; i < d.length; i += 3) {
-          const p = this.settle(d[i]!);
+          const p = this.pending.take(d[i]!);
           if (!p) continue;
           const a = d[i + 1]!;
           const b = d[i + 2]!;
           const value = p.op === Op.APPEND ? { first: a, last: b } : p.op === Op.DISK_BYTES ? a : undefined;
-          (p.resolve as (v: unknown) => void)(value);
+          p.resolve(value);
         }
         for (const x of m.other) {
-          const p = this.settle(x.id);
+          const p = this.pending.take(x.id);
           if (!p) continue;
           if ('error' in x) p.reject(rebuildError(x.error));
-          else (p.resolve as (v: unknown) => void)(decodeEntries(x.entries));
+          else p.resolve(decodeEntries(x.entries));
         }
         return;
       }
@@ -503,24 +484,8 @@ export class WorkerSpool implements Spool {
         'spool worker failed; refusing further work until reopened',
       );
     }
-    const pending = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of pending) p.reject(this.failure);
+    this.pending.rejectAll(this.failure);
     this.terminating = true;
     void this.worker.terminate();
   }
-}
-
-/**
- * The worker runs spool-worker.js next to this module. Run from source (under
- * tsx) this module is a .ts file, and Node 20 does not apply loaders given
- * with --import to worker threads, so the worker first registers tsx itself.
- */
-function startWorker(init: WorkerInit): Worker {
-  const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new Worker(new URL('./spool-worker.js', here), { workerData: init });
-  const entry = JSON.stringify(new URL('./spool-worker.ts', here).href);
-  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-  const code = `import(${tsx}).then((api) => { api.register(); return import(${entry}); });`;
-  return new Worker(code, { eval: true, workerData: init });
 }

@@ -48,8 +48,9 @@
  * included), so a retry guarded by the caller's meta record is safe. Reopen
  * to recover.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { fromWireError, type WireError } from '../../protocol/index.js';
+import { PendingCalls, startModuleWorker } from '../../rocks/index.js';
 import { StoreError, StoreErrorCode } from './errors.js';
 import type { RocksSampleStoreOptions, StoreCounters, WalTailCut } from './rocks-store.js';
 import type {
@@ -220,12 +221,6 @@ function wireMeta(meta: unknown): unknown {
 
 // ---- the main side -----------------------------------------------------------------
 
-interface Pending {
-  op: Op;
-  resolve: (value: never) => void;
-  reject: (err: unknown) => void;
-}
-
 /** A SampleStore whose RocksSampleStore runs in a worker thread. Use WorkerSampleStore.open(). */
 export class WorkerSampleStore implements SampleStore {
   readonly location: string;
@@ -233,9 +228,7 @@ export class WorkerSampleStore implements SampleStore {
   private readonly onError: (err: unknown) => void;
   private readonly onWalTailCut: (cut: WalTailCut) => void;
   private span = 0;
-  private readonly pending = new Map<number, Pending>();
-  private idleWaiters: Array<() => void> = [];
-  private nextId = 1;
+  private readonly pending: PendingCalls<Op>;
   /** This turn's calls, posted together by flush(). */
   private calls: WireCall[] = [];
   /** This turn's packed columns, handed over with the message. */
@@ -266,7 +259,8 @@ export class WorkerSampleStore implements SampleStore {
     this.onWalTailCut = onWalTailCut ?? (() => {});
     this.opened = new Promise<void>((resolve, reject) => (this.openSettle = { resolve, reject }));
     const init: WorkerInit = { options: data as WorkerInit['options'] };
-    this.worker = startWorker(init);
+    this.worker = startModuleWorker(import.meta.url, 'store-worker', init);
+    this.pending = new PendingCalls(this.worker);
     this.worker.on('message', (m: WorkerMessage) => this.onMessage(m));
     this.worker.on('error', (err) => this.fail(err));
     this.worker.on('messageerror', (err) => this.fail(err));
@@ -345,7 +339,7 @@ export class WorkerSampleStore implements SampleStore {
   private async runClose(): Promise<void> {
     let error: unknown;
     try {
-      await this.whenIdle();
+      await this.pending.whenIdle();
       if (!this.failure) {
         await this.send<void>(Op.CLOSE).catch((err: unknown) => {
           if (err !== this.failure) error = err; // a dead worker has nothing left to close
@@ -354,16 +348,9 @@ export class WorkerSampleStore implements SampleStore {
     } finally {
       this.terminating = true;
       await this.worker.terminate();
-      const err = new StoreError(StoreErrorCode.CLOSED, 'sample store is closed');
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
+      this.pending.rejectAll(new StoreError(StoreErrorCode.CLOSED, 'sample store is closed'));
     }
     if (error !== undefined) throw error;
-  }
-
-  private whenIdle(): Promise<void> {
-    if (this.pending.size === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
   private call<T>(op: Op, a?: unknown, b?: unknown): Promise<T> {
@@ -373,7 +360,7 @@ export class WorkerSampleStore implements SampleStore {
 
   private send<T>(op: Op, a?: unknown, b?: unknown): Promise<T> {
     if (this.failure) return Promise.reject(this.failure);
-    const id = this.nextId++;
+    const id = this.pending.newId();
     const c: WireCall = { id, op };
     if (a !== undefined) c.a = a;
     if (b !== undefined) c.b = b;
@@ -384,10 +371,7 @@ export class WorkerSampleStore implements SampleStore {
       setImmediate(() => this.postCalls());
     }
     // A call in flight keeps the process alive, an idle store does not.
-    if (this.pending.size === 0) this.worker.ref();
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { op, resolve: resolve as (value: never) => void, reject });
-    });
+    return this.pending.wait<T>(id, op);
   }
 
   private postCalls(): void {
@@ -408,35 +392,21 @@ export class WorkerSampleStore implements SampleStore {
           const nums = c.op === Op.PACKED_WRITE ? (c.a as PackedPoints).nums.buffer : undefined;
           this.worker.postMessage([c], nums instanceof ArrayBuffer && nums.byteLength > 0 ? [nums] : []);
         } catch (err) {
-          const p = this.settle(c.id);
+          const p = this.pending.take(c.id);
           p?.reject(uncloneable(c, err));
         }
       }
     }
   }
 
-  /** Take a pending call out of the table. */
-  private settle(id: number): Pending | undefined {
-    const p = this.pending.get(id);
-    if (!p) return undefined;
-    this.pending.delete(id);
-    if (this.pending.size === 0) {
-      this.worker.unref();
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) w();
-    }
-    return p;
-  }
-
   private onMessage(m: WorkerMessage): void {
     switch (m.t) {
       case 'answers':
         for (const x of m.answers) {
-          const p = this.settle(x.id);
+          const p = this.pending.take(x.id);
           if (!p) continue;
           if ('e' in x) p.reject(rebuildError(x.e));
-          else (p.resolve as (v: unknown) => void)(fromWireValue(p.op, x.v));
+          else p.resolve(fromWireValue(p.op, x.v));
         }
         return;
       case 'bg-error':
@@ -473,12 +443,7 @@ export class WorkerSampleStore implements SampleStore {
     } else {
       this.onError(this.failure);
     }
-    const pending = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of pending) p.reject(this.failure);
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const w of waiters) w();
+    this.pending.rejectAll(this.failure);
     this.terminating = true;
     void this.worker.terminate();
   }
@@ -510,19 +475,4 @@ function uncloneable(c: WireCall, cause: unknown): StoreError {
     }
   }
   return new StoreError(code, `${what} holds a value that is not plain data`, { cause });
-}
-
-/**
- * The worker runs store-worker.js next to this module. Run from source (under
- * tsx) this module is a .ts file, and Node 20 does not apply loaders given
- * with --import to worker threads, so the worker first registers tsx itself.
- * (As relay/spool/worker-spool.ts.)
- */
-function startWorker(init: WorkerInit): Worker {
-  const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new Worker(new URL('./store-worker.js', here), { workerData: init });
-  const entry = JSON.stringify(new URL('./store-worker.ts', here).href);
-  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-  const code = `import(${tsx}).then((api) => { api.register(); return import(${entry}); });`;
-  return new Worker(code, { eval: true, workerData: init });
 }
