@@ -19,8 +19,7 @@
  * RocksDB while a write to the same uuid ran could return what that write
  * replaced: it is re-read rather than put in memory.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { RocksLevel } from '@nxtedition/rocksdb';
 import { LRUCache } from 'lru-cache';
 import type { Host } from '../protocol/index.js';
@@ -59,12 +58,9 @@ export class ConfigCache {
   static async open(options: ConfigCacheOptions): Promise<ConfigCache> {
     mkdirSync(options.path, { recursive: true });
     const saveDir = `${options.path}.damaged-${(options.now ?? Date.now)()}`;
-    for (const c of cutDamagedWalTails(options.path, (file, tail) => {
-      mkdirSync(saveDir, { recursive: true });
-      writeFileSync(path.join(saveDir, `${path.basename(file)}.tail`), tail);
-    })) {
+    for (const c of cutDamagedWalTails(options.path, saveDir)) {
       options.logger?.warn(
-        { dir: options.path, file: c.file, cutBytes: c.size - c.validEnd, savedTo: saveDir },
+        { dir: options.path, ...c },
         'config cache: damaged WAL tail cut before recovery; the configs before it are kept',
       );
     }

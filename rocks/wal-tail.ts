@@ -19,6 +19,7 @@
  * preallocated space: the end of the data.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 
 const BLOCK = 32 * 1024;
 const HEADER = 7;
@@ -119,21 +120,25 @@ function zerosFrom(
 export interface CutTail {
   /** The log file that was cut. */
   file: string;
-  /** Its size before and after. */
-  size: number;
-  validEnd: number;
+  /** Bytes cut off its end, and bytes kept. */
+  cutBytes: number;
+  keptBytes: number;
+  /** The folder the cut bytes went to, as `<log name>.tail`. */
+  savedTo: string;
 }
 
 /**
- * For each `*.log` in `segDir` with a damaged tail: `save(file, tail)` gets
- * the bytes after the last valid record (to keep them for a post-mortem),
- * then the file is cut there and synced. Returns what was cut.
+ * For each `*.log` in `dir` with a damaged tail: the bytes after the last
+ * valid record are kept as `<saveDir>/<log name>.tail` (for a post-mortem),
+ * then the file is cut there and synced. Returns what was cut; nothing when
+ * `dir` does not exist yet.
  */
-export function cutDamagedWalTails(segDir: string, save: (file: string, tail: Buffer) => void): CutTail[] {
+export function cutDamagedWalTails(dir: string, saveDir: string): CutTail[] {
+  if (!fs.existsSync(dir)) return [];
   const cut: CutTail[] = [];
-  for (const name of fs.readdirSync(segDir).sort()) {
+  for (const name of fs.readdirSync(dir).sort()) {
     if (!name.endsWith('.log')) continue;
-    const file = `${segDir}/${name}`;
+    const file = path.join(dir, name);
     const fd = fs.openSync(file, 'r+');
     try {
       const size = fs.fstatSync(fd).size;
@@ -143,10 +148,11 @@ export function cutDamagedWalTails(segDir: string, save: (file: string, tail: Bu
       if (!damaged) continue;
       const tail = Buffer.alloc(size - validEnd);
       fs.readSync(fd, tail, 0, tail.length, validEnd);
-      save(file, tail);
+      fs.mkdirSync(saveDir, { recursive: true });
+      fs.writeFileSync(path.join(saveDir, `${name}.tail`), tail);
       fs.ftruncateSync(fd, validEnd);
       fs.fsyncSync(fd);
-      cut.push({ file, size, validEnd });
+      cut.push({ file, cutBytes: size - validEnd, keptBytes: validEnd, savedTo: saveDir });
     } finally {
       fs.closeSync(fd);
     }

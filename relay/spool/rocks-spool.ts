@@ -780,19 +780,9 @@ export class RocksSpool implements Spool {
    */
   private cutWalTails(segDir: string, saveDir: string): void {
     try {
-      const cut = cutDamagedWalTails(segDir, (file, tail) => {
-        fs.mkdirSync(saveDir, { recursive: true });
-        fs.writeFileSync(path.join(saveDir, `${path.basename(file)}.tail`), tail);
-      });
-      for (const c of cut) {
+      for (const c of cutDamagedWalTails(segDir, saveDir)) {
         this.log.warn(
-          {
-            dir: this.dir,
-            file: c.file,
-            cutBytes: c.size - c.validEnd,
-            keptBytes: c.validEnd,
-            savedTo: saveDir,
-          },
+          { dir: this.dir, ...c },
           'spool: damaged WAL tail cut before recovery; the records before it are kept',
         );
       }

@@ -52,10 +52,8 @@
  * changes nothing and counts nothing), so a checkpoint cut short by a crash
  * is simply done again.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { RocksLevel, type ChainedBatch, type RocksOpenOptions } from '@nxtedition/rocksdb';
-import { cutDamagedWalTails } from '../../rocks/index.js';
+import { cutDamagedWalTails, type CutTail } from '../../rocks/index.js';
 import { ByteWriter } from './bytes.js';
 import { blockCount, decodeBlock, encodeBlock } from './block-codec.js';
 import { StoreError, StoreErrorCode } from './errors.js';
@@ -283,7 +281,8 @@ export class RocksSampleStore implements SampleStore {
   static async open(options: RocksSampleStoreOptions): Promise<RocksSampleStore> {
     const store = new RocksSampleStore(options);
     try {
-      if (existsSync(options.location)) cutWalTails(options.location, store.now(), options.onWalTailCut);
+      const cut = cutDamagedWalTails(options.location, `${options.location}.damaged-${store.now()}`);
+      for (const c of cut) options.onWalTailCut?.(c);
       await store.db.open();
     } catch (err) {
       throw ioError(err);
@@ -1090,20 +1089,5 @@ async function closeQuietly(batch: ChainedBatch<Buffer, Buffer>): Promise<void> 
   await batch.close().catch(() => {});
 }
 
-/** A WAL tail cut at open: the file, the bytes cut and kept, and where they went. */
-export interface WalTailCut {
-  file: string;
-  cutBytes: number;
-  keptBytes: number;
-  savedTo: string;
-}
-
-function cutWalTails(location: string, now: number, report: ((cut: WalTailCut) => void) | undefined): void {
-  const savedTo = `${location}.damaged-${now}`;
-  const cut = cutDamagedWalTails(location, (file, tail) => {
-    mkdirSync(savedTo, { recursive: true });
-    writeFileSync(path.join(savedTo, `${path.basename(file)}.tail`), tail);
-  });
-  for (const c of cut)
-    report?.({ file: c.file, cutBytes: c.size - c.validEnd, keptBytes: c.validEnd, savedTo });
-}
+/** A WAL tail cut at open: the file, the bytes cut and kept, and the folder they went to. */
+export type WalTailCut = CutTail;
