@@ -24,17 +24,13 @@ import { WebSocket } from 'ws';
 import {
   buildBatch,
   decodeUplinkMessage,
-  encodeRecord,
   encodeUplinkMessage,
   formatAuthHeader,
-  PackedEncoding,
-  packSections,
   PacketType,
-  UPLINK_PACKED_TYPE,
   UPLINK_PATH,
-  ZstdCompressor,
   type UplinkMessage,
 } from '../protocol/index.js';
+import { defaultRelayConfig, Packer } from '../relay/index.js';
 import { RocksSampleStore, ingest, type StorePoint } from '../upstream/index.js';
 import { printProfiles } from './lib/cpu-profile.js';
 
@@ -121,29 +117,28 @@ async function endpointRun(bodies: Buffer[]): Promise<{ rate: number; cpu: numbe
       wake = () => messages.length > 0 && resolve(messages.shift() as UplinkMessage);
     });
     const window = welcome.type === 'WELCOME' ? welcome.body.window : 8;
-    // Pre-built batch messages, records compressed as the relay's packer does (level 3, shortest
-    // match 6): the relay's own work is not measured here.
-    const zstd = new ZstdCompressor({ level: 3, minMatch: 6 });
-    const built = bodies.map((b, i) => {
-      const payload = packSections([
-        { src: '10.0.0.1:40000', uuid: UUID, packets: [{ type: PacketType.SERIESBATCH, body: b }] },
+    // Pre-built batch messages, each one record made by the relay's own Packer at its default
+    // level, as a relay spools and sends it: the relay's own work is not measured here.
+    const records: Buffer[] = [];
+    const packer = new Packer({
+      level: defaultRelayConfig().spool.compressLevel,
+      now: Date.now,
+      write: (rs) => Promise.resolve(void records.push(...rs.map((r) => r.payload))),
+    });
+    for (const body of bodies) {
+      void packer.add([
+        { type: PacketType.SERIESBATCH, body, samples: SAMPLES, source: '10.0.0.1:40000', uuid: UUID },
       ]);
-      const packed = zstd.compress(payload, 1);
-      packed[0] = PackedEncoding.ZSTD;
-      const record = encodeRecord({
-        receivedAtMs: Date.now(),
-        type: UPLINK_PACKED_TYPE,
-        src: '',
-        uuid: '',
-        body: packed,
-      });
-      return encodeUplinkMessage(
+      await packer.drain();
+    }
+    const built = records.map((record, i) =>
+      encodeUplinkMessage(
         buildBatch(
           { seqs: [i + 1], payloads: [record], samples: SAMPLES, replay: false },
           { compress: false },
         ),
-      );
-    });
+      ),
+    );
     let next = 0;
     let acked = 0;
     let inFlight = 0;
