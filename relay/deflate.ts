@@ -1,9 +1,10 @@
 /**
- * Raw deflate on libuv's thread pool, sized for the relay's large buffers.
- * zlib hands its output back in `chunkSize` pieces (16 KiB by default), each
- * a round trip from the pool to the main thread; for a 1 MiB record that was
- * several per record and about 10 % of the relay's main thread under batch
- * load. A quarter of the input holds the output of JSON-like data in one
+ * Raw deflate on libuv's thread pool, sized for the relay's large buffers:
+ * the uplink's BATCH payload when its records are not compressed already
+ * (PACKED records are zstd since, packer.ts). zlib hands its output back in `chunkSize` pieces (16 KiB by default), each
+ * a round trip from the pool to the main thread; when it compressed the
+ * relay's 1 MiB records that was several per record and about 10 % of the
+ * relay's main thread under batch load. A quarter of the input holds the output of JSON-like data in one
  * piece, usually.
  *
  * Z_FILTERED: samples are JSON whose digits are close to random, where short
