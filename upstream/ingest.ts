@@ -44,6 +44,12 @@ export interface IngestResult {
   batches: { uuid: string; session: string; seq: number; firstPoint: number; points: number }[];
   /** Records that failed validation (counted, never stored). */
   invalid: number;
+  /**
+   * Per input record, how many points, events and batches the result holds
+   * once that record is converted: what `sliceIngest` cuts at, so a batch can
+   * be stored in several writes that each hold whole records.
+   */
+  ends: { points: Uint32Array; events: Uint32Array; batches: Uint32Array };
 }
 
 /** Seconds or milliseconds? v3 sends seconds; anything past year 5138 in seconds is taken as ms. */
@@ -57,26 +63,66 @@ export function seriesName(service: string | undefined, metric: string): string 
 
 /** Convert records from one zone; bad records are counted, never thrown. */
 export function ingest(records: readonly IngestRecord[], zone: string): IngestResult {
-  const out: IngestResult = { points: [], events: [], batches: [], invalid: 0 };
+  const n = records.length;
+  const ends = { points: new Uint32Array(n), events: new Uint32Array(n), batches: new Uint32Array(n) };
+  const out: IngestResult = { points: [], events: [], batches: [], invalid: 0, ends };
   const hosts = new HostTags(zone);
-  for (const record of records) {
-    if (record.type !== UPLINK_PACKED_TYPE) {
-      addPacket(out, record, record.type, record.body, hosts);
-      continue;
-    }
-    let sections;
-    try {
-      sections = unpackSections(record.body);
-    } catch {
-      out.invalid++;
-      continue;
-    }
-    for (const section of sections) {
-      const from = { ...record, src: section.src, uuid: section.uuid };
-      for (const frame of section.frames) addPacket(out, from, frame.type, frame.body, hosts);
-    }
+  for (let i = 0; i < n; i++) {
+    addRecord(out, records[i] as IngestRecord, hosts);
+    ends.points[i] = out.points.length;
+    ends.events[i] = out.events.length;
+    ends.batches[i] = out.batches.length;
   }
   return out;
+}
+
+/**
+ * The part of `result` that records [from, to) of its input produced
+ * (`invalid` is not split: it stays with the whole result). Batches keep
+ * their points, as a SERIESBATCH lies within one record.
+ */
+export function sliceIngest(result: IngestResult, from: number, to: number): IngestResult {
+  const { ends } = result;
+  const at = (a: Uint32Array, i: number): number => (i === 0 ? 0 : (a[i - 1] as number));
+  const p0 = at(ends.points, from);
+  const b0 = at(ends.batches, from);
+  return {
+    points: result.points.slice(p0, at(ends.points, to)),
+    events: result.events.slice(at(ends.events, from), at(ends.events, to)),
+    batches: result.batches
+      .slice(b0, at(ends.batches, to))
+      .map((b) => ({ ...b, firstPoint: b.firstPoint - p0 })),
+    invalid: 0,
+    ends: {
+      points: ends.points.subarray(from, to).map((e) => e - p0),
+      events: ends.events.subarray(from, to).map((e) => e - at(ends.events, from)),
+      batches: ends.batches.subarray(from, to).map((e) => e - b0),
+    },
+  };
+}
+
+/** Points the records [from, to) of `result`'s input produced. */
+export function slicePoints(result: IngestResult, from: number, to: number): number {
+  const ends = result.ends.points;
+  return (to === 0 ? 0 : (ends[to - 1] as number)) - (from === 0 ? 0 : (ends[from - 1] as number));
+}
+
+function addRecord(out: IngestResult, record: IngestRecord, hosts: HostTags): void {
+  if (record.type !== UPLINK_PACKED_TYPE) {
+    addPacket(out, record, record.type, record.body, hosts);
+    return;
+  }
+  let sections;
+  try {
+    sections = unpackSections(record.body);
+  } catch {
+    out.invalid++;
+    return;
+  }
+  for (const section of sections) {
+    const from = { ...record, src: section.src, uuid: section.uuid };
+    for (const frame of section.frames) addPacket(out, from, frame.type, frame.body, hosts);
+  }
 }
 
 /** One agent packet of `record` (the record itself, or one packet of a PACKED record). */

@@ -34,9 +34,8 @@ import type { X509Certificate } from 'node:crypto';
 import { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
-  BatchAckStatus,
-  batchSeqRanges,
   decodeUplinkMessage,
+  ErrorCode,
   encodeUplinkMessage,
   openBatch,
   parseAuthHeader,
@@ -54,14 +53,15 @@ import {
   type UplinkSequencedRecord,
 } from '../protocol/index.js';
 import { CreditLedger, CreditPolicy, DEFAULT_MAX_INFLIGHT_BATCHES } from './credit-policy.js';
-import { cloneRanges, SessionDraft, type StoredRanges } from './dedupe.js';
-import { ingest, type IngestResult, type RegistryEvent } from './ingest.js';
+import { commitBatches, type CommitContext, type CommitFailure } from './batch-commit.js';
+import type { StoredRanges } from './dedupe.js';
+import { ingest, type IngestResult } from './ingest.js';
 import type { Registry } from './registry.js';
 import type { RelayDirectory } from './relays.js';
-import type { SampleStore, StorePoint } from './store/index.js';
+import type { SampleStore } from './store/index.js';
 
-/** Most points stored by one group of batches (the store accepts 100,000 per write). */
-const MAX_GROUP_POINTS = 50_000;
+/** Most points in one store write (the store may take fewer: its maxWritePoints, 100,000 by default). */
+export const MAX_WRITE_POINTS = 50_000;
 
 export interface EndpointLogger {
   info(obj: object, msg?: string): void;
@@ -92,6 +92,8 @@ export interface RelayEndpointOptions {
   maxRelays?: number;
   /** Called after a batch is durable and before its ack is sent (crash tests kill the process here). */
   afterStore?: (relay: string, firstSeq: number, lastSeq: number) => void;
+  /** Called after each store write is durable, with the seqs of the records it holds (crash tests). */
+  afterWrite?: (relay: string, firstSeq: number, lastSeq: number) => void;
 }
 
 export interface RelayState {
@@ -104,6 +106,11 @@ export interface RelayState {
   batches: number;
   duplicates: number;
   rejected: number;
+  /** Store writes of this connection that failed, and the last failure: which seqs, and why. */
+  storeFailures: number;
+  lastError: { code: string; message: string; firstSeq: number; lastSeq: number; atMs: number } | undefined;
+  /** When a write of this connection last became durable. */
+  lastStoredAtMs: number | undefined;
 }
 
 interface Connection {
@@ -116,17 +123,11 @@ interface Connection {
   /** Batches received and not yet handled. */
   pending: UplinkBatch[];
   /** Pending batches already opened and parsed while a store write was in flight (see `preparse`). */
-  parsed: Map<UplinkBatch, ParsedBatch>;
+  parsed: Map<UplinkBatch, { records: UplinkSequencedRecord[]; early: IngestResult }>;
   /** A store write of this connection is in flight. */
   writing: boolean;
   lastHeard: number;
   timer: NodeJS.Timeout;
-}
-
-/** A batch opened and converted ahead of its turn: both steps are pure functions of its bytes and zone. */
-interface ParsedBatch {
-  records: UplinkSequencedRecord[];
-  result: IngestResult;
 }
 
 export class RelayEndpoint {
@@ -135,7 +136,7 @@ export class RelayEndpoint {
   /** Connections past HELLO share the budget; keyed by connection, as a replaced one lingers until closed. */
   private readonly credit: CreditPolicy<Connection>;
   /** Counters for tests and the API. */
-  readonly totals = { batches: 0, duplicates: 0, rejected: 0, samples: 0 };
+  readonly totals = { batches: 0, duplicates: 0, rejected: 0, samples: 0, storeFailures: 0 };
 
   constructor(private readonly options: RelayEndpointOptions) {
     this.credit = new CreditPolicy({
@@ -237,6 +238,9 @@ export class RelayEndpoint {
         batches: 0,
         duplicates: 0,
         rejected: 0,
+        storeFailures: 0,
+        lastError: undefined,
+        lastStoredAtMs: undefined,
       },
       spool: undefined,
       ledger: undefined,
@@ -398,10 +402,11 @@ export class RelayEndpoint {
 
   /**
    * Handle every batch this relay has queued, in order, several per store
-   * write: a relay with a window of 8 then costs one synced write per group,
-   * not per batch. Each batch is checked against the stored ranges plus those
-   * of the batches before it in the group; the group's points, ranges and
-   * registry changes commit atomically, and only then are its acks sent.
+   * write (batch-commit.ts): a relay with a window of 8 then costs one synced
+   * write per group, not per batch, and a batch larger than one write takes
+   * several. Each batch is checked against the stored ranges plus those of
+   * the records before it; acks go out once the write completing a batch is
+   * durable.
    */
   private async drain(c: Connection): Promise<void> {
     // Half the window per group: while one half is being written, the relay can send the other
@@ -409,105 +414,80 @@ export class RelayEndpoint {
     const maxBatches =
       this.options.overlapWrites === true ? Math.max(1, Math.ceil(c.state.window / 2)) : Infinity;
     while (c.pending.length > 0) {
-      const group: UplinkBatch[] = [];
-      let points = 0;
-      const result = await this.storeGroup(
-        c,
-        () => {
-          const next = points < MAX_GROUP_POINTS && group.length < maxBatches ? c.pending.shift() : undefined;
-          if (next !== undefined) group.push(next);
-          return next;
-        },
-        (n) => (points += n),
-      );
-      if (result === 'failed') return;
+      let taken = 0;
+      const failed = await commitBatches(this.commitContext(c), () => {
+        const next = taken < maxBatches ? c.pending.shift() : undefined;
+        if (next !== undefined) {
+          taken++;
+          this.totals.batches++;
+          c.state.batches++;
+        }
+        return next;
+      });
+      if (failed !== undefined) return this.writeFailed(c, failed);
     }
   }
 
-  private async storeGroup(
-    c: Connection,
-    take: () => UplinkBatch | undefined,
-    counted: (points: number) => void,
-  ): Promise<'ok' | 'failed'> {
+  private commitContext(c: Connection): CommitContext {
     const relay = c.state.id;
-    const spool = c.spool as string;
     const { ranges, registry, store } = this.options;
-    const stored = await ranges.relaySet(relay, spool);
-    const next = cloneRanges(stored);
-    const sessions = new SessionDraft(ranges);
-    const points: StorePoint[] = [];
-    const events: RegistryEvent[] = [];
-    const acks: { batch: UplinkBatch; status: BatchAckStatus }[] = [];
-    let changed = false;
-    for (let batch = take(); batch !== undefined; batch = take()) {
-      this.totals.batches++;
-      c.state.batches++;
-      const present = batchSeqRanges(batch);
-      if (present.every(([f, l]) => next.has(f, l))) {
-        this.totals.duplicates++;
-        c.state.duplicates++;
-        acks.push({ batch, status: BatchAckStatus.DUPLICATE });
-        continue;
-      }
-      const early = c.parsed.get(batch);
-      c.parsed.delete(batch);
-      let records;
-      try {
-        records = early?.records ?? this.open(batch);
-      } catch (err) {
+    return {
+      relay,
+      spool: c.spool as string,
+      ranges,
+      registry,
+      store,
+      maxWritePoints: Math.min(MAX_WRITE_POINTS, store.maxWritePoints),
+      open: (batch) => {
+        const early = c.parsed.get(batch);
+        c.parsed.delete(batch);
+        return early !== undefined ? early : { records: this.open(batch), early: undefined };
+      },
+      onRejected: (batch, err) => {
         this.totals.rejected++;
         c.state.rejected++;
-        this.options.log.error(
-          { relay, firstSeq: batch.firstSeq, err: (err as Error).message },
-          'batch rejected',
-        );
-        acks.push({ batch, status: BatchAckStatus.REJECTED });
-        continue;
-      }
-      const fresh = records.filter((r) => !next.covers(r.seq));
-      const result =
-        early !== undefined && fresh.length === records.length ? early.result : ingest(fresh, relay);
-      // Agent-level de-duplication of resent SERIESBATCHes.
-      const kept = await sessions.keep(result);
-      for (const p of kept) points.push(p);
-      counted(kept.length);
-      // A relay's data changes only hosts of its own zone (or not yet registered ones), as for configs.
-      for (const e of result.events) {
-        if (!('uuid' in e) || (registry.host(e.uuid)?.zone ?? relay) === relay) events.push(e);
-      }
-      for (const [f, l] of present) next.add(f, l);
-      changed = true;
-      acks.push({ batch, status: fresh.length === 0 ? BatchAckStatus.DUPLICATE : BatchAckStatus.STORED });
-    }
-    if (changed) {
-      const reg = registry.prepare(events);
-      const meta = [ranges.relayOp(relay, spool, next), ...sessions.ops(), ...reg.ops];
-      c.writing = true;
-      const written = store.write(points, { meta });
-      for (const batch of c.pending) this.preparse(c, batch);
-      try {
-        await written;
-      } catch (err) {
-        // Not durable: no ack. Close so the relay resends on a fresh connection.
-        this.options.log.error({ relay, err: (err as Error).message }, 'store write failed');
-        c.pending.length = 0;
-        c.parsed.clear();
-        c.ws.close(UplinkCloseCode.UNAVAILABLE, 'store unavailable');
-        return 'failed';
-      } finally {
-        c.writing = false;
-      }
-      for (const a of acks) this.options.afterStore?.(relay, a.batch.firstSeq, a.batch.lastSeq);
-      ranges.commitRelay(relay, spool, next);
-      sessions.commit();
-      reg.apply();
-      this.totals.samples += points.length;
-    }
-    for (const { batch, status } of acks) {
-      c.ledger?.onAck();
-      send(c.ws, { type: 'BATCH_ACK', body: { firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, status } });
-    }
-    return 'ok';
+        this.options.log.error({ relay, firstSeq: batch.firstSeq, err: err.message }, 'batch rejected');
+      },
+      onWriting: (writing) => {
+        c.writing = writing;
+        if (writing) for (const batch of c.pending) this.preparse(c, batch);
+      },
+      afterWrite: (first, last) => this.options.afterWrite?.(relay, first, last),
+      afterStore: (first, last) => this.options.afterStore?.(relay, first, last),
+      ack: (batch, status) => {
+        c.ledger?.onAck();
+        send(c.ws, { type: 'BATCH_ACK', body: { firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, status } });
+      },
+      onStored: (points) => {
+        this.totals.samples += points;
+        c.state.lastStoredAtMs = Date.now();
+      },
+      onDuplicate: () => {
+        this.totals.duplicates++;
+        c.state.duplicates++;
+      },
+    };
+  }
+
+  /**
+   * Not durable: no ack. Tell the relay which seqs failed and why (it slows
+   * down when the same range fails twice), then close so it resends on a
+   * fresh connection.
+   */
+  private writeFailed(c: Connection, failed: CommitFailure): void {
+    const { err, firstSeq, lastSeq, points } = failed;
+    const code = err.code ?? ErrorCode.INTERNAL;
+    this.totals.storeFailures++;
+    c.state.storeFailures++;
+    c.state.lastError = { code, message: err.message, firstSeq, lastSeq, atMs: Date.now() };
+    this.options.log.error(
+      { relay: c.state.id, code, firstSeq, lastSeq, points, err: err.message },
+      'store write failed',
+    );
+    c.pending.length = 0;
+    c.parsed.clear();
+    send(c.ws, { type: 'ERROR', body: { code, message: err.message, firstSeq, lastSeq } });
+    c.ws.close(UplinkCloseCode.UNAVAILABLE, 'store unavailable');
   }
 
   private open(batch: UplinkBatch): UplinkSequencedRecord[] {
@@ -527,7 +507,7 @@ export class RelayEndpoint {
     if (c.parsed.has(batch)) return;
     try {
       const records = this.open(batch);
-      c.parsed.set(batch, { records, result: ingest(records, c.state.id) });
+      c.parsed.set(batch, { records, early: ingest(records, c.state.id) });
     } catch {
       // Rejected, with its log line, at its turn.
     }

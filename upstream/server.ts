@@ -49,6 +49,10 @@ export interface UpstreamStartOptions {
   now?: () => number;
   /** See RelayEndpointOptions.afterStore. */
   afterStore?: (relay: string, firstSeq: number, lastSeq: number) => void;
+  /** See RelayEndpointOptions.afterWrite. */
+  afterWrite?: (relay: string, firstSeq: number, lastSeq: number) => void;
+  /** The store's limit of points per write (tests: small, to make batches take several writes). */
+  maxWritePoints?: number;
 }
 
 export class Upstream {
@@ -69,7 +73,7 @@ export class Upstream {
     readonly apiToken: string,
     readonly log: Logger,
     private readonly now: () => number,
-    afterStore: UpstreamStartOptions['afterStore'],
+    hooks: Pick<UpstreamStartOptions, 'afterStore' | 'afterWrite'>,
   ) {
     this.endpoint = new RelayEndpoint({
       store,
@@ -82,7 +86,8 @@ export class Upstream {
       requireClientCert: config.tls?.requestCert === true,
       heartbeatMs: config.uplinkHeartbeatMs,
       overlapWrites: store instanceof WorkerSampleStore,
-      ...(afterStore === undefined ? {} : { afterStore }),
+      ...(hooks.afterStore === undefined ? {} : { afterStore: hooks.afterStore }),
+      ...(hooks.afterWrite === undefined ? {} : { afterWrite: hooks.afterWrite }),
     });
     const relayPush = registry.onHostChanged;
     registry.onHostChanged = (record) => {
@@ -156,9 +161,14 @@ export class Upstream {
         { ...cut, part: 'store' },
         'store: damaged WAL tail cut before recovery; the data before it is kept',
       );
+    const storeOptions = {
+      location: paths.store,
+      onWalTailCut,
+      ...(options.maxWritePoints === undefined ? {} : { maxWritePoints: options.maxWritePoints }),
+    };
     const store = config.storeWorker
-      ? await WorkerSampleStore.open({ location: paths.store, onWalTailCut })
-      : await RocksSampleStore.open({ location: paths.store, onWalTailCut });
+      ? await WorkerSampleStore.open(storeOptions)
+      : await RocksSampleStore.open(storeOptions);
     const registry = await Registry.open(store, {
       autoRegister: config.autoRegister,
       heartbeatMs: config.heartbeatMs,
@@ -176,7 +186,7 @@ export class Upstream {
       apiToken,
       log,
       now,
-      options.afterStore,
+      options,
     );
     const tls =
       config.tls === undefined

@@ -56,6 +56,9 @@ export interface UplinkPing {
 export interface UplinkErrorMessage {
   code: string;
   message: string;
+  /** The seqs a failed store write held (upstream → relay, before close 4503): the relay slows down when one range keeps failing. */
+  firstSeq?: number;
+  lastSeq?: number;
 }
 
 /** Status byte of BATCH_ACK. */

@@ -102,7 +102,7 @@ export function uplinkSchemas(limits: ProtocolLimits): Map<JsonType, Schema> {
     ['CREDIT', obj({ window }, ['window'])],
     ['PING', ping],
     ['PONG', ping],
-    ['ERROR', obj(codeMessage, ['code', 'message'])],
+    ['ERROR', obj({ ...codeMessage, firstSeq: uint, lastSeq: uint }, ['code', 'message'])],
     [
       'HOSTCONFIG_REQ',
       obj({ id: uint, uuid: str, request: { type: 'object' }, source: { type: 'string', maxLength: 255 } }, [

@@ -12,6 +12,7 @@ export {
   type SampleStore,
   putMeta,
   delMeta,
+  DEFAULT_MAX_WRITE_POINTS,
 } from './types.js';
 export { StoreError, StoreErrorCode } from './errors.js';
 export {

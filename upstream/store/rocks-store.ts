@@ -87,17 +87,18 @@ import {
   tagSuffix,
   tagsMatch,
 } from './series-key.js';
-import type {
-  ListSeriesOptions,
-  MetaOp,
-  RetentionResult,
-  SampleStore,
-  SeriesInfo,
-  SeriesQuery,
-  SeriesResult,
-  StorePoint,
-  StoreStats,
-  WriteExtra,
+import {
+  DEFAULT_MAX_WRITE_POINTS,
+  type ListSeriesOptions,
+  type MetaOp,
+  type RetentionResult,
+  type SampleStore,
+  type SeriesInfo,
+  type SeriesQuery,
+  type SeriesResult,
+  type StorePoint,
+  type StoreStats,
+  type WriteExtra,
 } from './types.js';
 
 type DB = RocksLevel<Buffer, Buffer>;
@@ -265,7 +266,7 @@ export class RocksSampleStore implements SampleStore {
     this.opts = {
       maxPendingPoints: options.maxPendingPoints ?? 500_000,
       maxPendingAgeMs: options.maxPendingAgeMs ?? 300_000,
-      maxWritePoints: options.maxWritePoints ?? 100_000,
+      maxWritePoints: options.maxWritePoints ?? DEFAULT_MAX_WRITE_POINTS,
       maxGroupPoints: options.maxGroupPoints ?? 64_000,
       checkpointChunkBlocks: options.checkpointChunkBlocks ?? 2048,
     };
@@ -354,6 +355,10 @@ export class RocksSampleStore implements SampleStore {
       await it.close();
     }
     if (this.pending.points > 0) this.notePending();
+  }
+
+  get maxWritePoints(): number {
+    return this.opts.maxWritePoints;
   }
 
   /** Bucket size in ms (as stored in the database). */

@@ -85,7 +85,12 @@ export interface RetentionResult {
 }
 
 /** What the upstream needs from a place to put samples. */
+/** Points one write takes by default: far above what one relay record can hold (batch-commit.ts). */
+export const DEFAULT_MAX_WRITE_POINTS = 100_000;
+
 export interface SampleStore {
+  /** Most points one `write` takes; more is refused (OWL_ERR_STORE_WRITE_TOO_LARGE). */
+  readonly maxWritePoints: number;
   /** Store points (and meta ops) atomically and durably; resolves only once they survive power loss. */
   write(points: readonly StorePoint[], extra?: WriteExtra): Promise<void>;
   /** Points of the matching series in [fromMs, toMs), time-ordered. */

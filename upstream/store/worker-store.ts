@@ -53,17 +53,18 @@ import { fromWireError, type WireError } from '../../protocol/index.js';
 import { PendingCalls, startModuleWorker } from '../../rocks/index.js';
 import { StoreError, StoreErrorCode } from './errors.js';
 import type { RocksSampleStoreOptions, StoreCounters, WalTailCut } from './rocks-store.js';
-import type {
-  ListSeriesOptions,
-  MetaOp,
-  RetentionResult,
-  SampleStore,
-  SeriesInfo,
-  SeriesQuery,
-  SeriesResult,
-  StorePoint,
-  StoreStats,
-  WriteExtra,
+import {
+  DEFAULT_MAX_WRITE_POINTS,
+  type ListSeriesOptions,
+  type MetaOp,
+  type RetentionResult,
+  type SampleStore,
+  type SeriesInfo,
+  type SeriesQuery,
+  type SeriesResult,
+  type StorePoint,
+  type StoreStats,
+  type WriteExtra,
 } from './types.js';
 
 /** RocksSampleStoreOptions without the clock and timers, which stay in the worker with their defaults. */
@@ -224,6 +225,7 @@ function wireMeta(meta: unknown): unknown {
 /** A SampleStore whose RocksSampleStore runs in a worker thread. Use WorkerSampleStore.open(). */
 export class WorkerSampleStore implements SampleStore {
   readonly location: string;
+  readonly maxWritePoints: number;
   private readonly worker: Worker;
   private readonly onError: (err: unknown) => void;
   private readonly onWalTailCut: (cut: WalTailCut) => void;
@@ -255,6 +257,7 @@ export class WorkerSampleStore implements SampleStore {
     delete data.now;
     delete data.timers;
     this.location = options.location;
+    this.maxWritePoints = options.maxWritePoints ?? DEFAULT_MAX_WRITE_POINTS;
     this.onError = onError ?? (() => {});
     this.onWalTailCut = onWalTailCut ?? (() => {});
     this.opened = new Promise<void>((resolve, reject) => (this.openSettle = { resolve, reject }));
