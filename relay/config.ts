@@ -41,7 +41,8 @@ export interface RelayConfig {
    * agent handling.
    */
   spool: { maxBytes: number; maxAgeMs: number; policy: SpoolPolicy; compressLevel: number; worker: boolean };
-  batch: { maxRecords: number; maxBytes: number; lingerMs: number; compress: boolean };
+  /** maxSamples: most samples in one batch (the upstream may ask for fewer in WELCOME). */
+  batch: { maxRecords: number; maxBytes: number; maxSamples: number; lingerMs: number; compress: boolean };
   metrics: { enabled: boolean; host: string; port: number };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -71,7 +72,13 @@ export function defaultRelayConfig(): RelayConfig {
       worker: true,
     },
     // Big batches: deflate finds each series' repeats within one batch (about 8.5 bytes a sample).
-    batch: { maxRecords: 20_000, maxBytes: 2 * 1024 * 1024, lingerMs: 50, compress: true },
+    batch: {
+      maxRecords: 20_000,
+      maxBytes: 2 * 1024 * 1024,
+      maxSamples: 50_000,
+      lingerMs: 50,
+      compress: true,
+    },
     metrics: { enabled: false, host: '127.0.0.1', port: 9464 },
     logLevel: 'info',
   };
@@ -130,6 +137,7 @@ const schema = {
       properties: {
         maxRecords: positive,
         maxBytes: { type: 'integer', minimum: 1024 },
+        maxSamples: positive,
         lingerMs: { type: 'integer', minimum: 0 },
         compress: { type: 'boolean' },
       },

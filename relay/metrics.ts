@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { StuckRange } from './uplink-client.js';
 
 /** Figures the relay reports; the same ones `owl-relay status` prints. */
 export interface RelayStatus {
@@ -24,6 +25,10 @@ export interface RelayStatus {
     url: string | null;
     inFlight: number;
     window: number;
+    /** Age of the oldest record not yet acknowledged by the upstream (0 when none). */
+    oldestUnackedAgeMs: number;
+    /** The seq range the upstream keeps failing to store, while it is stuck (retried slowly). */
+    stuck: StuckRange | null;
   };
   agents: { connected: number };
 }
@@ -35,6 +40,9 @@ export class RelayMetrics {
   readonly connectionsRejected: Counter<'reason'>;
   readonly batchesSent: Counter<'kind'>;
   readonly samplesSent: Counter;
+  readonly samplesResent: Counter;
+  readonly samplesAcked: Counter<'status'>;
+  readonly stuckRanges: Counter;
   readonly batchesAcked: Counter<'status'>;
   readonly uplinkConnects: Counter;
   private server: Server | undefined;
@@ -67,7 +75,23 @@ export class RelayMetrics {
     });
     this.samplesSent = new Counter({
       name: 'owl_relay_uplink_samples_total',
-      help: 'Samples sent upstream',
+      help: 'Samples sent upstream for the first time (resends are counted apart)',
+      registers: r,
+    });
+    this.samplesResent = new Counter({
+      name: 'owl_relay_uplink_resent_samples_total',
+      help: 'Samples sent upstream again (their batch was unacknowledged when a connection ended)',
+      registers: r,
+    });
+    this.samplesAcked = new Counter({
+      name: 'owl_relay_uplink_acked_samples_total',
+      help: 'Samples the upstream acknowledged, by ack status (stored, duplicate, rejected)',
+      labelNames: ['status'],
+      registers: r,
+    });
+    this.stuckRanges = new Counter({
+      name: 'owl_relay_uplink_stuck_total',
+      help: 'Times a seq range became stuck: the upstream failed to store it the same way twice',
       registers: r,
     });
     this.batchesAcked = new Counter({
@@ -118,6 +142,16 @@ export class RelayMetrics {
       'owl_relay_uplink_inflight_batches',
       'Batches sent and not yet acknowledged',
       (s) => s.uplink.inFlight,
+    );
+    gauge(
+      'owl_relay_uplink_oldest_unacked_age_seconds',
+      'Age of the oldest record the upstream has not acknowledged',
+      (s) => s.uplink.oldestUnackedAgeMs / 1000,
+    );
+    gauge(
+      'owl_relay_uplink_stuck',
+      '1 while a seq range is stuck (the upstream keeps failing to store it)',
+      (s) => (s.uplink.stuck === null ? 0 : 1),
     );
   }
 

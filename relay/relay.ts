@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { LRUCache } from 'lru-cache';
 import { pino, type Logger } from 'pino';
 import {
+  BatchAckStatus,
   createPacketParser,
   packetName,
   type Host,
@@ -87,10 +88,16 @@ export class Relay {
       onConfigPush: (uuid, host) => this.onConfigPush(uuid, host),
       onHostAnswer: (uuid, host) => this.onHostAnswer(uuid, host),
       onVersion: (version) => void cache.setClientVersion(version),
-      onBatchAck: (status) => this.metrics.batchesAcked.inc({ status: String(status) }),
-      onBatchSent: (replay, _records, samples) => {
+      onBatchAck: (status, _records, samples) => {
+        this.metrics.batchesAcked.inc({ status: String(status) });
+        this.metrics.samplesAcked.inc({ status: ackStatusName(status) }, samples);
+      },
+      onBatchSent: (replay, _records, samples, resent) => {
         this.metrics.batchesSent.inc({ kind: replay ? 'replay' : 'live' });
-        this.metrics.samplesSent.inc(samples);
+        (resent ? this.metrics.samplesResent : this.metrics.samplesSent).inc(samples);
+      },
+      onStuck: (stuck) => {
+        if (stuck !== undefined) this.metrics.stuckRanges.inc();
       },
       onConnect: () => this.metrics.uplinkConnects.inc(),
       onLiveLag: (behind) => this.gate.hold(behind),
@@ -320,6 +327,9 @@ export class Relay {
         url: this.uplink.url,
         inFlight: this.uplink.inFlightBatches,
         window: this.uplink.window,
+        // The spool holds exactly the records not yet acknowledged.
+        oldestUnackedAgeMs: s.ageMs,
+        stuck: this.uplink.stuck ?? null,
       },
       agents: { connected: this.server.connectionCount },
     };
@@ -367,4 +377,10 @@ function readTls(files: { ca?: string; cert?: string; key?: string }): {
   if (files.cert !== undefined) out.cert = readFileSync(files.cert);
   if (files.key !== undefined) out.key = readFileSync(files.key);
   return out;
+}
+
+/** A BATCH_ACK status as a metric label. */
+function ackStatusName(status: BatchAckStatus): string {
+  if (status === BatchAckStatus.STORED) return 'stored';
+  return status === BatchAckStatus.DUPLICATE ? 'duplicate' : 'rejected';
 }

@@ -42,6 +42,8 @@ import {
   UPLINK_MAX_MESSAGE_BYTES,
   UPLINK_VERSION,
   UplinkCloseCode,
+  UplinkErrorCode,
+  Heartbeat,
   type Host,
   type HostConfigRequest,
   type UplinkMessage,
@@ -71,7 +73,15 @@ export interface UplinkClientOptions {
   spool: Spool;
   /** TLS material for wss:// (PEM). */
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
-  batch: { maxRecords: number; maxBytes: number; lingerMs: number; compress: boolean; level?: number };
+  batch: {
+    maxRecords: number;
+    maxBytes: number;
+    /** Most samples in one batch (the upstream's WELCOME maxBatchSamples may lower it). */
+    maxSamples?: number;
+    lingerMs: number;
+    compress: boolean;
+    level?: number;
+  };
   backoff?: BackoffOptions;
   /** Slow-reconnect delay after an authentication or protocol refusal. */
   slowRetryMs?: number;
@@ -98,8 +108,11 @@ export interface UplinkClientOptions {
    */
   onHostAnswer?: (uuid: string, host: Host | null) => void;
   onVersion: (version: string) => void;
-  onBatchAck?: (status: BatchAckStatus, records: number) => void;
-  onBatchSent?: (replay: boolean, records: number, samples: number) => void;
+  onBatchAck?: (status: BatchAckStatus, records: number, samples: number) => void;
+  /** A batch went out; `resent` when its first record was sent before (a retry after a reconnect). */
+  onBatchSent?: (replay: boolean, records: number, samples: number, resent: boolean) => void;
+  /** A seq range became stuck (the upstream failed to store it the same way twice), or no longer is. */
+  onStuck?: (stuck: StuckRange | undefined) => void;
   onConnect?: (url: string) => void;
   log: UplinkLogger;
   now?: () => number;
@@ -128,7 +141,21 @@ interface AttemptTrace {
 
 interface BatchInFlight {
   records: number;
+  samples: number;
 }
+
+/** A seq range the upstream failed to store, with the same error code, `failures` times in a row. */
+export interface StuckRange {
+  firstSeq: number;
+  lastSeq: number;
+  /** The upstream's error code (e.g. OWL_ERR_STORE_IO). */
+  code: string;
+  message: string;
+  failures: number;
+}
+
+/** Same failure, same range, this many times in a row: the range is stuck and retried slowly. */
+export const STUCK_AFTER_FAILURES = 2;
 
 export class UplinkClient {
   private ws: WebSocket | undefined;
@@ -136,12 +163,19 @@ export class UplinkClient {
   private urlIndex = 0;
   private readonly backoff: Backoff;
   private reconnectTimer: NodeJS.Timeout | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private heartbeat: Heartbeat | undefined;
+  /** Set when the upstream fell silent: the close is then logged as a heartbeat timeout. */
+  private silentMs: number | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   private lingerTimer: NodeJS.Timeout | undefined;
-  private lastHeard = 0;
-  private heartbeatMs = 15_000;
   private maxBatchBytes: number;
+  private maxBatchSamples: number;
+  /** One past the highest seq sent by this process: a batch starting below it is a resend. */
+  private sentBelow = 0;
+  /** The store failure the upstream reported on this connection (ERROR with a seq range), if any. */
+  private reported: Omit<StuckRange, 'failures'> | undefined;
+  /** The last reported failure and how often it repeated; stuck from STUCK_AFTER_FAILURES on. */
+  private failing: StuckRange | undefined;
   private readonly credit = new CreditWindow(0);
   private readonly inFlight = new Map<number, BatchInFlight>();
   private replayCursor = 0;
@@ -174,6 +208,7 @@ export class UplinkClient {
   constructor(private readonly options: UplinkClientOptions) {
     this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF);
     this.maxBatchBytes = options.batch.maxBytes;
+    this.maxBatchSamples = options.batch.maxSamples ?? Infinity;
     this.now = options.now ?? Date.now;
     this.durableNext = options.spool.nextSeq();
   }
@@ -200,6 +235,13 @@ export class UplinkClient {
   /** Consecutive attempts refused in the TLS handshake (reset by any other outcome). */
   get tlsHandshakeFailures(): number {
     return this.tlsFailures;
+  }
+
+  /** The range the upstream keeps failing to store, while it is stuck. */
+  get stuck(): StuckRange | undefined {
+    return this.failing !== undefined && this.failing.failures >= STUCK_AFTER_FAILURES
+      ? { ...this.failing }
+      : undefined;
   }
 
   /** Batches sent and not yet acknowledged. */
@@ -355,12 +397,11 @@ export class UplinkClient {
         },
       }),
     );
-    this.lastHeard = this.now();
   }
 
   private onMessage(ws: WebSocket, data: Buffer, isBinary: boolean): void {
     if (ws !== this.ws) return;
-    this.lastHeard = this.now();
+    this.heartbeat?.heard();
     let msg: UplinkMessage;
     try {
       if (!isBinary) throw new RelayError(RelayErrorCode.UPSTREAM_UNAVAILABLE, 'text message on the uplink');
@@ -372,7 +413,13 @@ export class UplinkClient {
     }
     switch (msg.type) {
       case 'WELCOME':
-        return this.onWelcome(ws, msg.body.window, msg.body.maxBatchBytes, msg.body.heartbeatMs);
+        return this.onWelcome(
+          ws,
+          msg.body.window,
+          msg.body.maxBatchBytes,
+          msg.body.heartbeatMs,
+          msg.body.maxBatchSamples,
+        );
       case 'CREDIT':
         this.credit.setWindow(msg.body.window);
         return this.pump();
@@ -381,12 +428,13 @@ export class UplinkClient {
         return;
       case 'PONG':
         return;
-      case 'ERROR':
-        this.options.log.warn(
-          { code: msg.body.code, message: msg.body.message },
-          'upstream reported an error',
-        );
+      case 'ERROR': {
+        const { code, message, firstSeq, lastSeq } = msg.body;
+        this.options.log.warn({ code, message, firstSeq, lastSeq }, 'upstream reported an error');
+        if (firstSeq !== undefined && lastSeq !== undefined)
+          this.reported = { code, message, firstSeq, lastSeq };
         return;
+      }
       case 'BATCH_ACK':
         return this.onAck(msg.body.firstSeq, msg.body.lastSeq, msg.body.status);
       case 'HOSTCONFIG_RESP':
@@ -418,7 +466,13 @@ export class UplinkClient {
     }
   }
 
-  private onWelcome(ws: WebSocket, window: number, maxBatchBytes: number, heartbeatMs: number): void {
+  private onWelcome(
+    ws: WebSocket,
+    window: number,
+    maxBatchBytes: number,
+    heartbeatMs: number,
+    maxBatchSamples: number | undefined,
+  ): void {
     const spool = this.options.spool;
     this.currentState = 'connected';
     this.backoff.reset();
@@ -429,7 +483,9 @@ export class UplinkClient {
       this.options.log.info({ url: this.options.urls[this.urlIndex] }, 'uplink TLS handshake accepted again');
     }
     this.maxBatchBytes = Math.min(this.options.batch.maxBytes, maxBatchBytes);
-    this.heartbeatMs = heartbeatMs;
+    this.maxBatchSamples = Math.min(this.options.batch.maxSamples ?? Infinity, maxBatchSamples ?? Infinity);
+    // Dropped by the spool cap meanwhile: nothing of it is left to get stuck on.
+    if (this.failing !== undefined && spool.firstSeq() > this.failing.lastSeq) this.unstick('dropped');
     this.credit.reset(window);
     this.inFlight.clear();
     this.replayCursor = spool.firstSeq();
@@ -440,15 +496,17 @@ export class UplinkClient {
       'uplink connected',
     );
     this.options.onConnect?.(this.options.urls[this.urlIndex] as string);
-    this.heartbeatTimer = setInterval(() => {
-      if (this.now() - this.lastHeard > 3 * this.heartbeatMs) {
-        this.options.log.warn({}, 'upstream silent for 3 heartbeats');
+    this.heartbeat = new Heartbeat({
+      periodMs: heartbeatMs,
+      now: this.now,
+      ping: (t) => ws.send(encodeUplinkMessage({ type: 'PING', body: { t } })),
+      onSilent: (silentMs) => {
+        // A silent upstream never completes a close handshake: drop the socket; the close logs it.
+        this.silentMs = silentMs;
         ws.terminate();
-        return;
-      }
-      ws.send(encodeUplinkMessage({ type: 'PING', body: { t: this.now() } }));
-    }, this.heartbeatMs);
-    this.heartbeatTimer.unref();
+      },
+    });
+    this.heartbeat.start();
     const sendStatus = (): void => {
       if (ws.readyState === WebSocket.OPEN)
         ws.send(encodeUplinkMessage({ type: 'RELAY_STATUS', body: this.options.status() }));
@@ -470,7 +528,9 @@ export class UplinkClient {
     if (status === BatchAckStatus.REJECTED) {
       this.options.log.error({ firstSeq, lastSeq }, 'upstream rejected a batch; dropping it');
     }
-    this.options.onBatchAck?.(status, batch.records);
+    this.options.onBatchAck?.(status, batch.records, batch.samples);
+    if (this.failing !== undefined && firstSeq <= this.failing.lastSeq && lastSeq >= this.failing.firstSeq)
+      this.unstick('acknowledged');
     this.options.spool.release(firstSeq, lastSeq).then(
       () => undefined,
       (err: unknown) => this.options.log.error({ err: (err as Error).message }, 'spool release failed'),
@@ -604,12 +664,10 @@ export class UplinkClient {
     const held = this.tail.length - this.tailHead;
     if (held > 0 && from >= this.tailFirst && from < this.tailFirst + held) {
       const out: SpoolEntry[] = [];
-      let bytes = 0;
+      const fits = this.batchLimit();
       for (let i = this.tailHead + (from - this.tailFirst); i < this.tail.length; i++) {
         const entry = this.tail[i] as SpoolEntry;
-        if (entry.seq >= below || out.length >= this.options.batch.maxRecords) break;
-        if (out.length > 0 && bytes + entry.payload.length > this.maxBatchBytes) break;
-        bytes += entry.payload.length;
+        if (entry.seq >= below || out.length >= this.options.batch.maxRecords || !fits(entry)) break;
         out.push(entry);
       }
       return out;
@@ -619,14 +677,26 @@ export class UplinkClient {
       maxBytes: this.maxBatchBytes,
     });
     const out: SpoolEntry[] = [];
-    let bytes = 0;
+    const fits = this.batchLimit();
     for (const entry of read) {
-      if (entry.seq >= below) break;
-      if (out.length > 0 && bytes + entry.payload.length > this.maxBatchBytes) break;
-      bytes += entry.payload.length;
+      if (entry.seq >= below || !fits(entry)) break;
       out.push(entry);
     }
     return out;
+  }
+
+  /** A test whether the next entry still fits a batch by bytes and samples (the first always does). */
+  private batchLimit(): (entry: SpoolEntry) => boolean {
+    let bytes = 0;
+    let samples = 0;
+    let first = true;
+    return (entry) => {
+      bytes += entry.payload.length;
+      samples += entry.samples;
+      const fits = first || (bytes <= this.maxBatchBytes && samples <= this.maxBatchSamples);
+      first = false;
+      return fits;
+    };
   }
 
   /**
@@ -642,7 +712,9 @@ export class UplinkClient {
     );
     const first = msg.body.firstSeq;
     this.credit.onSent(first, msg.body.lastSeq);
-    this.inFlight.set(first, { records: entries.length });
+    this.inFlight.set(first, { records: entries.length, samples });
+    const resent = first < this.sentBelow;
+    this.sentBelow = Math.max(this.sentBelow, msg.body.lastSeq + 1);
     if (this.options.batch.compress && !mostlyCompressed(entries)) {
       const raw = msg.body.payload;
       const deflated = await deflateOffThread(raw, this.options.batch.level ?? 6);
@@ -651,13 +723,15 @@ export class UplinkClient {
         msg = { type: 'BATCH', body: { ...msg.body, payload: deflated, compressed: true } };
     }
     ws.send(encodeUplinkMessage(msg));
-    this.options.onBatchSent?.(replay, entries.length, samples);
+    this.options.onBatchSent?.(replay, entries.length, samples, resent);
   }
 
   private onClose(ws: WebSocket, code: number, reason: string): void {
     if (ws !== this.ws) return;
     this.ws = undefined;
     this.clearConnectionTimers();
+    const silent = this.silentMs;
+    this.silentMs = undefined;
     this.credit.reset(0);
     this.inFlight.clear();
     this.failRequests('uplink closed');
@@ -689,7 +763,12 @@ export class UplinkClient {
     if (!quiet) {
       const err = this.attempt.err;
       if (err !== undefined) this.options.log.warn({ url, err: err.message, code: err.code }, 'uplink error');
-      this.options.log.warn({ code, name, reason, wasConnected }, 'uplink closed');
+      if (silent !== undefined)
+        this.options.log.warn(
+          { url, code: UplinkErrorCode.HEARTBEAT_TIMEOUT, silentMs: silent },
+          'uplink closed: heartbeat timeout',
+        );
+      else this.options.log.warn({ closeCode: code, closeName: name, reason, wasConnected }, 'uplink closed');
     }
     if (tlsSlow && !quiet) {
       this.tlsSlowWhy = this.tlsWhy;
@@ -701,15 +780,63 @@ export class UplinkClient {
     // Try the next URL on every failure; the list wraps.
     this.urlIndex = (this.urlIndex + 1) % this.options.urls.length;
     if (wasConnected && this.options.urls.length === 1) this.urlIndex = 0;
-    const slow = reconnect === 'slow' || this.closedForSlowRetry || tlsSlow;
+    const stuck = this.noteFailure();
+    const slow = reconnect === 'slow' || this.closedForSlowRetry || tlsSlow || stuck;
     const delay = slow ? slowRetryMs : this.backoff.next();
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }
 
+  /**
+   * A connection closed: if the upstream reported a store failure with a seq
+   * range on it, count it against the last one. The same range failing with
+   * the same code STUCK_AFTER_FAILURES times in a row is stuck: logged once,
+   * reported, and retried at the slow interval instead of in a tight loop,
+   * until a batch over it is acknowledged. Returns true while stuck.
+   */
+  private noteFailure(): boolean {
+    const r = this.reported;
+    this.reported = undefined;
+    if (r !== undefined) {
+      const f = this.failing;
+      const same =
+        f !== undefined && f.code === r.code && f.firstSeq === r.firstSeq && f.lastSeq === r.lastSeq;
+      this.failing = { ...r, failures: same ? f.failures + 1 : 1 };
+      if (this.failing.failures === STUCK_AFTER_FAILURES) {
+        const { code, message, firstSeq, lastSeq, failures } = this.failing;
+        this.options.log.error(
+          {
+            code: UplinkErrorCode.BATCH_STUCK,
+            upstreamCode: code,
+            why: message,
+            firstSeq,
+            lastSeq,
+            failures,
+            retryMs: this.options.slowRetryMs ?? 30_000,
+          },
+          'uplink batch stuck: the upstream failed to store the same records twice; retrying slowly',
+        );
+        this.options.onStuck?.(this.stuck);
+      }
+    }
+    return this.stuck !== undefined;
+  }
+
+  /** The failing range is gone (stored, or dropped by the spool): log the end of a stuck state once. */
+  private unstick(how: 'acknowledged' | 'dropped'): void {
+    const stuck = this.stuck;
+    this.failing = undefined;
+    if (stuck === undefined) return;
+    this.options.log.info(
+      { firstSeq: stuck.firstSeq, lastSeq: stuck.lastSeq, how },
+      'uplink batch no longer stuck',
+    );
+    this.options.onStuck?.(undefined);
+  }
+
   private clearConnectionTimers(): void {
-    clearInterval(this.heartbeatTimer);
+    this.heartbeat?.stop();
     clearInterval(this.statusTimer);
-    this.heartbeatTimer = undefined;
+    this.heartbeat = undefined;
     this.statusTimer = undefined;
   }
 

@@ -214,6 +214,8 @@ async function route(deps: ApiDeps, req: IncomingMessage): Promise<[number, unkn
           revoked: r.revokedAtMs !== undefined,
           connected: endpoint.isConnected(r.id),
           live: endpoint.connected().find((c) => c.id === r.id) ?? null,
+          // Store failures survive reconnects: a relay whose batches keep failing shows it here.
+          store: endpoint.relayHealth(r.id) ?? null,
         })),
       ];
     case 'POST relays': {

@@ -1,7 +1,7 @@
 /** Upstream configuration: defaults for everything; every path and port overridable. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { OwlError } from '../protocol/index.js';
+import { OwlError, UPLINK_DEFAULT_HEARTBEAT_MS } from '../protocol/index.js';
 import { DEFAULT_MAX_INFLIGHT_BATCHES } from './credit-policy.js';
 
 /** A config the upstream cannot run with (OWL_ERR_CONFIG_INVALID, as the relay's). */
@@ -36,6 +36,7 @@ export interface UpstreamConfig {
   relayWindow: number;
   /** Unacknowledged batches across all relays, shared evenly: each gets max(1, min(relayWindow, floor(this / relays))). */
   maxInflightBatches: number;
+  /** Uplink PING period of both ends (WELCOME heartbeatMs); a link silent for 3 periods is dropped. */
   uplinkHeartbeatMs: number;
   /** CIDRs from which HELLO-less (v3) agents may connect directly. */
   v3Allow: string[];
@@ -58,7 +59,7 @@ export function defaultUpstreamConfig(): UpstreamConfig {
     missedHeartbeats: 3,
     relayWindow: 8,
     maxInflightBatches: DEFAULT_MAX_INFLIGHT_BATCHES,
-    uplinkHeartbeatMs: 15_000,
+    uplinkHeartbeatMs: UPLINK_DEFAULT_HEARTBEAT_MS,
     v3Allow: ['127.0.0.0/8', '::1/128'],
     v3Proxies: {},
     retentionDays: 90,

@@ -46,6 +46,7 @@ import {
   UPLINK_VERSION,
   UplinkCloseCode,
   UplinkErrorCode,
+  Heartbeat,
   type UplinkBatch,
   type UplinkMessage,
   type UplinkMessageOf,
@@ -106,10 +107,14 @@ export interface RelayState {
   batches: number;
   duplicates: number;
   rejected: number;
-  /** Store writes of this connection that failed, and the last failure: which seqs, and why. */
+}
+
+/** A relay's store writes across its connections, for the operator (GET /api/v1/relays). */
+export interface RelayHealth {
+  /** Store writes of its batches that failed, and the last failure: which seqs, and why. */
   storeFailures: number;
   lastError: { code: string; message: string; firstSeq: number; lastSeq: number; atMs: number } | undefined;
-  /** When a write of this connection last became durable. */
+  /** When a write of its batches last became durable. */
   lastStoredAtMs: number | undefined;
 }
 
@@ -126,8 +131,12 @@ interface Connection {
   parsed: Map<UplinkBatch, { records: UplinkSequencedRecord[]; early: IngestResult }>;
   /** A store write of this connection is in flight. */
   writing: boolean;
-  lastHeard: number;
+  /** Until HELLO: the HELLO timeout. */
   timer: NodeJS.Timeout;
+  /** From HELLO on: PINGs, and the drop of a silent relay. */
+  heartbeat: Heartbeat | undefined;
+  /** Set when the relay fell silent: the close is then logged as a heartbeat timeout. */
+  silentMs: number | undefined;
 }
 
 export class RelayEndpoint {
@@ -135,6 +144,7 @@ export class RelayEndpoint {
   private readonly connections = new Map<string, Connection>();
   /** Connections past HELLO share the budget; keyed by connection, as a replaced one lingers until closed. */
   private readonly credit: CreditPolicy<Connection>;
+  private readonly health = new Map<string, RelayHealth>();
   /** Counters for tests and the API. */
   readonly totals = { batches: 0, duplicates: 0, rejected: 0, samples: 0, storeFailures: 0 };
 
@@ -170,6 +180,21 @@ export class RelayEndpoint {
   /** Live relay connections. */
   connected(): RelayState[] {
     return [...this.connections.values()].map((c) => c.state);
+  }
+
+  /** A relay's store writes since this process started, or undefined if it sent none. */
+  relayHealth(id: string): RelayHealth | undefined {
+    const h = this.health.get(id);
+    return h === undefined ? undefined : { ...h };
+  }
+
+  private healthOf(id: string): RelayHealth {
+    let h = this.health.get(id);
+    if (h === undefined) {
+      h = { storeFailures: 0, lastError: undefined, lastStoredAtMs: undefined };
+      this.health.set(id, h);
+    }
+    return h;
   }
 
   isConnected(id: string): boolean {
@@ -238,9 +263,6 @@ export class RelayEndpoint {
         batches: 0,
         duplicates: 0,
         rejected: 0,
-        storeFailures: 0,
-        lastError: undefined,
-        lastStoredAtMs: undefined,
       },
       spool: undefined,
       ledger: undefined,
@@ -249,7 +271,8 @@ export class RelayEndpoint {
       pending: [],
       parsed: new Map(),
       writing: false,
-      lastHeard: Date.now(),
+      heartbeat: undefined,
+      silentMs: undefined,
       timer: setTimeout(() => {
         if (c.spool === undefined) ws.close(UplinkCloseCode.PROTOCOL_ERROR, 'no HELLO');
       }, UPLINK_HELLO_TIMEOUT_MS),
@@ -260,16 +283,22 @@ export class RelayEndpoint {
     ws.on('error', () => undefined);
     ws.on('close', (code: number) => {
       clearTimeout(c.timer);
+      c.heartbeat?.stop();
       if (this.connections.get(id) === c) this.connections.delete(id);
       this.grant(this.credit.leave(c));
-      this.options.log.info({ relay: id, code }, 'relay disconnected');
+      if (c.silentMs === undefined) this.options.log.info({ relay: id, code }, 'relay disconnected');
+      else
+        this.options.log.warn(
+          { relay: id, code: UplinkErrorCode.HEARTBEAT_TIMEOUT, silentMs: c.silentMs },
+          'relay disconnected: heartbeat timeout',
+        );
     });
   }
 
   private onMessage(c: Connection, data: Buffer, isBinary: boolean): void {
     // Closing (a protocol error, replaced, revoked): what the relay still sends is not handled.
     if (c.ws.readyState !== c.ws.OPEN) return;
-    c.lastHeard = Date.now();
+    c.heartbeat?.heard();
     let msg: UplinkMessage;
     try {
       if (!isBinary) throw new Error('text message');
@@ -387,17 +416,21 @@ export class RelayEndpoint {
         window,
         maxBatchBytes: this.options.maxBatchBytes ?? UPLINK_DEFAULT_MAX_BATCH_BYTES,
         heartbeatMs: this.options.heartbeatMs,
+        // One batch, one store write (batch-commit.ts still splits a batch from a relay that ignores it).
+        maxBatchSamples: Math.min(MAX_WRITE_POINTS, this.options.store.maxWritePoints),
       },
     });
     this.grant(shares);
-    c.timer = setInterval(() => {
-      if (Date.now() - c.lastHeard > 3 * this.options.heartbeatMs) {
-        c.ws.close(UplinkCloseCode.HEARTBEAT_TIMEOUT, 'relay silent');
-        return;
-      }
-      send(c.ws, { type: 'PING', body: { t: Date.now() } });
-    }, this.options.heartbeatMs);
-    c.timer.unref();
+    c.heartbeat = new Heartbeat({
+      periodMs: this.options.heartbeatMs,
+      ping: (t) => send(c.ws, { type: 'PING', body: { t } }),
+      onSilent: (silentMs) => {
+        // A silent peer never completes a close handshake: drop the socket now, log once at the close.
+        c.silentMs = silentMs;
+        c.ws.terminate();
+      },
+    });
+    c.heartbeat.start();
   }
 
   /**
@@ -460,7 +493,7 @@ export class RelayEndpoint {
       },
       onStored: (points) => {
         this.totals.samples += points;
-        c.state.lastStoredAtMs = Date.now();
+        this.healthOf(relay).lastStoredAtMs = Date.now();
       },
       onDuplicate: () => {
         this.totals.duplicates++;
@@ -478,8 +511,9 @@ export class RelayEndpoint {
     const { err, firstSeq, lastSeq, points } = failed;
     const code = err.code ?? ErrorCode.INTERNAL;
     this.totals.storeFailures++;
-    c.state.storeFailures++;
-    c.state.lastError = { code, message: err.message, firstSeq, lastSeq, atMs: Date.now() };
+    const health = this.healthOf(c.state.id);
+    health.storeFailures++;
+    health.lastError = { code, message: err.message, firstSeq, lastSeq, atMs: Date.now() };
     this.options.log.error(
       { relay: c.state.id, code, firstSeq, lastSeq, points, err: err.message },
       'store write failed',

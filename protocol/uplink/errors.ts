@@ -40,6 +40,10 @@ export const UplinkErrorCode = {
   NO_CREDIT: 'OWL_ERR_UPLINK_NO_CREDIT',
   /** A batch starting at the same firstSeq is already in flight (CreditWindow). */
   BATCH_IN_FLIGHT: 'OWL_ERR_UPLINK_BATCH_IN_FLIGHT',
+  /** Nothing heard from the peer for UPLINK_MISSED_HEARTBEATS periods: the link is dropped (close 4408). */
+  HEARTBEAT_TIMEOUT: 'OWL_ERR_UPLINK_HEARTBEAT_TIMEOUT',
+  /** The upstream failed to store the same seq range the same way twice: the relay retries it slowly. */
+  BATCH_STUCK: 'OWL_ERR_UPLINK_BATCH_STUCK',
 } as const;
 export type UplinkErrorCode = (typeof UplinkErrorCode)[keyof typeof UplinkErrorCode];
 

@@ -3,7 +3,6 @@ export { UplinkErrorCode, UplinkError } from './errors.js';
 export {
   UPLINK_PATH,
   UPLINK_VERSION,
-  UPLINK_DEFAULT_HEARTBEAT_MS,
   UPLINK_DEFAULT_WINDOW,
   UPLINK_HELLO_TIMEOUT_MS,
   UplinkCloseCode,
@@ -11,6 +10,13 @@ export {
   describeCloseCode,
   closeCodeForHttpStatus,
 } from './transport.js';
+export {
+  Heartbeat,
+  type HeartbeatOptions,
+  type HeartbeatTimers,
+  UPLINK_DEFAULT_HEARTBEAT_MS,
+  UPLINK_MISSED_HEARTBEATS,
+} from './heartbeat.js';
 export { type UplinkCredentials, formatAuthHeader, parseAuthHeader } from './auth.js';
 export {
   UplinkChannel,

@@ -40,6 +40,12 @@ export interface UplinkWelcome {
   heartbeatMs: number;
   /** HELLO features the upstream accepts. */
   features?: string[];
+  /**
+   * Most samples the upstream wants in one batch (optional; a relay that ignores it still gets
+   * its batches stored, in several writes): keeps one batch within one store write and bounds
+   * the upstream's memory per batch.
+   */
+  maxBatchSamples?: number;
 }
 
 /** CONTROL CREDIT, upstream → relay: the new window, effective at once (0 pauses batches). */

@@ -95,6 +95,7 @@ export function uplinkSchemas(limits: ProtocolLimits): Map<JsonType, Schema> {
           },
           heartbeatMs: { type: 'integer', minimum: 1, maximum: 3_600_000 },
           features,
+          maxBatchSamples: { type: 'integer', minimum: 1, maximum: 2 ** 31 },
         },
         ['version', 'window', 'maxBatchBytes', 'heartbeatMs'],
       ),

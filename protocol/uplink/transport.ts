@@ -12,9 +12,6 @@ export const UPLINK_PATH = '/owl/v1/uplink';
 /** The uplink protocol version this code speaks (HELLO/WELCOME `version`). */
 export const UPLINK_VERSION = 1;
 
-/** Heartbeat period a WELCOME offers by default: a dead link is noticed within 45 s. */
-export const UPLINK_DEFAULT_HEARTBEAT_MS = 15_000;
-
 /** Window a WELCOME offers by default: 8 batches of up to 2 MiB before compression in flight. */
 export const UPLINK_DEFAULT_WINDOW = 8;
 
