@@ -661,6 +661,9 @@ export class UplinkClient {
   }
 
   private async take(from: number, below: number): Promise<SpoolEntry[]> {
+    // Below firstSeq() everything was released or dropped by the spool cap (and counted as
+    // dropped): the tail may still hold it, but it must not be sent as well.
+    from = Math.max(from, this.options.spool.firstSeq());
     const held = this.tail.length - this.tailHead;
     if (held > 0 && from >= this.tailFirst && from < this.tailFirst + held) {
       const out: SpoolEntry[] = [];
