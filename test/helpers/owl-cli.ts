@@ -1,0 +1,278 @@
+/**
+ * The real programs, started from their CLIs as an operator would:
+ * `node --import tsx upstream/cli.ts run …` and `node --import tsx relay/cli.ts run …`,
+ * on their default configs. Only what a test must set is passed as flags:
+ * state dir, loopback listeners, relay id and token, zone token, upstream URL,
+ * and the metrics listener when a test reads it. Their pino JSON log (stdout)
+ * is kept line by line; the listening ports come from their start lines.
+ * Every process is SIGKILLed when this process exits, so none outlives a test
+ * or a bench that failed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fetchStatus, type RelayStatus } from '../../relay/index.js';
+import { callApi, type ApiTarget } from './upstream-api.js';
+import { WakeSignal } from './wake-signal.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** One parsed pino line. */
+export type LogLine = Record<string, unknown> & { level?: number; msg?: string; time?: number };
+
+const running = new Set<OwlProcess>();
+process.on('exit', () => {
+  for (const p of running) if (!p.exited) p.proc.kill('SIGKILL');
+});
+
+export class OwlProcess {
+  /** Every stdout line parsed as JSON (lines that are not JSON are kept as `{msg: <line>}`). */
+  readonly log: LogLine[] = [];
+  stderrTail = '';
+  exited = false;
+  exitCode: number | null = null;
+  exitSignal: NodeJS.Signals | null = null;
+  private partial = '';
+  private readonly signal = new WakeSignal();
+  private readonly exit: Promise<void>;
+
+  private constructor(
+    readonly name: string,
+    readonly proc: ChildProcess,
+  ) {
+    running.add(this);
+    proc.stdout?.setEncoding('utf8');
+    proc.stdout?.on('data', (chunk: string) => {
+      const parts = (this.partial + chunk).split('\n');
+      this.partial = parts.pop() ?? '';
+      for (const line of parts) {
+        if (line === '') continue;
+        try {
+          this.log.push(JSON.parse(line) as LogLine);
+        } catch {
+          this.log.push({ msg: line });
+        }
+      }
+      this.signal.wake();
+    });
+    proc.stderr?.setEncoding('utf8');
+    proc.stderr?.on('data', (chunk: string) => {
+      this.stderrTail = (this.stderrTail + chunk).slice(-4000);
+    });
+    proc.stdin?.on('error', () => undefined);
+    this.exit = once(proc, 'exit').then(([code, signal]) => {
+      this.exited = true;
+      this.exitCode = code as number | null;
+      this.exitSignal = signal as NodeJS.Signals | null;
+      running.delete(this);
+      this.signal.wake();
+    });
+  }
+
+  /** `node --import tsx <program>/cli.ts <args>` from the repository root. */
+  static start(program: 'relay' | 'upstream', args: string[]): OwlProcess {
+    const proc = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, program, 'cli.ts'), ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    return new OwlProcess(`owl-${program}`, proc);
+  }
+
+  get pid(): number {
+    return this.proc.pid ?? -1;
+  }
+
+  /** Wait for a log line (index >= `from`) that `match` accepts; returns it. */
+  async waitLog(match: (line: LogLine) => boolean, what: string, ms = 30_000, from = 0): Promise<LogLine> {
+    const deadline = Date.now() + ms;
+    let i = from;
+    for (;;) {
+      for (; i < this.log.length; i++) if (match(this.log[i] as LogLine)) return this.log[i] as LogLine;
+      if (this.exited)
+        throw new Error(`${this.name} exited (${this.describeExit()}) before ${what}: ${this.stderrTail}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`${this.name}: no ${what} within ${ms} ms: ${this.stderrTail}`);
+      await this.signal.sleep(left);
+    }
+  }
+
+  /** Log lines at warn level or above, as `msg {fields}` strings (for failure messages and figures). */
+  problems(): string[] {
+    return this.log
+      .filter((l) => (l.level ?? 0) >= 40)
+      .map((l) => {
+        const { level: _l, time: _t, pid: _p, hostname: _h, name: _n, msg, ...rest } = l;
+        return `${String(msg)} ${JSON.stringify(rest)}`;
+      });
+  }
+
+  /** SIGKILL (kill -9) and wait for the exit. */
+  async kill(): Promise<void> {
+    if (!this.exited) this.proc.kill('SIGKILL');
+    await this.exit;
+  }
+
+  /** SIGTERM (graceful stop) and wait for the exit; SIGKILL after `ms`. */
+  async stop(ms = 20_000): Promise<void> {
+    if (this.exited) return;
+    this.proc.kill('SIGTERM');
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), ms);
+    await this.exit;
+    clearTimeout(timer);
+  }
+
+  describeExit(): string {
+    return this.exitSignal !== null ? `signal ${this.exitSignal}` : `code ${String(this.exitCode)}`;
+  }
+}
+
+function portOf(address: unknown, what: string): number {
+  const port = (address as { port?: unknown } | undefined)?.port;
+  if (typeof port !== 'number') throw new Error(`no port for ${what} in the start line`);
+  return port;
+}
+
+export interface UpstreamCli {
+  proc: OwlProcess;
+  stateDir: string;
+  uplinkPort: number;
+  api: ApiTarget;
+  /** This process's clock (ms) when its start line was read: the upstream is listening. */
+  startedAt: number;
+}
+
+/**
+ * `owl-upstream run` on `stateDir`, every listener on 127.0.0.1 (the uplink on
+ * `uplinkPort`, default any free port). Resolves once it logged "upstream started".
+ */
+export async function startUpstreamCli(stateDir: string, uplinkPort = 0): Promise<UpstreamCli> {
+  const proc = OwlProcess.start('upstream', [
+    'run',
+    '--state-dir',
+    stateDir,
+    '--uplink',
+    `127.0.0.1:${uplinkPort}`,
+    '--agents',
+    '127.0.0.1:0',
+    '--api',
+    '127.0.0.1:0',
+  ]);
+  const started = await proc.waitLog((l) => l.msg === 'upstream started', '"upstream started" line');
+  const startedAt = Date.now();
+  const token = readFileSync(join(stateDir, 'api-token'), 'utf8').trim();
+  return {
+    proc,
+    stateDir,
+    uplinkPort: portOf(started['uplink'], 'uplink'),
+    api: { port: portOf(started['api'], 'api'), token },
+    startedAt,
+  };
+}
+
+export interface RelayCliOptions {
+  stateDir: string;
+  relayId: string;
+  token: string;
+  upstreamUrl: string;
+  zoneToken: string;
+  /** Serve /metrics on 127.0.0.1:<port>. */
+  metricsPort?: number;
+}
+
+export interface RelayCli {
+  proc: OwlProcess;
+  stateDir: string;
+  agentPort: number;
+  metricsPort: number | undefined;
+  /** `owl-relay status`'s figures (the control socket in its state dir). */
+  status(): Promise<RelayStatus>;
+}
+
+/** `owl-relay run`, agents on 127.0.0.1 (any free port). Resolves once it logged "relay started". */
+export async function startRelayCli(o: RelayCliOptions): Promise<RelayCli> {
+  const proc = OwlProcess.start('relay', [
+    'run',
+    '--state-dir',
+    o.stateDir,
+    '--relay-id',
+    o.relayId,
+    '--token',
+    o.token,
+    '--upstream',
+    o.upstreamUrl,
+    '--listen',
+    '127.0.0.1:0',
+    '--zone-token',
+    o.zoneToken,
+    ...(o.metricsPort === undefined ? [] : ['--metrics', `127.0.0.1:${o.metricsPort}`]),
+  ]);
+  const started = await proc.waitLog((l) => l.msg === 'relay started', '"relay started" line');
+  const listen = started['listen'] as unknown[] | undefined;
+  return {
+    proc,
+    stateDir: o.stateDir,
+    agentPort: portOf(listen?.[0], 'agent listener'),
+    metricsPort: o.metricsPort,
+    status: () => fetchStatus(o.stateDir, 10_000),
+  };
+}
+
+/** A Prometheus gauge or counter without labels from the relay's /metrics, or undefined. */
+export function relayMetric(port: number, name: string): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
+    const req = get({ host: '127.0.0.1', port, path: '/metrics', timeout: 5000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const line = Buffer.concat(chunks)
+          .toString()
+          .split('\n')
+          .find((l) => l.startsWith(`${name} `));
+        resolve(line === undefined ? undefined : Number(line.slice(name.length + 1)));
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('no /metrics answer in 5 s')));
+    req.on('error', reject);
+  });
+}
+
+/** Upstream figures from GET /api/v1/stats. */
+export interface UpstreamStats {
+  series: number;
+  points: number;
+  relaysConnected: number;
+  batches: number;
+  duplicates: number;
+  rejected: number;
+  samples: number;
+}
+
+export async function upstreamStats(api: ApiTarget): Promise<UpstreamStats> {
+  const r = await callApi(api, 'GET', '/api/v1/stats');
+  if (r.status !== 200) throw new Error(`GET /api/v1/stats: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body as UpstreamStats;
+}
+
+/** The relay as GET /api/v1/relays lists it. */
+export interface ListedRelay {
+  id: string;
+  connected: boolean;
+  live: { connectedAtMs: number; batches: number; duplicates: number; rejected: number } | null;
+}
+
+export async function listedRelay(api: ApiTarget, id: string): Promise<ListedRelay | undefined> {
+  const r = await callApi(api, 'GET', '/api/v1/relays');
+  if (r.status !== 200) throw new Error(`GET /api/v1/relays: ${r.status} ${JSON.stringify(r.body)}`);
+  return (r.body as ListedRelay[]).find((x) => x.id === id);
+}
+
+/** POST /api/v1/relays: add relay `id`; returns its uplink token. */
+export async function addRelay(api: ApiTarget, id: string): Promise<string> {
+  const r = await callApi(api, 'POST', '/api/v1/relays', { id });
+  if (r.status !== 201) throw new Error(`POST /api/v1/relays: ${r.status} ${JSON.stringify(r.body)}`);
+  return (r.body as { token: string }).token;
+}
