@@ -74,7 +74,13 @@ export interface Spool {
   release(first: number, last: number): Promise<void>;
   /** Apply the age cap now (it is also applied on append and periodically). */
   sweep(): Promise<void>;
-  /** Seq of the oldest live record, or nextSeq() when empty. */
+  /**
+   * Seq of the oldest live record, or nextSeq() when empty. Every record below it was released
+   * or dropped (caps drop oldest first), and a dropped record is below it once the call that
+   * dropped it settled. An append can resolve with records already dropped (RocksSpool: a later
+   * append of the same group commit needed their segment's room), so whoever keeps appended
+   * records in memory must not send those below firstSeq(): they are counted as dropped.
+   */
   firstSeq(): number;
   /** Seq the next appended record will get. */
   nextSeq(): number;

@@ -262,6 +262,95 @@ export function spoolConformance(test: TestFn, name: string, factory: SpoolHarne
     });
   });
 
+  test(`${name}: drop-oldest: every appended record is read back, released or counted dropped, exactly`, async (t) => {
+    // Concurrent groups of multi-record appends, records from 100 B to 96 KiB with known sample
+    // counts, releases of the oldest records between groups (as acks would) and, for durable
+    // spools, a reopen halfway. Checked by seq, not only by totals: the records dropped are
+    // exactly those neither read back nor released, and all of them are below firstSeq(), which
+    // is how the uplink knows not to send one it still holds in memory (spool-rocks.test.ts has
+    // a group that drops its own first appends).
+    const h = await factory();
+    let spool: Spool | undefined;
+    try {
+      spool = await h.open({ maxBytes: CAP, policy: 'drop-oldest' });
+      const sizes = [100, 3000, 96 << 10, 700, 20 << 10, 60 << 10, 1500];
+      /** Index of the record (for its content) and its samples, by seq. */
+      const appended = new Map<number, { i: number; samples: number }>();
+      const released = new Set<number>();
+      const sizeOf = new Map<number, number>();
+      let n = 0;
+      for (let round = 0; round < 32; round++) {
+        // Three groups in every eight: ten appends of one 60 KiB record each.
+        const burst = round % 8 >= 1 && round % 8 <= 3;
+        const calls = Array.from({ length: burst ? 10 : 2 + (round % 5) }, (_, c) =>
+          Array.from({ length: burst ? 1 : 1 + ((round + c) % 3) }, () => {
+            const i = n++;
+            const size = burst ? 60 << 10 : sizes[i % sizes.length]!;
+            sizeOf.set(i, size);
+            return { i, record: { ...recordFor(i, size), samples: (i % 11) * 13 + 1 } };
+          }),
+        );
+        const ranges = await Promise.all(calls.map((call) => spool!.append(call.map((x) => x.record))));
+        ranges.forEach((r, c) => {
+          const call = calls[c]!;
+          t.is(r.last - r.first + 1, call.length);
+          call.forEach((x, k) => appended.set(r.first + k, { i: x.i, samples: x.record.samples }));
+        });
+        // What the uplink relies on: below firstSeq() every record is released or dropped; from it
+        // on, every record not released is still there.
+        const first = spool.firstSeq();
+        const expected = [...appended.keys()].filter((seq) => seq >= first && !released.has(seq));
+        t.deepEqual(
+          (await readAll(spool)).map((e) => e.seq),
+          expected,
+          `round ${round}: the live records are those at or above firstSeq ${first}`,
+        );
+        if (round % 4 === 3) {
+          // The upstream acknowledged the two oldest live records.
+          for (const e of await spool.read(0, { maxRecords: 2 })) {
+            await spool.release(e.seq, e.seq);
+            released.add(e.seq);
+          }
+        }
+        if (h.durable && round === 16) {
+          await spool.close();
+          spool = await h.open({ maxBytes: CAP, policy: 'drop-oldest' });
+        }
+      }
+
+      const all = await readAll(spool);
+      const s = spool.stats();
+      const sum = (seqs: Iterable<number>) => [...seqs].reduce((a, seq) => a + appended.get(seq)!.samples, 0);
+      for (const e of all) {
+        const a = appended.get(e.seq)!;
+        t.is(e.samples, a.samples);
+        if (!e.payload.equals(recordFor(a.i, sizeOf.get(a.i)).payload)) t.fail(`seq ${e.seq}: payload`);
+      }
+      const live = new Set(all.map((e) => e.seq));
+      const dropped = [...appended.keys()].filter((seq) => !live.has(seq) && !released.has(seq));
+      t.true(dropped.length > 0, 'records were dropped');
+      t.true(
+        dropped.every((seq) => seq < spool!.firstSeq()),
+        'every dropped record is below firstSeq()',
+      );
+      t.is(s.appendedRecords, appended.size);
+      t.is(s.appendedSamples, sum(appended.keys()));
+      t.is(s.records, all.length);
+      t.is(s.samples, sum(live));
+      t.is(
+        s.droppedRecords,
+        dropped.length,
+        'droppedRecords: exactly the records neither read back nor released',
+      );
+      t.is(s.droppedSamples, sum(dropped), 'droppedSamples: exactly their samples');
+      t.is(s.records + released.size + s.droppedRecords, s.appendedRecords);
+      t.is(s.samples + sum(released) + s.droppedSamples, s.appendedSamples);
+    } finally {
+      await spool?.close().catch(() => undefined);
+      await h.cleanup();
+    }
+  });
+
   test(`${name}: reject-new refuses appends with a retriable OWL_ERR_SPOOL_FULL and drops nothing`, async (t) => {
     await withSpool(t, { maxBytes: CAP, policy: 'reject-new' }, async (spool) => {
       const size = 1000;

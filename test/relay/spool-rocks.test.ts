@@ -107,6 +107,61 @@ test('disk use stays within the cap while filling far past it, and released spac
   }
 });
 
+test('one group commit may drop the segment holding its own first appends: they resolve, below firstSeq(), counted once', async (t) => {
+  // Twelve appends of 60 kB in one group at a 1 MiB cap (256 KiB segments): the group fills a
+  // segment, rolls, and to fit its last appends drops that segment, its own first appends included.
+  // Their appends still resolve (the records were durable and the agents are acknowledged): the
+  // records are gone, counted as dropped, and below firstSeq() - which is what tells the uplink
+  // not to send them from its in-memory tail.
+  const root = await tempRoot();
+  const spool = await openRocksSpool({ dir: path.join(root, 'spool'), maxBytes: 1 << 20 });
+  try {
+    const samplesBySeq = new Map<number, number>();
+    let droppedBeforeResolved = 0;
+    for (let group = 0; group < 6; group++) {
+      const records = Array.from({ length: 12 }, (_, i) => ({
+        payload: randomBytes(60_000),
+        samples: 100 + 12 * group + i,
+      }));
+      const ranges = await Promise.all(records.map((r) => spool.append([r])));
+      const first = spool.firstSeq();
+      for (const [i, r] of ranges.entries()) {
+        samplesBySeq.set(r.first, records[i]!.samples);
+        const [found] = await spool.read(r.first, { maxRecords: 1 });
+        if (r.first < first) {
+          droppedBeforeResolved++;
+          t.not(found?.seq, r.first, `seq ${r.first}: below firstSeq ${first}, so gone`);
+        } else {
+          t.is(found?.seq, r.first, `seq ${r.first}: at or above firstSeq ${first}, so there`);
+        }
+      }
+    }
+    t.log(
+      `${droppedBeforeResolved} of ${samplesBySeq.size} appends resolved with their record already dropped`,
+    );
+    t.true(droppedBeforeResolved > 0, 'a group dropped some of its own records');
+    const live = new Map<number, number>();
+    for (let from = 0; ;) {
+      const batch = await spool.read(from, { maxRecords: 100 });
+      if (batch.length === 0) break;
+      for (const e of batch) live.set(e.seq, e.samples);
+      from = batch[batch.length - 1]!.seq + 1;
+    }
+    const s = spool.stats();
+    const dropped = [...samplesBySeq.keys()].filter((seq) => !live.has(seq));
+    const sum = (seqs: number[]) => seqs.reduce((a, seq) => a + samplesBySeq.get(seq)!, 0);
+    t.is(s.appendedRecords, samplesBySeq.size);
+    t.is(s.droppedRecords, dropped.length);
+    t.is(s.droppedSamples, sum(dropped));
+    t.is(s.samples, sum([...live.keys()]));
+    t.is(s.records + s.droppedRecords, s.appendedRecords);
+    t.is(s.samples + s.droppedSamples, s.appendedSamples);
+  } finally {
+    await spool.close();
+    await fs.promises.rm(root, { recursive: true, force: true });
+  }
+});
+
 test('a second open of the same spool fails with OWL_ERR_SPOOL_LOCKED and moves nothing aside', async (t) => {
   const root = await tempRoot();
   const dir = path.join(root, 'spool');
