@@ -167,7 +167,8 @@ async function flush(ctx: CommitContext, draft: WriteDraft): Promise<CommitFailu
     const { ranges, registry, store, relay, spool } = ctx;
     const reg = registry.prepare(draft.events);
     const meta = [ranges.relayOp(relay, spool, draft.next), ...draft.sessions.ops(), ...reg.ops];
-    const written = store.write(draft.points, { meta });
+    // Counted by the store as samples where it counts points: GET /api/v1/stats reads both at once.
+    const written = store.write(draft.points, { meta, countSamples: true });
     ctx.onWriting(true);
     try {
       await written;

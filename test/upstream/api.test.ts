@@ -10,7 +10,13 @@ import { fileURLToPath } from 'node:url';
 import { PacketType } from '../../protocol/index.js';
 import { callApi, type ApiAnswer } from '../helpers/upstream-api.js';
 import { manualClock, withUpstream, type UpstreamFixture } from '../helpers/upstream-fixture.js';
-import { agentRecord, sampleRecord, UplinkTestClient } from '../helpers/upstream-uplink-client.js';
+import {
+  agentRecord,
+  range,
+  sampleRecord,
+  seqSamples,
+  UplinkTestClient,
+} from '../helpers/upstream-uplink-client.js';
 
 const ROOT = new URL('../../', import.meta.url);
 const UUID = 'a87ff679a2f3e71d9181a67b7542122c';
@@ -318,6 +324,49 @@ test('series, query and stats', async (t) => {
   });
   await client.close();
 });
+
+for (const storeWorker of [true, false]) {
+  test(`stats under continuous ingest: points and samples read at one moment, equal in every answer (store ${storeWorker ? 'in a worker' : 'on this thread'})`, async (t) => {
+    const f = await withUpstream(t, { storeWorker });
+    // Three relays, each sending batches of 50 new points of its own series back to back: no
+    // (series, timestamp) comes twice and nothing else writes, so points === samples must hold
+    // in every answer, whatever the store has folded by then.
+    const relays = await Promise.all(
+      ['zone-a', 'zone-b', 'zone-c'].map(async (id, r) => {
+        const token = ((await call(f, 'POST', '/api/v1/relays', { id })).body as { token: string }).token;
+        const { client } = await UplinkTestClient.open(f.base, id, token, 's');
+        t.teardown(() => client.terminate());
+        return { client, uuid: `${r}`.repeat(32) };
+      }),
+    );
+    let sending = true;
+    let sent = 0;
+    const senders = relays.map(async ({ client, uuid }) => {
+      for (let seq = 0; sending; seq += 50) {
+        await client.sendBatch(seqSamples(range(seq, seq + 49), { uuid, t0: TS }));
+        sent += 50;
+      }
+    });
+    const answers: { points: number; samples: number }[] = [];
+    try {
+      while (answers.length < 150) {
+        const a = await call(f, 'GET', '/api/v1/stats');
+        t.is(a.status, 200);
+        answers.push(a.body as { points: number; samples: number });
+      }
+    } finally {
+      sending = false;
+      await Promise.all(senders);
+    }
+    t.deepEqual(
+      answers.filter((a) => a.points !== a.samples),
+      [],
+      'every answer: points === samples',
+    );
+    t.true(new Set(answers.map((a) => a.samples)).size > 20, 'the answers were taken while ingest went on');
+    t.like((await call(f, 'GET', '/api/v1/stats')).body, { points: sent, samples: sent, duplicates: 0 });
+  });
+}
 
 test('zones: devices and ports, PUT then GET; bad lists refused', async (t) => {
   const f = await withUpstream(t);

@@ -81,7 +81,7 @@ test('round trip: exact values, one series per metric + tag set, time order, bef
     r[0]?.timestampsMs,
     expected.slice(2, 5).map((p) => p.timestampMs),
   );
-  t.deepEqual(await store.stats(), { series: 3, points: values.length + 2 });
+  t.deepEqual(await store.stats(), { series: 3, points: values.length + 2, samples: 0 });
 });
 
 test('tag order does not matter; the tag filter is an exact-match subset', async (t) => {
@@ -116,14 +116,14 @@ test('a rewritten timestamp keeps the last value and counts once, pending, folde
   const read = async (): Promise<number[] | undefined> =>
     (await store.query({ metric: 'm', fromMs: 0, toMs: T0 + MIN }))[0]?.values;
   t.deepEqual(await read(), [2, 4]);
-  t.deepEqual(await store.stats(), { series: 1, points: 2 });
+  t.deepEqual(await store.stats(), { series: 1, points: 2, samples: 0 });
   await store.write([pt('m', tags, T0, 5)]); // over a folded block
   t.deepEqual(await read(), [5, 4]);
-  t.deepEqual(await store.stats(), { series: 1, points: 2 });
+  t.deepEqual(await store.stats(), { series: 1, points: 2, samples: 0 });
   await store.close();
   store = await openStore(t, dir);
   t.deepEqual(await read(), [5, 4]);
-  t.deepEqual(await store.stats(), { series: 1, points: 2 });
+  t.deepEqual(await store.stats(), { series: 1, points: 2, samples: 0 });
 });
 
 test('counters are exact and persistent; counters() shows unfolded points separately', async (t) => {
@@ -134,7 +134,7 @@ test('counters are exact and persistent; counters() shows unfolded points separa
     for (let i = 0; i < 50; i++) pts.push(pt('m', { s: String(s) }, T0 + i * 10_000, i));
   await store.write(pts);
   t.deepEqual(store.counters(), { series: 20, points: 0, pendingPoints: 1000 });
-  t.deepEqual(await store.stats(), { series: 20, points: 1000 });
+  t.deepEqual(await store.stats(), { series: 20, points: 1000, samples: 0 });
   await store.close();
   store = await openStore(t, dir);
   t.deepEqual(store.counters(), { series: 20, points: 1000, pendingPoints: 0 });
@@ -152,7 +152,7 @@ test('retention deletes old points, trims blocks, removes emptied series and kee
   await store.write(pts.slice(45)); // some still pending when retention starts
   const cutoff = T0 + 5 * MIN + 30_000; // mid-bucket: 33 live points are older
   t.deepEqual(await store.applyRetention(cutoff), { deletedPoints: 30 + 33, deletedSeries: 1 });
-  t.deepEqual(await store.stats(), { series: 1, points: 27 });
+  t.deepEqual(await store.stats(), { series: 1, points: 27, samples: 0 });
   const r = await store.query({ metric: 'm', fromMs: 0, toMs: T0 + 20 * MIN });
   t.is(r.length, 1);
   t.deepEqual(r[0]?.tags, { s: 'live' });
@@ -168,10 +168,10 @@ test('retention deletes old points, trims blocks, removes emptied series and kee
 
   // A removed series comes back as a new one when written again.
   await store.write([pt('m', { s: 'old' }, T0 + 20 * MIN, 7)]);
-  t.deepEqual(await store.stats(), { series: 2, points: 28 });
+  t.deepEqual(await store.stats(), { series: 2, points: 28, samples: 0 });
   await store.close();
   store = await openStore(t, dir);
-  t.deepEqual(await store.stats(), { series: 2, points: 28 });
+  t.deepEqual(await store.stats(), { series: 2, points: 28, samples: 0 });
   const again = await store.query({ metric: 'm', tags: { s: 'old' }, fromMs: 0, toMs: T0 + 30 * MIN });
   t.deepEqual(again[0]?.values, [7]);
 });
@@ -188,7 +188,7 @@ test('a write holding the cached id of a series that retention removes meanwhile
   await Promise.all([ret, w1]);
   const r = await store.query({ metric: 'm', tags: { s: 'gone' }, fromMs: 0, toMs: T0 + 20 * MIN });
   t.deepEqual(r[0]?.values, [3]);
-  t.deepEqual(await store.stats(), { series: 2, points: 3 });
+  t.deepEqual(await store.stats(), { series: 2, points: 3, samples: 0 });
 });
 
 test('meta ops commit atomically with the points; a rejected write commits neither', async (t) => {
@@ -237,7 +237,7 @@ test('group commit: concurrent writes all land, meta ops apply in call order', a
   t.is((await store.getMeta('last'))?.toString(), '39');
   await store.close();
   store = await openStore(t, dir);
-  t.deepEqual(await store.stats(), { series: 4, points: 4000 });
+  t.deepEqual(await store.stats(), { series: 4, points: 4000, samples: 0 });
   const r = await store.query({ metric: 'm', tags: { w: '3' }, fromMs: 0, toMs: T0 + 10_000 * MIN });
   t.is(r[0]?.values.length, 1000);
   t.true(r[0]?.values.every((v) => v % 4 === 3));
@@ -298,7 +298,7 @@ test('bad input is rejected with coded errors', async (t) => {
   for (const q of badQueries) await rejectsWith(t, store.query(q as never), StoreErrorCode.BAD_QUERY);
   await rejectsWith(t, store.listSeries({ limit: -1 }), StoreErrorCode.BAD_QUERY);
   await rejectsWith(t, store.applyRetention(-5), StoreErrorCode.BAD_QUERY);
-  t.deepEqual(await store.stats(), { series: 0, points: 0 });
+  t.deepEqual(await store.stats(), { series: 0, points: 0, samples: 0 });
 });
 
 test('listSeries by metric, by prefix, with a limit; query limit and maxSeries', async (t) => {
@@ -374,7 +374,7 @@ test('the size-based checkpoint folds in the background and bounds pending point
   await Promise.all([0, 1, 2, 3].map(writer));
   t.true(peak <= 2 * (maxPendingPoints + maxGroupPoints), `peak ${peak}`);
   await pollUntil(() => store.counters().points > 0, 'a background checkpoint');
-  t.deepEqual(await store.stats(), { series: 25, points: 4 * 30 * 50 });
+  t.deepEqual(await store.stats(), { series: 25, points: 4 * 30 * 50, samples: 0 });
 });
 
 // Model-based: random writes (with timestamp collisions across several buckets),

@@ -73,7 +73,7 @@ test('round trip: values, series, time order, shared and own tags objects, stats
     r[0]?.values,
     expected.map((p) => p.value),
   );
-  t.deepEqual(await store.stats(), { series: 3, points: 12 });
+  t.deepEqual(await store.stats(), { series: 3, points: 12, samples: 0 });
   t.deepEqual(await store.counters(), { series: 3, points: 12, pendingPoints: 0 });
   const all = await store.query({ metric: 'cpu', fromMs: 0, toMs: T0 + 10 * MIN });
   t.deepEqual(
@@ -152,7 +152,7 @@ test('writes of one turn join one message and one group commit; meta ops apply i
   t.is((await store.getMeta('last'))?.toString(), '39');
   await store.close();
   store = await openWorker(t, dir);
-  t.deepEqual(await store.stats(), { series: 4, points: 4000 });
+  t.deepEqual(await store.stats(), { series: 4, points: 4000, samples: 0 });
   const r = await store.query({ metric: 'm', tags: { w: '3' }, fromMs: 0, toMs: T0 + 10_000 * MIN });
   t.is(r[0]?.values.length, 1000);
   t.true(r[0]?.values.every((v) => v % 4 === 3));
@@ -169,14 +169,14 @@ test('retention deletes old points and emptied series, also through reopen', asy
   await store.write(pts.slice(45));
   const cutoff = T0 + 5 * MIN + 30_000;
   t.deepEqual(await store.applyRetention(cutoff), { deletedPoints: 30 + 33, deletedSeries: 1 });
-  t.deepEqual(await store.stats(), { series: 1, points: 27 });
+  t.deepEqual(await store.stats(), { series: 1, points: 27, samples: 0 });
   t.deepEqual(
     (await store.listSeries({ limit: 10 })).map((s) => s.tags.s),
     ['live'],
   );
   await store.close();
   store = await openWorker(t, dir);
-  t.deepEqual(await store.stats(), { series: 1, points: 27 });
+  t.deepEqual(await store.stats(), { series: 1, points: 27, samples: 0 });
   const r = await store.query({ metric: 'm', fromMs: 0, toMs: T0 + 20 * MIN });
   t.deepEqual(r[0]?.timestampsMs[0], T0 + 33 * 10_000);
 });
@@ -214,7 +214,7 @@ test('bad input: the same code, retriable flag and message as RocksSampleStore',
       what,
     );
   }
-  t.deepEqual(await worker.stats(), { series: 0, points: 0 });
+  t.deepEqual(await worker.stats(), { series: 0, points: 0, samples: 0 });
 });
 
 test('arguments that cannot cross (functions) are refused with a code; the other calls of that turn go through', async (t) => {
@@ -264,7 +264,7 @@ test('close waits for pending writes, folds them, and refuses later calls; data 
   await rocks.close();
   store = await openWorker(t, dir);
   t.deepEqual(await store.counters(), { series: 21, points: 21, pendingPoints: 0 });
-  t.deepEqual(await store.stats(), { series: 21, points: 21 });
+  t.deepEqual(await store.stats(), { series: 21, points: 21, samples: 0 });
   t.is((await store.getMeta('k'))?.toString(), 'v');
 });
 
@@ -284,7 +284,7 @@ test('a second open of the same location fails with the code RocksSampleStore gi
   t.is(again.code, want.code, String(again));
   await w1.close();
   const w2 = await openWorker(t, dir);
-  t.deepEqual(await w2.stats(), { series: 0, points: 0 });
+  t.deepEqual(await w2.stats(), { series: 0, points: 0, samples: 0 });
 });
 
 test('a killed worker fails pending and later calls with a retriable OWL_ERR_STORE_IO; the store reopens', async (t) => {
@@ -336,10 +336,35 @@ test('a damaged WAL tail is cut at open, in the worker or not: points kept, the 
       kind === 'worker'
         ? await openWorker(t, dir, { onWalTailCut })
         : await openRocks(t, dir, { onWalTailCut });
-    t.deepEqual(await store.stats(), { series: 10, points: 10 }, kind);
+    t.deepEqual(await store.stats(), { series: 10, points: 10, samples: 0 }, kind);
     t.is(cuts.length, 1, kind);
     t.like(cuts[0], { file: path.join(dir, wal!), cutBytes: tail.length }, kind);
     t.deepEqual(fs.readFileSync(path.join(cuts[0]!.savedTo, `${wal!}.tail`)), tail, kind);
     await store.close();
+  }
+});
+
+test('stats: samples counts the points of writes marked countSamples, folded with points, in the worker or not', async (t) => {
+  for (const kind of ['worker', 'rocks'] as const) {
+    const dir = await tempDir(t);
+    // A large pending limit and age: nothing is folded before stats() folds it.
+    const opts = { maxPendingPoints: 1_000_000, maxPendingAgeMs: 3_600_000 };
+    const store = kind === 'worker' ? await openWorker(t, dir, opts) : await openRocks(t, dir, opts);
+    await store.write([pt('m', { h: 'a' }, T0, 1), pt('m', { h: 'a' }, T0 + 1000, 2)], {
+      countSamples: true,
+    });
+    await store.write([pt('m', { h: 'b' }, T0, 3)]); // not marked: a point, no sample
+    await store.write([pt('m', { h: 'c' }, T0, 4)], { meta: [putMeta('k', 'v')], countSamples: true });
+    t.deepEqual(await store.stats(), { series: 3, points: 4, samples: 3 }, kind);
+    // The same (series, timestamp) again: one more sample, no more points.
+    await store.write([pt('m', { h: 'c' }, T0, 5)], { countSamples: true });
+    t.deepEqual(await store.stats(), { series: 3, points: 4, samples: 4 }, kind);
+    await store.write([pt('m', { h: 'c' }, T0 + 1000, 6)], { countSamples: false });
+    t.deepEqual(await store.stats(), { series: 3, points: 5, samples: 4 }, kind);
+    await store.close();
+    // Counted since the store was opened: points persist, samples start again.
+    const again = kind === 'worker' ? await openWorker(t, dir) : await openRocks(t, dir);
+    t.deepEqual(await again.stats(), { series: 3, points: 5, samples: 0 }, kind);
+    await again.close();
   }
 });

@@ -14,6 +14,8 @@ export class PendingSet {
   /** Log record sequence numbers whose points are all in this set. */
   readonly seqs: number[] = [];
   points = 0;
+  /** Points of this set's writes marked `countSamples`. */
+  samples = 0;
 
   add(id: number, ts: number, value: number): void {
     let s = this.series.get(id);

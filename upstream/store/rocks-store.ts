@@ -140,8 +140,8 @@ export interface RocksSampleStoreOptions {
   rocks?: RocksOpenOptions;
 }
 
-/** Counters readable without I/O. */
-export interface StoreCounters extends StoreStats {
+/** Counters readable without I/O (no `samples`: paired with `points` only in stats(), after a flush). */
+export interface StoreCounters extends Omit<StoreStats, 'samples'> {
   /** Acknowledged points not yet folded into blocks (may rewrite stored timestamps). */
   pendingPoints: number;
 }
@@ -178,6 +178,8 @@ interface WriteTask {
   epoch: number;
   misses: number;
   meta: readonly MetaOp[];
+  /** Points counted as samples (all of them if the write was marked `countSamples`, else 0). */
+  samples: number;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -237,6 +239,8 @@ export class RocksSampleStore implements SampleStore {
   private nextSeq = 0;
   private seriesCount = 0;
   private pointCount = 0;
+  /** StoreStats.samples: marked points of the sets folded since open (not persisted). */
+  private foldedSamples = 0;
 
   /** Acknowledged, not yet folded; new writes land here. */
   private pending = new PendingSet();
@@ -424,7 +428,8 @@ export class RocksSampleStore implements SampleStore {
     for (const op of meta) checkMetaOp(op);
     if (points.length === 0 && meta.length === 0) return;
     return new Promise<void>((resolve, reject) => {
-      this.writes.push({ points, suffixes, ids, epoch: this.epoch, misses, meta, resolve, reject });
+      const samples = extra?.countSamples === true ? points.length : 0;
+      this.writes.push({ points, suffixes, ids, epoch: this.epoch, misses, meta, samples, resolve, reject });
       this.pump();
     });
   }
@@ -616,6 +621,7 @@ export class RocksSampleStore implements SampleStore {
         this.pending.seqs.push(seq);
         for (const task of group) {
           const { points, ids } = task;
+          this.pending.samples += task.samples;
           for (let i = 0; i < points.length; i++) {
             this.pending.add(
               ids[i] as number,
@@ -723,6 +729,8 @@ export class RocksSampleStore implements SampleStore {
       throw ioError(err);
     });
     this.frozen = undefined;
+    // Only now, once: a set whose checkpoint failed part-way is folded again (idempotent for points).
+    this.foldedSamples += frozen.samples;
   }
 
   private planFold(set: PendingSet): FoldUnit[] {
@@ -906,7 +914,9 @@ export class RocksSampleStore implements SampleStore {
 
   async stats(): Promise<StoreStats> {
     await this.flush();
-    return { series: this.seriesCount, points: this.pointCount };
+    // Read together, right after the flush: no fold is part-way now (a checkpoint the flush let
+    // start has folded nothing yet, that takes I/O), so points and samples cover the same writes.
+    return { series: this.seriesCount, points: this.pointCount, samples: this.foldedSamples };
   }
 
   /** Visit keys starting with `prefix` in order until `fn` returns false. */

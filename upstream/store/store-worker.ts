@@ -8,7 +8,7 @@
 import { toWireError } from '../../protocol/index.js';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { RocksSampleStore } from './rocks-store.js';
-import type { ListSeriesOptions, MetaOp, SeriesQuery, StorePoint } from './types.js';
+import type { ListSeriesOptions, SeriesQuery, StorePoint, WriteExtra } from './types.js';
 import {
   exactBytes,
   Op,
@@ -69,15 +69,9 @@ function serve(store: RocksSampleStore): void {
   function run(c: WireCall): Promise<unknown> {
     switch (c.op) {
       case Op.WRITE:
-        return store.write(
-          c.a as StorePoint[],
-          c.b === undefined ? undefined : { meta: c.b as readonly MetaOp[] },
-        );
+        return store.write(c.a as StorePoint[], c.b as WriteExtra | undefined);
       case Op.PACKED_WRITE:
-        return store.write(
-          unpackPoints(c.a as PackedPoints),
-          c.b === undefined ? undefined : { meta: c.b as readonly MetaOp[] },
-        );
+        return store.write(unpackPoints(c.a as PackedPoints), c.b as WriteExtra | undefined);
       case Op.QUERY:
         return store.query(c.a as SeriesQuery);
       case Op.LIST_SERIES:

@@ -32,6 +32,8 @@ export function delMeta(key: string): MetaOp {
 export interface WriteExtra {
   /** Applied in order, in the same durable batch as the points. */
   meta?: readonly MetaOp[];
+  /** Count these points in StoreStats.samples (the upstream marks the points of relay batches). */
+  countSamples?: boolean;
 }
 
 export interface SeriesQuery {
@@ -75,6 +77,12 @@ export interface StoreStats {
   series: number;
   /** Distinct (series, timestamp) points stored. */
   points: number;
+  /**
+   * Points of the writes marked `countSamples` since the store was opened, counted as `points`
+   * is: when they are folded into blocks. Both figures of one answer cover the same writes, so
+   * when only marked writes came and none repeated a (series, timestamp), the two are equal.
+   */
+  samples: number;
 }
 
 export interface RetentionResult {

@@ -220,6 +220,14 @@ function wireMeta(meta: unknown): unknown {
   });
 }
 
+/** A write's extra as it crosses: meta as wireMeta makes it, the rest as given (the worker validates). */
+function wireExtra(extra: WriteExtra | undefined): unknown {
+  if (extra === undefined) return undefined;
+  const out: Record<string, unknown> = { meta: wireMeta(extra.meta) };
+  if (extra.countSamples !== undefined) out.countSamples = extra.countSamples;
+  return out;
+}
+
 // ---- the main side -----------------------------------------------------------------
 
 /** A SampleStore whose RocksSampleStore runs in a worker thread. Use WorkerSampleStore.open(). */
@@ -280,12 +288,12 @@ export class WorkerSampleStore implements SampleStore {
   // ---- SampleStore -------------------------------------------------------------------
 
   write(points: readonly StorePoint[], extra?: WriteExtra): Promise<void> {
-    const meta = extra === undefined ? undefined : wireMeta(extra.meta);
+    const wire = wireExtra(extra);
     if (this.closing || this.failure) return this.call<void>(Op.WRITE); // refused, nothing to encode
     const packed = packPoints(points);
-    if (packed === undefined) return this.call<void>(Op.WRITE, points, meta);
+    if (packed === undefined) return this.call<void>(Op.WRITE, points, wire);
     this.transfer.push(packed.nums.buffer as ArrayBuffer);
-    return this.call<void>(Op.PACKED_WRITE, packed, meta);
+    return this.call<void>(Op.PACKED_WRITE, packed, wire);
   }
 
   query(q: SeriesQuery): Promise<SeriesResult[]> {
