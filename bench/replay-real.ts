@@ -6,6 +6,9 @@
  *
  *   npx tsx bench/replay-real.ts [--outage=60] [--rate=10000] [--agents=5] [--baseline=10] [--drain-limit=60] [--no-check]
  *
+ * Diagnostic knob (not for the reference figures): --upstream-node-args="<node flags>" for the
+ * upstream that returns after the outage, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+ *
  * Agents: `agents` NoisyAgents (test/helpers/noisy-agent.ts) in this
  * process, SERIESBATCHes of 100 samples of 300 series per host, random-walk
  * values with 2-4 decimals, real-time timestamps, at most 16 batches
@@ -64,6 +67,8 @@ const agentCount = numberFlag(flags, 'agents', 5, 1, 100);
 const baselineS = numberFlag(flags, 'baseline', 10, 2, 120);
 const drainLimitS = numberFlag(flags, 'drain-limit', 60, 5, 600);
 const check = !flags.has('no-check');
+/** Diagnostics: node flags for the upstream process after the outage (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"). */
+const upstreamNodeArgs = (flags.get('upstream-node-args') ?? '').split(' ').filter((a) => a !== '');
 const ZONE = 'bench-zone';
 const ZONE_TOKEN = 'bench-zone-token-0123';
 const MARKER_METRIC = 'owl.bench.marker';
@@ -220,7 +225,7 @@ try {
   const backlogBytes = relayStatus.spool.bytes;
 
   // 3. Return.
-  up = await startUpstreamCli(upstreamDir, uplinkPort);
+  up = await startUpstreamCli(upstreamDir, uplinkPort, upstreamNodeArgs);
   const backAt = up.startedAt;
   watch.retarget(up.api);
   const relayCpu0 = cpuSeconds(relay.proc.pid);

@@ -72,9 +72,10 @@ export class OwlProcess {
     });
   }
 
-  /** `node --import tsx <program>/cli.ts <args>` from the repository root. */
-  static start(program: 'relay' | 'upstream', args: string[]): OwlProcess {
-    const proc = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, program, 'cli.ts'), ...args], {
+  /** `node [nodeArgs] --import tsx <program>/cli.ts <args>` from the repository root. */
+  static start(program: 'relay' | 'upstream', args: string[], nodeArgs: readonly string[] = []): OwlProcess {
+    const argv = [...nodeArgs, '--import', 'tsx', join(REPO_ROOT, program, 'cli.ts'), ...args];
+    const proc = spawn(process.execPath, argv, {
       cwd: REPO_ROOT,
       env: { ...process.env },
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -148,19 +149,28 @@ export interface UpstreamCli {
 /**
  * `owl-upstream run` on `stateDir`, every listener on 127.0.0.1 (the uplink on
  * `uplinkPort`, default any free port). Resolves once it logged "upstream started".
+ * `nodeArgs` (diagnostics: `--cpu-prof`, …) go to node before the script.
  */
-export async function startUpstreamCli(stateDir: string, uplinkPort = 0): Promise<UpstreamCli> {
-  const proc = OwlProcess.start('upstream', [
-    'run',
-    '--state-dir',
-    stateDir,
-    '--uplink',
-    `127.0.0.1:${uplinkPort}`,
-    '--agents',
-    '127.0.0.1:0',
-    '--api',
-    '127.0.0.1:0',
-  ]);
+export async function startUpstreamCli(
+  stateDir: string,
+  uplinkPort = 0,
+  nodeArgs: readonly string[] = [],
+): Promise<UpstreamCli> {
+  const proc = OwlProcess.start(
+    'upstream',
+    [
+      'run',
+      '--state-dir',
+      stateDir,
+      '--uplink',
+      `127.0.0.1:${uplinkPort}`,
+      '--agents',
+      '127.0.0.1:0',
+      '--api',
+      '127.0.0.1:0',
+    ],
+    nodeArgs,
+  );
   const started = await proc.waitLog((l) => l.msg === 'upstream started', '"upstream started" line');
   const startedAt = Date.now();
   const token = readFileSync(join(stateDir, 'api-token'), 'utf8').trim();

@@ -361,6 +361,8 @@ test.serial(
 
     // 3. A new relay on the same state dir; the agents reconnect and resend what was not ACKed.
     await chain.startRelay();
+    // What the killed relay left un-acknowledged (the rest of the backlog, and live data).
+    const leftByKilled = (await chain.relay.status()).spool.samples;
     await Promise.all(chain.agents.map((a) => a.connect(chain.relay.agentPort)));
     let relayStatus = await chain.relay.status();
     await waitFor(
@@ -387,7 +389,8 @@ test.serial(
     const resent = chain.agents.reduce((n, a) => n + a.resentTotal, 0);
     t.log(
       `backlog ${backlog} samples after ${CRASH_OUTAGE_MS / 1000} s; relay killed once the upstream had written ` +
-        `${writtenBeforeRelayKill} (target ${relayKillAt}; ${writtenAtRelayKill} just after); upstream killed with ${relayStatus.spool.samples} samples in the new relay's spool; ` +
+        `${writtenBeforeRelayKill} (target ${relayKillAt}; ${writtenAtRelayKill} just after), leaving ${leftByKilled} ` +
+        `samples un-acknowledged in its spool; upstream killed with ${relayStatus.spool.samples} samples in the new relay's spool; ` +
         `drained ${drainedAt - third.backAt} ms after its return; agents resent ${resent} batches`,
     );
     t.log(
