@@ -7,7 +7,10 @@
  * connection's packets wait to become durable, or while the socket's write
  * side is full; a peer that stops reading its ACKs is cut off past a byte
  * limit. Any bad input ends the connection with an ERROR packet carrying the
- * coded error, then a close; nothing else in the relay is affected.
+ * coded error, then a close; nothing else in the relay is affected. Packets
+ * the spool refuses (its cap reached under 'reject-new') are never ACKed: the
+ * connection ends with a retriable OWL_ERR_OVERLOADED, and the agent resends
+ * them after reconnecting, once the spool has room.
  *
  * A peer that opens with HELLO speaks v4 (batches, ACKs); one that does not
  * is a v3 agent and only ever receives v3 packets; the coded error of a
@@ -19,6 +22,7 @@ import {
   encodePacket,
   ErrorCode,
   FrameDecoder,
+  hasCode,
   isV3Type,
   OwlError,
   PacketType,
@@ -36,6 +40,8 @@ import type { AccessPolicy } from './access.js';
 import type { BatchDedupe } from './dedupe.js';
 import type { IngestGate } from './ingest-gate.js';
 import { RelayErrorCode } from './errors.js';
+import type { SpoolRefusals } from './refusals.js';
+import { SpoolErrorCode } from './spool/index.js';
 
 export const PROTOCOL_VERSION = 1;
 export const RELAY_FEATURES = ['batch', 'ack'] as const;
@@ -103,8 +109,8 @@ export interface AgentConnectionOptions {
   maxWriteBacklogBytes: number;
   /** Relay-wide cap on bytes awaiting durability; every connection pauses while it is closed. */
   gate?: IngestGate;
-  /** How long to stop reading when the spool refuses data (reject-new policy). */
-  retryPauseMs?: number;
+  /** Told of connections closed because the spool refused their packets; else they go to `onError`. */
+  refusals?: SpoolRefusals;
   /** Grace period for the peer to read our ERROR before the socket is destroyed. */
   closeGraceMs?: number;
   onError?: (connection: AgentConnection, error: OwlError) => void;
@@ -127,7 +133,6 @@ export class AgentConnection {
   private readonly idleTimer: NodeJS.Timeout;
   private readonly attached = new Set<string>();
   private lastLearned = '';
-  private holding: NodeJS.Timeout | undefined;
   /** Packets of the current socket read, spooled together at its end. */
   private chunk:
     | {
@@ -156,7 +161,7 @@ export class AgentConnection {
     this.idleTimer = setTimeout(() => {
       // Silence while the relay itself holds the agent back is not the agent's fault.
       if (this.paused) this.idleTimer.refresh();
-      else this.fail(ErrorCode.IDLE_TIMEOUT, 'no frame received in time');
+      else this.close(ErrorCode.IDLE_TIMEOUT, 'no frame received in time');
     }, options.idleTimeoutMs);
     this.idleTimer.unref();
     socket.setNoDelay(true);
@@ -195,7 +200,7 @@ export class AgentConnection {
 
   /** Close with a coded ERROR (e.g. the relay shutting down). */
   close(code: OwlErrorCode, message: string): void {
-    this.fail(code, message);
+    this.fail(new OwlError(code, message));
   }
 
   private onData(chunk: Buffer): void {
@@ -417,7 +422,13 @@ export class AgentConnection {
     this.track(chunk.durable, chunk.packets);
     // Nothing waiting for durability keeps the packets (or the socket reads they are views into).
     const written = this.options.sink.spool(chunk.requests);
-    written.then(resolve, reject).finally(() => gate?.done(bytes));
+    const refusals = this.options.refusals;
+    written
+      .then(() => {
+        refusals?.accepted();
+        resolve();
+      }, reject)
+      .finally(() => gate?.done(bytes));
   }
 
   private batch(session: string, seq: number, samples: number, uuid: string | undefined): void {
@@ -453,17 +464,29 @@ export class AgentConnection {
       },
       (err: unknown) => {
         this.pending -= packets;
-        // Not durable: never ACK it. A full spool under 'reject-new' is retriable: stop
-        // reading for a while so the agent keeps its data and slows down; anything else
-        // ends the connection and the agent resends after reconnecting.
-        if (err instanceof OwlError && err.retriable) {
-          this.options.onError?.(this, err);
-          this.holdOff();
-          return;
-        }
-        this.failWith(err);
+        // Not durable: never ACK it. The connection ends and the agent resends after reconnecting.
+        if (hasCode(err, SpoolErrorCode.FULL)) this.refuse(err as OwlError);
+        else this.failWith(err);
       },
     );
+  }
+
+  /**
+   * The spool refused packets of this connection (cap reached under 'reject-new'). Pausing
+   * would leave a v4 agent waiting for ACKs that never come, its HOSTHBs keeping the idle
+   * timeout away; instead it is told to come back later (protocol.md 6.1: OWL_ERR_OVERLOADED,
+   * reconnect with backoff, resend what was not ACKed) and the connection closes.
+   */
+  private refuse(cause: OwlError): void {
+    if (this.closing) return;
+    const error = new OwlError(ErrorCode.OVERLOADED, 'spool full: reconnect later and resend', {
+      retriable: true,
+      cause,
+    });
+    const refusals = this.options.refusals;
+    if (refusals === undefined) return this.fail(error);
+    refusals.refused(this.remoteAddress, error);
+    this.fail(error, false);
   }
 
   private zoneQuery(type: typeof PacketType.GETDEVICES | typeof PacketType.GETPORTS): void {
@@ -494,7 +517,7 @@ export class AgentConnection {
   private send(frame: Buffer): void {
     if (this.socket.destroyed || !this.socket.writable) return;
     if (this.socket.writableLength + frame.length > this.options.maxWriteBacklogBytes) {
-      this.fail(RelayErrorCode.WRITE_BACKLOG, 'peer does not read what the relay sends');
+      this.close(RelayErrorCode.WRITE_BACKLOG, 'peer does not read what the relay sends');
       return;
     }
     if (!this.corked) {
@@ -512,22 +535,10 @@ export class AgentConnection {
     }
   }
 
-  /** Pause reading for `retryPauseMs` (the spool refused new data). */
-  private holdOff(): void {
-    if (this.holding !== undefined || this.closing) return;
-    this.holding = setTimeout(() => {
-      this.holding = undefined;
-      this.updateFlow();
-    }, this.options.retryPauseMs ?? 1000);
-    this.holding.unref();
-    this.updateFlow();
-  }
-
   private updateFlow(): void {
     if (this.closing) return;
     const shouldPause =
       this.writeBlocked ||
-      this.holding !== undefined ||
       this.pending >= this.options.maxPendingPackets ||
       this.options.gate?.closed === true;
     if (shouldPause && !this.paused) {
@@ -561,16 +572,17 @@ export class AgentConnection {
   }
 
   private failWith(err: unknown): void {
-    const error =
-      err instanceof OwlError ? err : new OwlError(ErrorCode.INTERNAL, 'internal error', { cause: err });
-    this.fail(error.code, error.message, error);
+    this.fail(
+      err instanceof OwlError ? err : new OwlError(ErrorCode.INTERNAL, 'internal error', { cause: err }),
+    );
   }
 
-  private fail(code: OwlErrorCode, message: string, error?: OwlError): void {
+  /** End the connection on `error` (reported to `onError` unless `report` is false). */
+  private fail(error: OwlError, report = true): void {
     if (this.closing) return;
-    this.options.onError?.(this, error ?? new OwlError(code, message));
-    const field =
-      error !== undefined && 'field' in error && typeof error.field === 'string' ? error.field : undefined;
+    if (report) this.options.onError?.(this, error);
+    const { code, message } = error;
+    const field = 'field' in error && typeof error.field === 'string' ? error.field : undefined;
     // A v3 agent only ever receives v3 packets; everyone else learns why it is closed.
     if (this.socket.writable && this.mode !== 'v3') {
       this.socket.write(
@@ -588,7 +600,6 @@ export class AgentConnection {
   private onClose(): void {
     this.closing = true;
     clearTimeout(this.idleTimer);
-    clearTimeout(this.holding);
     this.ungate?.();
     for (const uuid of this.attached) this.options.sink.detach(uuid, this);
     this.attached.clear();

@@ -26,6 +26,7 @@ import { startControlServer } from './control.js';
 import { statePaths, type RelayConfig } from './config.js';
 import { BatchDedupe } from './dedupe.js';
 import { RelayMetrics, type RelayStatus } from './metrics.js';
+import { SpoolRefusals } from './refusals.js';
 import { openRocksSpool, openWorkerSpool, type Spool, type SpoolRecord } from './spool/index.js';
 import { UplinkClient } from './uplink-client.js';
 
@@ -112,6 +113,11 @@ export class Relay {
       parser: createPacketParser({ maxFrameBytes: config.maxFrameBytes }),
       access: new AccessPolicy(config.v3Allow, config.zoneToken),
       dedupe: new BatchDedupe(),
+      refusals: new SpoolRefusals({
+        log,
+        now,
+        onRefused: (e) => this.metrics.agentErrors.inc({ code: e.code }),
+      }),
       sink: {
         spool: (requests) => this.ingest(requests),
         hostConfig: (request, source) => this.hostConfig(request, source),
