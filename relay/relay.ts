@@ -132,7 +132,7 @@ export class Relay {
       onError: (connection, error) => {
         this.metrics.agentErrors.inc({ code: error.code });
         log.info(
-          { agent: connection.remoteAddress, code: error.code, msg: error.message },
+          { agent: connection.remoteAddress, code: error.code, why: error.message },
           'agent connection error',
         );
       },

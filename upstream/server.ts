@@ -136,7 +136,8 @@ export class Upstream {
       idleTimeoutMs: 3 * config.heartbeatMs,
       maxPendingPackets: 4096,
       maxWriteBacklogBytes: 4 * 1024 * 1024,
-      onError: (c, error) => log.info({ agent: c.remoteAddress, code: error.code }, 'agent connection error'),
+      onError: (c, error) =>
+        log.info({ agent: c.remoteAddress, code: error.code, why: error.message }, 'agent connection error'),
     });
     this.retentionTimer = setInterval(() => {
       const cutoff = this.now() - config.retentionDays * 86_400_000;
