@@ -11,6 +11,7 @@ export {
 export { AgentServer, type AgentServerOptions, type ListenAddress } from './agent-server.js';
 export { Backoff, DEFAULT_BACKOFF, TEST_BACKOFF, type BackoffOptions } from './backoff.js';
 export { BatchDedupe, type BatchDedupeOptions, type DedupeResult } from './dedupe.js';
+export { DropCount } from './drop-count.js';
 export { SpoolRefusals, type SpoolRefusalsOptions, type RefusalLogger } from './refusals.js';
 export { ConfigCache, type ConfigCacheOptions } from './config-cache.js';
 export { RelayError, RelayErrorCode } from './errors.js';

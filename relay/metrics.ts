@@ -17,6 +17,7 @@ export interface RelayStatus {
     bytes: number;
     diskBytes: number;
     oldestAgeMs: number;
+    /** Removed by the spool's cap policy and never delivered upstream (drop-count.ts). */
     droppedSamples: number;
     droppedRecords: number;
   };
@@ -126,12 +127,12 @@ export class RelayMetrics {
     );
     gauge(
       'owl_relay_spool_dropped_samples_total',
-      'Samples dropped by the spool cap policy',
+      'Samples dropped by the spool cap policy and never delivered upstream',
       (s) => s.spool.droppedSamples,
     );
     gauge(
       'owl_relay_spool_dropped_records_total',
-      'Records dropped by the spool cap policy',
+      'Records dropped by the spool cap policy and never delivered upstream',
       (s) => s.spool.droppedRecords,
     );
     gauge('owl_relay_agents_connected', 'Agent connections open', (s) => s.agents.connected);

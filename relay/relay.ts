@@ -25,6 +25,7 @@ import { IngestGate } from './ingest-gate.js';
 import { startControlServer } from './control.js';
 import { statePaths, type RelayConfig } from './config.js';
 import { BatchDedupe } from './dedupe.js';
+import { DropCount } from './drop-count.js';
 import { RelayMetrics, type RelayStatus } from './metrics.js';
 import { SpoolRefusals } from './refusals.js';
 import { openRocksSpool, openWorkerSpool, type Spool, type SpoolRecord } from './spool/index.js';
@@ -53,6 +54,8 @@ export class Relay {
   /** Bytes awaiting durability (32 MiB cap), and held while the uplink is behind on live data. */
   private readonly gate = new IngestGate(32 * 1024 * 1024);
   private readonly packer: Packer;
+  /** Reported drops: removed by the spool's cap policy and never delivered upstream (drop-count.ts). */
+  private readonly drops = new DropCount();
   /** Bounded: one entry per host that asked, like the config cache. */
   private readonly lastRefresh = new LRUCache<string, number>({ max: 100_000 });
   private agentAddresses: AddressInfo[] = [];
@@ -93,6 +96,7 @@ export class Relay {
         this.metrics.batchesAcked.inc({ status: String(status) });
         this.metrics.samplesAcked.inc({ status: ackStatusName(status) }, samples);
       },
+      onDeliveredAfterDrop: (records, samples) => this.drops.deliveredAfterDrop(records, samples),
       onBatchSent: (replay, _records, samples, resent) => {
         this.metrics.batchesSent.inc({ kind: replay ? 'replay' : 'live' });
         (resent ? this.metrics.samplesResent : this.metrics.samplesSent).inc(samples);
@@ -313,6 +317,7 @@ export class Relay {
   /** The figures `owl-relay status` and /metrics report. */
   status(): RelayStatus {
     const s = this.spool.stats();
+    const dropped = this.drops.dropped(s, this.uplink.droppedInFlight);
     return {
       spool: {
         records: s.records,
@@ -320,8 +325,8 @@ export class Relay {
         bytes: s.bytes,
         diskBytes: Math.max(this.lastDiskBytes, s.diskBytes),
         oldestAgeMs: s.ageMs,
-        droppedSamples: s.droppedSamples,
-        droppedRecords: s.droppedRecords,
+        droppedSamples: dropped.samples,
+        droppedRecords: dropped.records,
       },
       uplink: {
         state:
@@ -353,7 +358,10 @@ export class Relay {
         firstUnacked: this.spool.firstSeq(),
         nextSeq: this.spool.nextSeq(),
       },
-      dropped: { spoolCap: s.droppedRecords, rejected: s.rejectedRecords },
+      dropped: {
+        spoolCap: this.drops.dropped(s, this.uplink.droppedInFlight).records,
+        rejected: s.rejectedRecords,
+      },
       t: this.now(),
     };
   }

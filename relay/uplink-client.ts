@@ -52,7 +52,7 @@ import {
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { deflateOffThread } from './deflate.js';
 import { RelayError, RelayErrorCode } from './errors.js';
-import type { Spool, SpoolEntry } from './spool/index.js';
+import type { Released, Spool, SpoolEntry } from './spool/index.js';
 
 /** Consecutive TLS handshake refusals after which the uplink retries at the slow interval. */
 export const TLS_FAILURES_BEFORE_SLOW = 3;
@@ -109,6 +109,12 @@ export interface UplinkClientOptions {
   onHostAnswer?: (uuid: string, host: Host | null) => void;
   onVersion: (version: string) => void;
   onBatchAck?: (status: BatchAckStatus, records: number, samples: number) => void;
+  /**
+   * Records (and their samples) of a batch acknowledged STORED or DUPLICATE that the spool had
+   * dropped by a cap while the batch was in flight: its release did not find them. They were
+   * delivered, though the spool counts them as dropped. Called once the release settled.
+   */
+  onDeliveredAfterDrop?: (records: number, samples: number) => void;
   /** A batch went out; `resent` when its first record was sent before (a retry after a reconnect). */
   onBatchSent?: (replay: boolean, records: number, samples: number, resent: boolean) => void;
   /** A seq range became stuck (the upstream failed to store it the same way twice), or no longer is. */
@@ -142,6 +148,9 @@ interface AttemptTrace {
 interface BatchInFlight {
   records: number;
   samples: number;
+  /** The batch's seqs, ascending, and the samples of its first i + 1 records (what the spool drops of it is a prefix). */
+  seqs: number[];
+  samplesUpTo: number[];
 }
 
 /** A seq range the upstream failed to store, with the same error code, `failures` times in a row. */
@@ -178,6 +187,11 @@ export class UplinkClient {
   private failing: StuckRange | undefined;
   private readonly credit = new CreditWindow(0);
   private readonly inFlight = new Map<number, BatchInFlight>();
+  /** Batches acknowledged STORED or DUPLICATE whose release has not settled yet. */
+  private readonly releasing = new Set<BatchInFlight>();
+  /** Connections so far (counted at WELCOME), and the releases not settled yet per connection that asked. */
+  private connections = 0;
+  private readonly unsettled = new Map<number, number>();
   private replayCursor = 0;
   private liveFrom = 0;
   private liveCursor = 0;
@@ -251,6 +265,27 @@ export class UplinkClient {
 
   get window(): number {
     return this.credit.window;
+  }
+
+  /**
+   * Records (samples) the spool dropped by a cap from batches not settled yet (in flight, or
+   * acknowledged STORED/DUPLICATE and being released): whether they reach the upstream is not
+   * known yet. Below spool.firstSeq() every record was released or dropped, and these were not
+   * released. (A RocksSpool on this thread applies a release a little before it settles; while it
+   * does, its records count here too. A WorkerSpool's state changes with the answer.)
+   */
+  get droppedInFlight(): Released {
+    const first = this.options.spool.firstSeq();
+    const out: Released = { records: 0, samples: 0 };
+    const count = (b: BatchInFlight): void => {
+      const k = countBelow(b.seqs, first);
+      if (k === 0) return;
+      out.records += k;
+      out.samples += b.samplesUpTo[k - 1]!;
+    };
+    for (const b of this.inFlight.values()) count(b);
+    for (const b of this.releasing) count(b);
+    return out;
   }
 
   start(): void {
@@ -486,6 +521,7 @@ export class UplinkClient {
     this.maxBatchSamples = Math.min(this.options.batch.maxSamples ?? Infinity, maxBatchSamples ?? Infinity);
     // Dropped by the spool cap meanwhile: nothing of it is left to get stuck on.
     if (this.failing !== undefined && spool.firstSeq() > this.failing.lastSeq) this.unstick('dropped');
+    this.connections++;
     this.credit.reset(window);
     this.inFlight.clear();
     this.replayCursor = spool.firstSeq();
@@ -527,15 +563,56 @@ export class UplinkClient {
     this.inFlight.delete(firstSeq);
     if (status === BatchAckStatus.REJECTED) {
       this.options.log.error({ firstSeq, lastSeq }, 'upstream rejected a batch; dropping it');
+    } else {
+      this.releasing.add(batch);
     }
     this.options.onBatchAck?.(status, batch.records, batch.samples);
     if (this.failing !== undefined && firstSeq <= this.failing.lastSeq && lastSeq >= this.failing.firstSeq)
       this.unstick('acknowledged');
+    const connection = this.connections;
+    this.unsettled.set(connection, (this.unsettled.get(connection) ?? 0) + 1);
     this.options.spool.release(firstSeq, lastSeq).then(
-      () => undefined,
-      (err: unknown) => this.options.log.error({ err: (err as Error).message }, 'spool release failed'),
+      (removed) => {
+        this.settled(connection);
+        this.released(batch, removed);
+      },
+      (err: unknown) => {
+        this.settled(connection);
+        this.releasing.delete(batch);
+        this.options.log.error({ err: (err as Error).message }, 'spool release failed');
+      },
     );
     this.pump();
+  }
+
+  /**
+   * A release settled. A connection sends nothing while releases asked on an earlier one are
+   * pending: it would read (and send again) records already acknowledged.
+   */
+  private settled(connection: number): void {
+    const left = (this.unsettled.get(connection) ?? 1) - 1;
+    if (left > 0) this.unsettled.set(connection, left);
+    else this.unsettled.delete(connection);
+    if (connection < this.connections) this.pump();
+  }
+
+  private releasesPendingFromEarlierConnections(): boolean {
+    for (const connection of this.unsettled.keys()) if (connection < this.connections) return true;
+    return false;
+  }
+
+  /**
+   * An acknowledged batch was released. What the release did not remove of it, the spool had
+   * dropped while the batch was in flight. No other release covers its records: the batches of
+   * one connection do not overlap, a new connection sends only once the releases asked on earlier
+   * ones settled (see settled()), and the in-memory tail holds no record sent on an earlier
+   * connection that was acknowledged while an older one was not (the upstream acks in order).
+   * After STORED or DUPLICATE those records were delivered; after REJECTED they are lost.
+   */
+  private released(batch: BatchInFlight, removed: Released): void {
+    if (!this.releasing.delete(batch)) return; // REJECTED
+    const records = batch.records - removed.records;
+    if (records > 0) this.options.onDeliveredAfterDrop?.(records, batch.samples - removed.samples);
   }
 
   private settle(id: number, value: unknown): void {
@@ -576,6 +653,7 @@ export class UplinkClient {
       const ws = this.ws;
       if (this.currentState !== 'connected' || ws === undefined || ws.readyState !== WebSocket.OPEN) return;
       if (!this.credit.canSend() || ws.bufferedAmount > threshold) return;
+      if (this.releasesPendingFromEarlierConnections()) return;
       this.pumpAgain = false;
       const liveReady = this.liveCursor < this.durableNext;
       const replayReady = this.replayCursor < this.liveFrom;
@@ -708,14 +786,15 @@ export class UplinkClient {
    */
   private async sendBatch(ws: WebSocket, entries: SpoolEntry[], replay: boolean): Promise<void> {
     let samples = 0;
-    for (const e of entries) samples += e.samples;
+    const samplesUpTo = entries.map((e) => (samples += e.samples));
+    const seqs = entries.map((e) => e.seq);
     let msg = buildBatch(
-      { seqs: entries.map((e) => e.seq), payloads: entries.map((e) => e.payload), samples, replay },
+      { seqs, payloads: entries.map((e) => e.payload), samples, replay },
       { compress: false },
     );
     const first = msg.body.firstSeq;
     this.credit.onSent(first, msg.body.lastSeq);
-    this.inFlight.set(first, { records: entries.length, samples });
+    this.inFlight.set(first, { records: entries.length, samples, seqs, samplesUpTo });
     const resent = first < this.sentBelow;
     this.sentBelow = Math.max(this.sentBelow, msg.body.lastSeq + 1);
     if (this.options.batch.compress && !mostlyCompressed(entries)) {
@@ -850,6 +929,18 @@ export class UplinkClient {
       this.requests.delete(id);
     }
   }
+}
+
+/** How many of the ascending `seqs` are below `seq`. */
+function countBelow(seqs: readonly number[], seq: number): number {
+  let lo = 0;
+  let hi = seqs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (seqs[mid]! < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function newTrace(tls: boolean): AttemptTrace {

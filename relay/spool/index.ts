@@ -8,6 +8,7 @@ export type {
   ReadLimits,
   SpoolStats,
   SpoolLogger,
+  Released,
 } from './spool.js';
 export { DEFAULT_READ_MAX_RECORDS, DEFAULT_READ_MAX_BYTES } from './spool.js';
 export { SpoolError, SpoolErrorCode } from './errors.js';

@@ -3,6 +3,7 @@ import {
   DEFAULT_READ_MAX_BYTES,
   DEFAULT_READ_MAX_RECORDS,
   type ReadLimits,
+  type Released,
   type SeqRange,
   type Spool,
   type SpoolEntry,
@@ -106,14 +107,21 @@ export class MemorySpool implements Spool {
     });
   }
 
-  release(first: number, last: number): Promise<void> {
+  release(first: number, last: number): Promise<Released> {
     return this.op(async () => {
+      const out: Released = { records: 0, samples: 0 };
+      const take = (seq: number): void => {
+        const samples = this.remove(seq, false);
+        if (samples === undefined) return;
+        out.records += 1;
+        out.samples += samples;
+      };
       if (last - first < this.entries.size) {
-        for (let s = Math.max(1, first); s <= last; s++) this.remove(s, false);
+        for (let s = Math.max(1, first); s <= last; s++) take(s);
       } else {
-        for (const e of [...this.entries.values()])
-          if (e.seq >= first && e.seq <= last) this.remove(e.seq, false);
+        for (const e of [...this.entries.values()]) if (e.seq >= first && e.seq <= last) take(e.seq);
       }
+      return out;
     });
   }
 
@@ -173,9 +181,10 @@ export class MemorySpool implements Spool {
     }
   }
 
-  private remove(seq: number, drop: boolean): void {
+  /** Remove a live record (counted as dropped if `drop`); returns its samples, undefined if it was gone. */
+  private remove(seq: number, drop: boolean): number | undefined {
     const e = this.entries.get(seq);
-    if (!e) return;
+    if (!e) return undefined;
     this.entries.delete(seq);
     this.bytes -= e.bytes;
     this.samples -= e.samples;
@@ -183,5 +192,6 @@ export class MemorySpool implements Spool {
       this.counters.droppedRecords += 1;
       this.counters.droppedSamples += e.samples;
     }
+    return e.samples;
   }
 }

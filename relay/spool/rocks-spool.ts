@@ -52,7 +52,8 @@
  * flush/compaction transients; segments are re-measured when the estimate
  * nears the cap. Under 'drop-oldest' whole oldest segments are dropped (their
  * live records and samples counted) until the append fits, so drops come in
- * steps of about maxBytes/16. Released records in a sealed segment keep their
+ * steps of about maxBytes/16. A dropped record may be in a batch in flight:
+ * its release then removes nothing for it, and says so (Released). Released records in a sealed segment keep their
  * space until the whole segment is released (they count against the cap,
  * which matters under 'reject-new'). Measured peaks of the directory size
  * with incompressible 170-byte records, appending 2-3x the cap: 78% of the cap
@@ -70,6 +71,7 @@ import {
   DEFAULT_READ_MAX_BYTES,
   DEFAULT_READ_MAX_RECORDS,
   type ReadLimits,
+  type Released,
   type SeqRange,
   type Spool,
   type SpoolEntry,
@@ -143,7 +145,9 @@ interface PendingAppend {
 interface PendingRelease {
   first: number;
   last: number;
-  resolve: () => void;
+  /** What this release removed, set by applyReleases(). */
+  removed: Released;
+  resolve: (removed: Released) => void;
   reject: (err: unknown) => void;
 }
 
@@ -275,15 +279,16 @@ export class RocksSpool implements Spool {
     return this.queue.run(() => this.guard(() => this.readTask(fromSeq, maxRecords, maxBytes)));
   }
 
-  release(first: number, last: number): Promise<void> {
+  release(first: number, last: number): Promise<Released> {
     const refused = this.refuse();
     if (refused) return Promise.reject(refused);
     if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last)) {
       return Promise.reject(new RangeError('release bounds must be integers'));
     }
-    if (last < first || last < 1) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.releases.push({ first: Math.max(1, first), last, resolve, reject });
+    if (last < first || last < 1) return Promise.resolve({ records: 0, samples: 0 });
+    return new Promise<Released>((resolve, reject) => {
+      const removed = { records: 0, samples: 0 };
+      this.releases.push({ first: Math.max(1, first), last, removed, resolve, reject });
       this.scheduleFlush();
     });
   }
@@ -437,7 +442,7 @@ export class RocksSpool implements Spool {
       else a.reject(a.error ?? failed);
     }
     for (const r of releases) {
-      if (failed === undefined) r.resolve();
+      if (failed === undefined) r.resolve(r.removed);
       else r.reject(failed);
     }
   }
@@ -607,22 +612,33 @@ export class RocksSpool implements Spool {
 
   // ---- releases and age cap ---------------------------------------------------------
 
+  /** Delete the released ranges (merged: one scan and batch per segment), then say what each removed. */
   private async applyReleases(releases: PendingRelease[]): Promise<void> {
     if (releases.length === 0) return;
+    /** (seq, samples) of every record deleted, seq ascending: ranges and segments are taken in order. */
+    const deleted: number[] = [];
     for (const [lo, hi] of mergeRanges(releases.map((r) => [r.first, r.last]))) {
       for (const seg of [...this.segments]) {
         if (seg.meta.liveRecords === 0 || seg.meta.next <= lo || seg.first > hi) continue;
-        await this.deleteIn(seg, lo, hi + 1, undefined);
+        await this.deleteIn(seg, lo, hi + 1, undefined, deleted);
       }
     }
+    attributeReleased(releases, deleted);
   }
 
   /**
    * Delete the live records of `seg` with lo <= seq < hi. With `cutoff`, stop
    * at the first record received at or after it and count the deletions as
-   * dropped. Returns true when it stopped at such a record.
+   * dropped. Returns true when it stopped at such a record. `deleted`, if
+   * given, gets (seq, samples) of each record deleted.
    */
-  private async deleteIn(seg: Segment, lo: number, hi: number, cutoff: number | undefined): Promise<boolean> {
+  private async deleteIn(
+    seg: Segment,
+    lo: number,
+    hi: number,
+    cutoff: number | undefined,
+    deleted?: number[],
+  ): Promise<boolean> {
     const isActive = seg === this.active;
     lo = Math.max(lo, seg.headSeq ?? seg.first);
     let stopped = false;
@@ -647,6 +663,7 @@ export class RocksSpool implements Spool {
           break;
         }
         ops.push({ type: 'del', key });
+        deleted?.push(decodeKey(key), v.samples);
         meta.liveRecords -= 1;
         meta.liveSamples -= v.samples;
         meta.liveBytes -= key.length + value.length;
@@ -984,6 +1001,32 @@ async function removeSegmentDir(dir: string, name: string): Promise<void> {
   }
   fsyncDirSync(dir);
   await fs.promises.rm(trash, { recursive: true, force: true });
+}
+
+/**
+ * Give each release what it removed, from the (seq, samples) pairs deleted for the whole group
+ * (seq ascending). Overlapping releases of one group count a record once, for the earliest call,
+ * as if they had been applied one by one.
+ */
+function attributeReleased(releases: readonly PendingRelease[], deleted: readonly number[]): void {
+  const n = deleted.length / 2;
+  const claimed = new Uint8Array(n);
+  for (const r of releases) {
+    // First deleted record with seq >= r.first.
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (deleted[2 * mid]! < r.first) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < n && deleted[2 * i]! <= r.last; i++) {
+      if (claimed[i] === 1) continue;
+      claimed[i] = 1;
+      r.removed.records += 1;
+      r.removed.samples += deleted[2 * i + 1]!;
+    }
+  }
 }
 
 function cloneMeta(m: SegmentMeta): SegmentMeta {

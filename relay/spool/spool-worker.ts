@@ -127,8 +127,8 @@ function serve(spool: RocksSpool): void {
         return;
       case Op.RELEASE:
         spool.release(c.first, c.last).then(
-          () => {
-            done.push(id, 0, 0);
+          (r) => {
+            done.push(id, r.records, r.samples);
             queued();
           },
           failed.bind(null, id),

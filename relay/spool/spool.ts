@@ -3,6 +3,15 @@
  * monotonic relay sequence number. Agents' samples are acknowledged once
  * `append()` resolves; the uplink reads from it and `release()`s what the
  * upstream acknowledged, in any order.
+ *
+ * Counting. Every appended record leaves the spool once: released, or dropped
+ * by a cap (byte cap under 'drop-oldest', or the age cap), which counts it in
+ * `droppedRecords`/`droppedSamples`. A record can be dropped while a batch
+ * holding it is in flight; its ack then releases nothing for it, and
+ * `release()` says what it did remove, so the relay can tell such records
+ * apart. The relay reports as dropped only the records removed by the cap
+ * policy that never reached the upstream (drop-count.ts); the spool's own counters
+ * count every removal by a cap.
  */
 
 /** One record to spool: an opaque payload and how many samples it carries (for counting drops). */
@@ -24,6 +33,12 @@ export interface SpoolEntry {
 export interface SeqRange {
   first: number;
   last: number;
+}
+
+/** What one `release()` removed: the records of its range that were still in the spool, and their samples. */
+export interface Released {
+  records: number;
+  samples: number;
 }
 
 /** What to do when a cap would be exceeded. */
@@ -54,6 +69,10 @@ export interface SpoolStats {
   /** Cumulative over the spool's life, persisted. */
   appendedRecords: number;
   appendedSamples: number;
+  /**
+   * Records (samples) removed by a cap rather than released, whether or not a batch holding them
+   * was in flight (see Counting above: the relay subtracts those the upstream acknowledged).
+   */
   droppedRecords: number;
   droppedSamples: number;
   /** Records whose append was refused (cap under 'reject-new', or too large). Since open, not persisted. */
@@ -70,8 +89,13 @@ export interface Spool {
   append(records: readonly SpoolRecord[]): Promise<SeqRange>;
   /** Entries with seq >= fromSeq, in seq order, within the limits. */
   read(fromSeq: number, limits?: ReadLimits): Promise<SpoolEntry[]>;
-  /** The upstream acknowledged [first, last]: delete it durably. Any order; repeats and gaps are harmless. */
-  release(first: number, last: number): Promise<void>;
+  /**
+   * The upstream acknowledged [first, last]: delete it durably. Any order; repeats and gaps are
+   * harmless. Resolves with what this call removed: the records in the range still in the spool,
+   * not those released or dropped before. Concurrent calls with overlapping ranges count each
+   * record once, for the earliest call.
+   */
+  release(first: number, last: number): Promise<Released>;
   /** Apply the age cap now (it is also applied on append and periodically). */
   sweep(): Promise<void>;
   /**

@@ -24,7 +24,8 @@
  *            keep their buffers (RocksSpool also reads them only then).
  *   answers  { t: 'answers', done, other, stats }: `done` a transferred
  *            Float64Array of (id, a, b) for calls that succeeded with a
- *            number or nothing (append: first, last; diskBytes: bytes);
+ *            number or nothing (append: first, last; release: records,
+ *            samples removed; diskBytes: bytes);
  *            `other` the rest: errors { name, message, code, retriable },
  *            rebuilt here as SpoolError / OwlError / RangeError, and read
  *            results: Float64Array (seq, samples, receivedAt) × n and the
@@ -47,6 +48,7 @@ import { fromWireError, type WireError } from '../../protocol/index.js';
 import { PendingCalls, startModuleWorker } from '../../rocks/index.js';
 import type {
   ReadLimits,
+  Released,
   SeqRange,
   Spool,
   SpoolEntry,
@@ -193,6 +195,20 @@ function fromWireLog(obj: object): object {
   return out;
 }
 
+/** The value of a call answered in `done` with the numbers (a, b). */
+function doneValue(op: Op, a: number, b: number): unknown {
+  switch (op) {
+    case Op.APPEND:
+      return { first: a, last: b };
+    case Op.RELEASE:
+      return { records: a, samples: b };
+    case Op.DISK_BYTES:
+      return a;
+    default:
+      return undefined;
+  }
+}
+
 function decodeEntries(w: WireEntries): SpoolEntry[] {
   const out = new Array<SpoolEntry>(w.payloads.length);
   for (let i = 0; i < w.payloads.length; i++) {
@@ -306,12 +322,12 @@ export class WorkerSpool implements Spool {
     return this.wait<SpoolEntry[]>(id, Op.READ);
   }
 
-  release(first: number, last: number): Promise<void> {
+  release(first: number, last: number): Promise<Released> {
     const refused = this.refuse();
     if (refused) return Promise.reject(refused);
     const id = this.begin(Op.RELEASE);
     this.slots.push(num(first), num(last));
-    return this.wait<void>(id, Op.RELEASE);
+    return this.wait<Released>(id, Op.RELEASE);
   }
 
   sweep(): Promise<void> {
@@ -421,8 +437,7 @@ export class WorkerSpool implements Spool {
           if (!p) continue;
           const a = d[i + 1]!;
           const b = d[i + 2]!;
-          const value = p.op === Op.APPEND ? { first: a, last: b } : p.op === Op.DISK_BYTES ? a : undefined;
-          p.resolve(value);
+          p.resolve(doneValue(p.op, a, b));
         }
         for (const x of m.other) {
           const p = this.pending.take(x.id);

@@ -83,6 +83,11 @@ export class UplinkReceiver {
   duplicateRecords = 0;
   /** While true, batches are read but not acknowledged (a stalled upstream). */
   holdAcks = false;
+  /** While true, batches are stored at once but their acks wait, in order, for sendHeldAcks(). */
+  deferAcks = false;
+  /** Batches stored (or found duplicate) so far, acknowledged or not. */
+  batchesStored = 0;
+  private heldAcks: Array<() => void> = [];
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private fd: number | undefined;
@@ -142,6 +147,19 @@ export class UplinkReceiver {
     }
   }
 
+  /** Send the acks deferAcks kept back, in the order of their batches; returns how many. */
+  sendHeldAcks(): number {
+    const acks = this.heldAcks;
+    this.heldAcks = [];
+    for (const ack of acks) ack();
+    return acks.length;
+  }
+
+  /** Cut every relay connection at once (no close handshake), as an outage would. */
+  dropConnections(): void {
+    for (const set of this.open.values()) for (const ws of set) ws.terminate();
+  }
+
   /** Grant a new window to every connected relay. */
   setWindow(window: number): void {
     for (const set of this.open.values()) {
@@ -197,12 +215,14 @@ export class UplinkReceiver {
         case 'BATCH': {
           if (spool === undefined || this.holdAcks) return;
           const status = this.store(relay, spool, msg.body);
+          this.batchesStored++;
           const ack = (): void =>
             send({
               type: 'BATCH_ACK',
               body: { firstSeq: msg.body.firstSeq, lastSeq: msg.body.lastSeq, status },
             });
-          if (this.options.ackDelayMs === undefined) ack();
+          if (this.deferAcks) this.heldAcks.push(ack);
+          else if (this.options.ackDelayMs === undefined) ack();
           else setTimeout(ack, this.options.ackDelayMs);
           return;
         }
