@@ -184,6 +184,8 @@ class HostTags {
   private uuid: string | undefined;
   private ip: string | undefined;
   private tags: Record<string, string> = {};
+  /** The host's tags merged with a sample's own, one object per distinct tag set of this host. */
+  private merged = new Map<string, Record<string, string>>();
 
   constructor(readonly zone: string) {}
 
@@ -194,10 +196,32 @@ class HostTags {
       this.tags = { zone: this.zone };
       if (uuid !== '') this.tags['uuid'] = uuid;
       if (ip !== undefined && ip !== '') this.tags['ip'] = ip;
+      this.merged = new Map();
     }
     return this.tags;
   }
+
+  /**
+   * The host's tags over a sample's own tags, shared by every sample of this
+   * host with the same tags: the store then resolves each series' tags once
+   * per write, not once per point, and the worker clones one object per set.
+   */
+  with(uuid: string, ip: string | undefined, own: Readonly<Record<string, string>>): Record<string, string> {
+    const host = this.get(uuid, ip);
+    let key = '';
+    for (const k in own) key += `${k}\u0000${own[k] as string}\u0000`;
+    let tags = this.merged.get(key);
+    if (tags === undefined) {
+      tags = { ...own, ...host };
+      if (this.merged.size >= MAX_MERGED_TAG_SETS) this.merged.clear();
+      this.merged.set(key, tags);
+    }
+    return tags;
+  }
 }
+
+/** Distinct per-sample tag sets remembered per host (HostTags.with); past it, start again. */
+const MAX_MERGED_TAG_SETS = 4096;
 
 function addSeriesData(out: IngestResult, s: SeriesData, hosts: HostTags): void {
   const tags = hosts.get(s.uuid, s.ip);
@@ -217,7 +241,7 @@ function addBatch(out: IngestResult, b: SeriesBatch, helloUuid: string, hosts: H
   for (const s of b.samples) {
     const uuid = s.uuid ?? b.uuid ?? helloUuid;
     const ip = s.ip ?? b.ip;
-    const tags = s.tags === undefined ? hosts.get(uuid, ip) : { ...s.tags, ...hosts.get(uuid, ip) };
+    const tags = s.tags === undefined ? hosts.get(uuid, ip) : hosts.with(uuid, ip, s.tags);
     const timestampMs = s.timestamp_ms ?? toMs(s.timestamp ?? 0);
     out.points.push({ metric: seriesName(s.service_name, s.metric), tags, timestampMs, value: s.value });
     if (s.flag === 1 && s.service_name !== undefined && uuid !== '') {

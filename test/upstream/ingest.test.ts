@@ -83,3 +83,31 @@ test('a PACKED record that does not unpack is counted invalid and the others sti
   t.is(r.invalid, 2);
   t.is(r.points.length, 1);
 });
+
+test('samples of one host with the same own tags share one tags object (the store resolves it once per write)', (t) => {
+  const sample = (disk: string, value: number, extra: Record<string, string> = {}) => ({
+    metric: 'io',
+    value,
+    timestamp_ms: 1_700_000_000_000 + value,
+    tags: { disk, ...extra },
+  });
+  const batch = (uuid: string, seq: number) => ({
+    type: PacketType.SERIESBATCH as number,
+    body: packetBody(PacketType.SERIESBATCH, {
+      uuid,
+      session: 's',
+      seq,
+      samples: [sample('sda', 1), sample('sdb', 2), sample('sda', 3), sample('sda', 4, { part: '1' })],
+    }),
+  });
+  const payload = packSections([{ src: '10.0.0.3:1', uuid: '', packets: [batch('h1', 1), batch('h2', 2)] }]);
+  const r = ingest([packed(payload, false)], 'z');
+  const [a1, b1, a2, a3, h2a] = r.points;
+  t.is(a1?.tags, a2?.tags, 'same host, same tags: one object');
+  t.not(a1?.tags, b1?.tags);
+  t.not(a1?.tags, a3?.tags);
+  t.deepEqual(a1?.tags, { disk: 'sda', zone: 'z', uuid: 'h1' });
+  t.deepEqual(a3?.tags, { disk: 'sda', part: '1', zone: 'z', uuid: 'h1' });
+  t.deepEqual(h2a?.tags, { disk: 'sda', zone: 'z', uuid: 'h2' }, 'another host never shares');
+  t.not(h2a?.tags, a1?.tags);
+});

@@ -394,8 +394,10 @@ export class RocksSampleStore implements SampleStore {
     const ids = new Uint32Array(points.length);
     let misses = 0;
     const maxTs = Math.min(this.bucketMs * TWO_32, MAX_TIMESTAMP_MS);
-    // Points of one record usually share one tags object: build and look up
-    // its suffix once per run, then only the metric per point.
+    // Points share tags objects (ingest makes one per host and tag set): build
+    // and look up a suffix once per object in this write, then only the metric
+    // per point. Runs of one object skip even the map.
+    const byTags = new Map<unknown, { suffix: string; entry: TagEntry }>();
     let prevTags: unknown;
     let suffix = '';
     let entry: TagEntry | undefined;
@@ -404,8 +406,14 @@ export class RocksSampleStore implements SampleStore {
       if (typeof p !== 'object' || p === null)
         throw new StoreError(StoreErrorCode.BAD_POINT, `point ${i} is not an object`);
       if (entry === undefined || p.tags !== prevTags) {
-        suffix = tagSuffix(p.tags, this.limits);
-        entry = this.ids.lookup(suffix);
+        let known = byTags.get(p.tags);
+        if (known === undefined) {
+          const s = tagSuffix(p.tags, this.limits);
+          known = { suffix: s, entry: this.ids.lookup(s) };
+          if (typeof p.tags === 'object' && p.tags !== null) byTags.set(p.tags, known);
+        }
+        suffix = known.suffix;
+        entry = known.entry;
         prevTags = p.tags;
       }
       checkMetric(p.metric, this.limits);
