@@ -1,6 +1,15 @@
 /**
  * Types for `@nxtedition/rocksdb` (it ships none): the abstract-level API
- * subset OWL uses. Only synced batches are durable (see docs/architecture.md).
+ * subset OWL uses, the one typing of it (the relay's spool and config cache,
+ * the upstream's store, rocks/). Helpers on top: rocks/binding.ts.
+ *
+ * What the binding offers and lacks shaped the spool and the store: a batch
+ * written with `{ sync: true }` is the only durable write (put/del ignore
+ * `sync`; see docs/architecture.md); batches hold only put/del (no
+ * DeleteRange); there is no CompactRange, DeleteFilesInRange or RepairDB.
+ * Open failures are LEVEL_DATABASE_NOT_OPEN with the RocksDB status in
+ * `cause` (rocks/binding.ts rocksCause); a LOCK held by another process or
+ * another open in this one is `cause.code` LEVEL_LOCKED.
  */
 declare module '@nxtedition/rocksdb' {
   import type { EventEmitter } from 'node:events';
@@ -12,6 +21,19 @@ declare module '@nxtedition/rocksdb' {
     errorIfExists?: boolean;
     keyEncoding?: Encoding;
     valueEncoding?: Encoding;
+    compaction?: 'level' | 'universal';
+    /** Sets write_buffer_size to a quarter of this (only together with `compaction`). */
+    memtableMemoryBudget?: number;
+    /** true: ZSTD with dictionaries everywhere; false: RocksDB default, here none on L0-L1 and ZSTD below. */
+    compression?: boolean;
+    compactionPriority?:
+      'byCompensatedSize' | 'oldestLargestSeqFirst' | 'smallestSeqFirst' | 'overlappingRatio';
+    /** Block cache bytes; 0 disables the block cache. */
+    cacheSize?: number;
+    blockSize?: number;
+    /** RocksDB filter policy string; '' for none. */
+    filterPolicy?: string;
+    walCompression?: boolean;
     [option: string]: unknown;
   }
 
@@ -40,6 +62,7 @@ declare module '@nxtedition/rocksdb' {
 
   export type BatchOperation<K, V> = { type: 'put'; key: K; value: V } | { type: 'del'; key: K };
 
+  /** write() closes it, which frees the native WriteBatch at once. */
   export interface ChainedBatch<K, V> {
     readonly length: number;
     put(key: K, value: V): this;
@@ -74,6 +97,12 @@ declare module '@nxtedition/rocksdb' {
     getMany(keys: K[]): Promise<Array<V | undefined>>;
     put(key: K, value: V): Promise<void>;
     del(key: K): Promise<void>;
+    /**
+     * Avoid on hot paths: the binding never closes the batch it builds for
+     * this form, so each one's native memory waits for a garbage collection
+     * V8 has no reason to run, and RSS grows with every byte written. Use
+     * the chained form.
+     */
     batch(operations: Array<BatchOperation<K, V>>, options?: WriteOptions): Promise<void>;
     batch(): ChainedBatch<K, V>;
     iterator(options?: IteratorOptions<K>): RocksIterator<K, V>;

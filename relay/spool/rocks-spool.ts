@@ -83,7 +83,7 @@ import {
 import { SpoolError, SpoolErrorCode } from './errors.js';
 import { SerialQueue } from './serial-queue.js';
 import { Segment } from './segment.js';
-import { rocksCause, type RocksBatchOp, type RocksOpenOptions } from './rocks-binding.js';
+import { rocksCause, type RocksBatchOp, type RocksOpenOptions } from '../../rocks/index.js';
 import { dirBytes, fsyncDirSync } from './disk-usage.js';
 import { cutDamagedWalTails } from '../../rocks/index.js';
 import {

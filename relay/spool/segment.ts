@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { createRocksDb, type RocksBatchOp, type RocksDb, type RocksOpenOptions } from './rocks-binding.js';
+import { createRocksDb, type RocksBatchOp, type RocksDb, type RocksOpenOptions } from '../../rocks/index.js';
 import { dirBytesSync } from './disk-usage.js';
 import {
   decodeKey,
