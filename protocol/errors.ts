@@ -25,6 +25,8 @@ export const ErrorCode = {
   TOO_MANY_CONNECTIONS: 'OWL_ERR_TOO_MANY_CONNECTIONS',
   OVERLOADED: 'OWL_ERR_OVERLOADED',
   INTERNAL: 'OWL_ERR_INTERNAL',
+  /** Uplink CONFIG_ERROR: the host belongs to another zone (it was moved); the relay forgets it. */
+  FORBIDDEN_ZONE: 'OWL_ERR_FORBIDDEN_ZONE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

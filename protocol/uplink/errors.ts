@@ -40,6 +40,8 @@ export const UplinkErrorCode = {
   NO_CREDIT: 'OWL_ERR_UPLINK_NO_CREDIT',
   /** A batch starting at the same firstSeq is already in flight (CreditWindow). */
   BATCH_IN_FLIGHT: 'OWL_ERR_UPLINK_BATCH_IN_FLIGHT',
+  /** A message out of order or out of place: before HELLO, a second HELLO, a text frame. */
+  PROTOCOL: 'OWL_ERR_UPLINK_PROTOCOL',
   /** Nothing heard from the peer for UPLINK_MISSED_HEARTBEATS periods: the link is dropped (close 4408). */
   HEARTBEAT_TIMEOUT: 'OWL_ERR_UPLINK_HEARTBEAT_TIMEOUT',
   /** The upstream failed to store the same seq range the same way twice: the relay retries it slowly. */
