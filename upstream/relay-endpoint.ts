@@ -1,50 +1,42 @@
 /**
  * The upstream's end of the uplink (docs/uplink.md): relays connect over a
- * WebSocket, authenticated in the upgrade request. Per relay connection,
- * batches are handled one at a time in arrival order:
+ * WebSocket, authenticated in the upgrade request (relay-auth.ts). Per relay
+ * connection, batches are handled one at a time in arrival order:
  *
  *   all present ranges already stored      → ack DUPLICATE (nothing opened)
  *   payload does not open                  → ack REJECTED
- *   else store the records not yet stored, the new stored ranges and the
- *   registry changes in ONE durable store write, then ack STORED.
+ *   else store the records not yet stored, with their ranges and registry
+ *   changes, in store writes of whole records (batch-commit.ts), then ack.
  *
- * A batch is acknowledged only after its write resolved (durable), so a
- * kill -9 between store and ack makes the relay resend, and the stored ranges
- * turn the resend into a DUPLICATE.
+ * A batch is acknowledged only after the write holding its last record is
+ * durable, so a kill -9 before the ack makes the relay resend, and the
+ * stored ranges turn the resend into a DUPLICATE (or store only the rest).
  *
  * Credit (credit-policy.ts): each relay gets an even share of a budget of
  * unacknowledged batches, re-sent as CREDIT whenever a relay joins or
  * leaves; a relay with more batches in flight than any window it can have
- * seen is closed (ERROR OWL_ERR_UPLINK_NO_CREDIT, close 4400), so one relay's
- * replay holds at most its share of the upstream's buffers and store writes.
- *
- * Identity: the Authorization header's relay id and token are always
- * checked; when the listener asks for client certificates (mTLS, server.ts),
- * the certificate's subject CN or a SAN DNS name must also be that relay id,
- * so relay A's certificate cannot carry relay B's token.
+ * seen is closed (ERROR OWL_ERR_UPLINK_NO_CREDIT, close 4400).
  * One connection per relay: a newer one replaces the older (close 4409).
  *
- * Config pushes (CONFIG_PUSH) go to the relay of the host's zone once the
- * registry change is durable: the new config when it changed, and `host: null`
- * ("forget this host") to the zone that lost it, by a delete or a move.
+ * Config requests are answered by relay-config.ts; config pushes
+ * (CONFIG_PUSH) go to the relay of the host's zone once the registry change
+ * is durable: the new config, or `host: null` ("forget this host") to the
+ * zone that lost it, by a delete or a move.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { X509Certificate } from 'node:crypto';
-import { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   decodeUplinkMessage,
   ErrorCode,
   encodeUplinkMessage,
   openBatch,
-  parseAuthHeader,
   UPLINK_DEFAULT_MAX_BATCH_BYTES,
   UPLINK_HELLO_TIMEOUT_MS,
   UPLINK_MAX_MESSAGE_BYTES,
-  UPLINK_PATH,
   UPLINK_VERSION,
   UplinkCloseCode,
+  UplinkError,
   UplinkErrorCode,
   Heartbeat,
   type UplinkBatch,
@@ -54,6 +46,8 @@ import {
   type UplinkSequencedRecord,
 } from '../protocol/index.js';
 import { CreditLedger, CreditPolicy, DEFAULT_MAX_INFLIGHT_BATCHES } from './credit-policy.js';
+import { checkUpgrade } from './relay-auth.js';
+import { answerConfig } from './relay-config.js';
 import { commitBatches, type CommitContext, type CommitFailure } from './batch-commit.js';
 import type { StoredRanges } from './dedupe.js';
 import { ingest, type IngestResult } from './ingest.js';
@@ -206,8 +200,8 @@ export class RelayEndpoint {
     const c = this.connections.get(id);
     if (c === undefined) return;
     this.options.log.warn({ relay: id, why: message }, 'relay disconnected by the upstream');
-    send(c.ws, { type: 'ERROR', body: { code: 'OWL_ERR_UNAUTHENTICATED', message } });
-    c.ws.close(UplinkCloseCode.FORBIDDEN, 'OWL_ERR_UNAUTHENTICATED');
+    send(c.ws, { type: 'ERROR', body: { code: ErrorCode.UNAUTHENTICATED, message } });
+    c.ws.close(UplinkCloseCode.FORBIDDEN, ErrorCode.UNAUTHENTICATED);
   }
 
   /** Close every relay connection (server shutting down: the relays retry). */
@@ -223,30 +217,13 @@ export class RelayEndpoint {
       this.options.log.warn({ relay, remote: req.socket.remoteAddress, why }, 'relay refused');
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     };
-    if ((req.url ?? '').split('?')[0] !== UPLINK_PATH) return refuse(404, 'Not Found', 'wrong path');
-    let creds;
-    try {
-      creds = parseAuthHeader(req.headers.authorization);
-    } catch {
-      return refuse(401, 'Unauthorized', 'no or malformed credentials');
+    const v = checkUpgrade(req, this.options.relays, this.options.requireClientCert === true);
+    if (!v.ok) return refuse(v.status, v.text, v.why, v.relay);
+    const id = v.relayId;
+    if (!this.connections.has(id) && this.connections.size >= (this.options.maxRelays ?? 10_000)) {
+      return refuse(429, 'Too Many Requests', 'relay limit', id);
     }
-    const cert = clientCertificate(req.socket);
-    if (cert === 'unauthorized' || (cert === 'none' && this.options.requireClientCert === true)) {
-      // The TLS handshake already refuses these when mTLS is on; this is the second lock.
-      return refuse(401, 'Unauthorized', 'no trusted client certificate', creds.relayId);
-    }
-    if (typeof cert === 'object' && cert.checkHost(creds.relayId, CERT_NAME_CHECK) !== creds.relayId) {
-      return refuse(403, 'Forbidden', 'client certificate is not for this relay', creds.relayId);
-    }
-    const verdict = this.options.relays.check(creds.relayId, creds.token);
-    if (verdict === 'revoked') return refuse(403, 'Forbidden', 'revoked relay', creds.relayId);
-    if (verdict !== 'ok') return refuse(401, 'Unauthorized', verdict, creds.relayId);
-    if (!this.connections.has(creds.relayId) && this.connections.size >= (this.options.maxRelays ?? 10_000)) {
-      return refuse(429, 'Too Many Requests', 'relay limit', creds.relayId);
-    }
-    this.wss.handleUpgrade(req, socket, head, (ws) =>
-      this.accept(ws, creds.relayId, req.socket.remoteAddress ?? ''),
-    );
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, id, req.socket.remoteAddress ?? ''));
   }
 
   private accept(ws: WebSocket, id: string, remote: string): void {
@@ -301,7 +278,7 @@ export class RelayEndpoint {
     c.heartbeat?.heard();
     let msg: UplinkMessage;
     try {
-      if (!isBinary) throw new Error('text message');
+      if (!isBinary) throw new UplinkError(UplinkErrorCode.PROTOCOL, 'text message');
       msg = decodeUplinkMessage(data, { from: 'relay' });
     } catch (err) {
       this.protocolError(c, (err as Error).message);
@@ -333,53 +310,10 @@ export class RelayEndpoint {
         if (c.pending.length === 1) c.queue = c.queue.then(() => this.drain(c));
         return;
       }
-      case 'HOSTCONFIG_REQ': {
-        const { id, uuid, request } = msg.body;
-        // Both the vouched uuid and the one the request registers must belong to this zone:
-        // otherwise a relay could move another zone's host to itself.
-        const existing = [uuid, request.uuid]
-          .map((u) => this.options.registry.host(u))
-          .find((h) => h !== undefined && h.zone !== c.state.id);
-        if (existing !== undefined) {
-          return send(c.ws, {
-            type: 'CONFIG_ERROR',
-            body: {
-              id,
-              code: 'OWL_ERR_FORBIDDEN_ZONE',
-              message: `host ${existing.host.uuid} belongs to zone ${existing.zone}`,
-            },
-          });
-        }
-        this.options.registry.hostConfig(request, c.state.id).then(
-          () => {
-            // The registry as it is now, not as when this request was read: a delete or move
-            // that committed meanwhile has already pushed its change to the relay, and an answer
-            // sent after that push must not bring the old config back into its cache.
-            const now = this.options.registry.host(request.uuid);
-            const host = now !== undefined && now.zone === c.state.id ? now.host : null;
-            send(c.ws, { type: 'HOSTCONFIG_RESP', body: { id, uuid, host } });
-          },
-          (err: unknown) =>
-            send(c.ws, {
-              type: 'CONFIG_ERROR',
-              body: { id, code: 'OWL_ERR_INTERNAL', message: (err as Error).message },
-            }),
-        );
-        return;
-      }
+      case 'HOSTCONFIG_REQ':
       case 'VERSION_REQ':
-        return send(c.ws, {
-          type: 'VERSION_RESP',
-          body: { id: msg.body.id, version: this.options.registry.version(msg.body.platform) ?? '' },
-        });
-      case 'INVENTORY_REQ': {
-        const { id, what } = msg.body;
-        const body =
-          what === 'devices'
-            ? { id, what, items: this.options.registry.zoneItems(c.state.id, 'devices') }
-            : { id, what, items: this.options.registry.zoneItems(c.state.id, 'ports') };
-        return send(c.ws, { type: 'INVENTORY_RESP', body } as UplinkMessage);
-      }
+      case 'INVENTORY_REQ':
+        return answerConfig(msg, c.state.id, this.options.registry, (m) => send(c.ws, m));
       case 'RELAY_STATUS':
         c.state.status = msg.body;
         return;
@@ -394,7 +328,7 @@ export class RelayEndpoint {
         c,
         'HELLO relay differs from the credentials',
         UplinkCloseCode.FORBIDDEN,
-        'OWL_ERR_UNAUTHENTICATED',
+        ErrorCode.UNAUTHENTICATED,
       );
     }
     c.spool = spool;
@@ -561,27 +495,12 @@ export class RelayEndpoint {
     c: Connection,
     message: string,
     close: number = UplinkCloseCode.PROTOCOL_ERROR,
-    code = 'OWL_ERR_UPLINK_PROTOCOL',
+    code: string = UplinkErrorCode.PROTOCOL,
   ): void {
     this.options.log.warn({ relay: c.state.id, message }, 'uplink protocol error');
     send(c.ws, { type: 'ERROR', body: { code, message } });
     c.ws.close(close, code);
   }
-}
-
-/** checkHost options: the relay id is one exact name, never a wildcard, and the CN counts even beside SANs. */
-const CERT_NAME_CHECK = { subject: 'always', wildcards: false, partialWildcards: false } as const;
-
-/**
- * The client certificate on a TLS upgrade: 'none' (plain TCP, or none asked
- * for or sent), 'unauthorized' (sent but not signed by the configured CA), or
- * the certificate itself.
- */
-function clientCertificate(socket: unknown): X509Certificate | 'none' | 'unauthorized' {
-  if (!(socket instanceof TLSSocket)) return 'none';
-  const cert = socket.getPeerX509Certificate();
-  if (cert === undefined) return 'none';
-  return socket.authorized ? cert : 'unauthorized';
 }
 
 function send(ws: WebSocket, msg: UplinkMessage): void {
