@@ -28,3 +28,20 @@ export class StoreError extends OwlError {
     super(code, message, options);
   }
 }
+
+/** A RocksDB failure as the store reports it: retriable, since a failed batch wrote nothing. */
+export function ioError(err: unknown): StoreError {
+  if (err instanceof StoreError) return err;
+  return new StoreError(StoreErrorCode.IO, `RocksDB: ${(err as Error)?.message ?? String(err)}`, {
+    retriable: true,
+    cause: err,
+  });
+}
+
+export function closedError(): StoreError {
+  return new StoreError(StoreErrorCode.CLOSED, 'sample store is closed');
+}
+
+export function badQuery(message: string): StoreError {
+  return new StoreError(StoreErrorCode.BAD_QUERY, message);
+}

@@ -12,13 +12,19 @@ export const P_BLOCK = 0x62; // 'b'   id, bucket -> block
 export const P_LOG = 0x77; // 'w'     seq -> buffered write record
 export const P_META = 0x6d; // 'm'    caller meta
 
-const TWO_32 = 2 ** 32;
+/** Series ids and bucket numbers are u32 in keys: this is one past the largest. */
+export const TWO_32 = 2 ** 32;
 
 export const FORMAT_KEY = Buffer.from([P_FORMAT]);
 
 export function counterKey(name: string): Buffer {
   return Buffer.concat([Buffer.from([P_COUNTER]), Buffer.from(name, 'utf8')]);
 }
+
+/** The persisted counters (f64): next series id to assign, series (`s` keys), points in blocks. */
+export const K_NEXT_ID = counterKey('nextId');
+export const K_SERIES = counterKey('series');
+export const K_POINTS = counterKey('points');
 
 export function prefixed(prefix: number, s: string): Buffer {
   const len = Buffer.byteLength(s, 'utf8');

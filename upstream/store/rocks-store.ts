@@ -52,30 +52,40 @@
  * changes nothing and counts nothing), so a checkpoint cut short by a crash
  * is simply done again.
  */
-import { RocksLevel, type ChainedBatch, type RocksOpenOptions } from '@nxtedition/rocksdb';
-import { cutDamagedWalTails, type CutTail } from '../../rocks/index.js';
+import { RocksLevel } from '@nxtedition/rocksdb';
+import { cutDamagedWalTails } from '../../rocks/index.js';
 import { ByteWriter } from './bytes.js';
 import { blockCount, decodeBlock, encodeBlock } from './block-codec.js';
-import { StoreError, StoreErrorCode } from './errors.js';
+import { closeQuietly, scan, type DB } from './db.js';
+import { StoreError, StoreErrorCode, badQuery, closedError, ioError } from './errors.js';
 import {
   FORMAT_KEY,
+  K_NEXT_ID,
+  K_POINTS,
+  K_SERIES,
   P_ID,
   P_LOG,
-  P_META,
+  TWO_32,
   blockKey,
   blockKeyBucket,
-  counterKey,
   decodeU64,
   encodeU64,
   idKey,
   logKey,
   logKeySeq,
-  metaKey,
-  prefixEnd,
-  prefixed,
   seriesDictKey,
 } from './keys.js';
 import { beginLogRecord, pushLogPoint, readLogRecord } from './log-codec.js';
+import { addMetaOps, checkMetaOp, getMeta, listMeta } from './meta.js';
+import {
+  DEFAULT_BUCKET_MS,
+  defaultTimers,
+  resolveLimits,
+  type RocksSampleStoreOptions,
+  type StoreCounters,
+  type StoreLimits,
+  type StoreTimers,
+} from './options.js';
 import { PendingSet, mergeSorted, normalize } from './pending.js';
 import { SeriesIdCache, type TagEntry } from './series-cache.js';
 import {
@@ -87,87 +97,26 @@ import {
   tagSuffix,
   tagsMatch,
 } from './series-key.js';
-import {
-  DEFAULT_MAX_WRITE_POINTS,
-  type ListSeriesOptions,
-  type MetaOp,
-  type RetentionResult,
-  type SampleStore,
-  type SeriesInfo,
-  type SeriesQuery,
-  type SeriesResult,
-  type StorePoint,
-  type StoreStats,
-  type WriteExtra,
+import type {
+  ListSeriesOptions,
+  MetaOp,
+  RetentionResult,
+  SampleStore,
+  SeriesInfo,
+  SeriesQuery,
+  SeriesResult,
+  StorePoint,
+  StoreStats,
+  WriteExtra,
 } from './types.js';
 
-type DB = RocksLevel<Buffer, Buffer>;
+export type { RocksSampleStoreOptions, StoreCounters, StoreTimers, WalTailCut } from './options.js';
 
-/** Timer functions, injectable so tests drive the age-based checkpoint without sleeping. */
-export interface StoreTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export interface RocksSampleStoreOptions {
-  /** Directory of the RocksDB database (created when missing). */
-  location: string;
-  /** Time span of one block, fixed when the database is created. Default 1 h. */
-  bucketMs?: number;
-  /** Fold pending points into blocks once this many are pending. Default 500,000 (~8 MB). */
-  maxPendingPoints?: number;
-  /** ... or once the oldest pending point was acknowledged this long ago. Default 5 min. */
-  maxPendingAgeMs?: number;
-  /** Largest accepted write(). Default 100,000 points. */
-  maxWritePoints?: number;
-  /** Largest group commit (several writes, each whole). Default 64,000 points. */
-  maxGroupPoints?: number;
-  /** Blocks per checkpoint batch; writes may proceed between batches. Default 2,048. */
-  checkpointChunkBlocks?: number;
-  /** Series-key -> id cache entries. Default 100,000. */
-  seriesCacheSize?: number;
-  limits?: Partial<SeriesKeyLimits>;
-  now?: () => number;
-  timers?: StoreTimers;
-  /** Background (timer- or threshold-started) checkpoint failures. Default: ignored, retried next time. */
-  onError?: (err: unknown) => void;
-  /**
-   * Told when open cut a damaged tail off a WAL before RocksDB replayed it (rocks/wal-tail.ts:
-   * RocksDB 9.7 can loop forever on some); the cut bytes are kept under `savedTo`.
-   */
-  onWalTailCut?: (cut: WalTailCut) => void;
-  /** Extra RocksDB open options (cacheSize, compression, ...). */
-  rocks?: RocksOpenOptions;
-}
-
-/** Counters readable without I/O (no `samples`: paired with `points` only in stats(), after a flush). */
-export interface StoreCounters extends Omit<StoreStats, 'samples'> {
-  /** Acknowledged points not yet folded into blocks (may rewrite stored timestamps). */
-  pendingPoints: number;
-}
-
-const DEFAULT_BUCKET_MS = 3_600_000;
 const MIN_BUCKET_MS = 60_000;
 const DEFAULT_QUERY_LIMIT = 1_000_000;
 const FORMAT_VERSION = 1;
-const MAX_META_KEY_CHARS = 1024;
-const TWO_32 = 2 ** 32;
 /** Year 10889: keeps every timestamp delta a safe zigzag integer in the log and block codecs. */
 const MAX_TIMESTAMP_MS = 2 ** 48;
-const K_NEXT_ID = counterKey('nextId');
-const K_SERIES = counterKey('series');
-const K_POINTS = counterKey('points');
-
-const defaultTimers: StoreTimers = {
-  setTimeout(fn, ms) {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  clearTimeout(handle) {
-    clearTimeout(handle as NodeJS.Timeout);
-  },
-};
 
 interface WriteTask {
   points: readonly StorePoint[];
@@ -198,32 +147,11 @@ interface FoldUnit {
   end: number;
 }
 
-function ioError(err: unknown): StoreError {
-  if (err instanceof StoreError) return err;
-  return new StoreError(StoreErrorCode.IO, `RocksDB: ${(err as Error)?.message ?? String(err)}`, {
-    retriable: true,
-    cause: err,
-  });
-}
-
-function closedError(): StoreError {
-  return new StoreError(StoreErrorCode.CLOSED, 'sample store is closed');
-}
-
-function badQuery(message: string): StoreError {
-  return new StoreError(StoreErrorCode.BAD_QUERY, message);
-}
-
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class RocksSampleStore implements SampleStore {
   private readonly db: DB;
-  private readonly opts: Required<
-    Pick<
-      RocksSampleStoreOptions,
-      'maxPendingPoints' | 'maxPendingAgeMs' | 'maxWritePoints' | 'maxGroupPoints' | 'checkpointChunkBlocks'
-    >
-  >;
+  private readonly opts: StoreLimits;
   private readonly limits: SeriesKeyLimits;
   private readonly now: () => number;
   private readonly timers: StoreTimers;
@@ -267,13 +195,7 @@ export class RocksSampleStore implements SampleStore {
       valueEncoding: 'buffer',
       createIfMissing: true,
     });
-    this.opts = {
-      maxPendingPoints: options.maxPendingPoints ?? 500_000,
-      maxPendingAgeMs: options.maxPendingAgeMs ?? 300_000,
-      maxWritePoints: options.maxWritePoints ?? DEFAULT_MAX_WRITE_POINTS,
-      maxGroupPoints: options.maxGroupPoints ?? 64_000,
-      checkpointChunkBlocks: options.checkpointChunkBlocks ?? 2048,
-    };
+    this.opts = resolveLimits(options);
     this.limits = { ...DEFAULT_SERIES_LIMITS, ...options.limits };
     this.now = options.now ?? Date.now;
     this.timers = options.timers ?? defaultTimers;
@@ -606,18 +528,7 @@ export class RocksSampleStore implements SampleStore {
         // put() copies into the native batch, so the writer can be reused.
         batch.put(logKey(seq), w.view());
       }
-      for (const task of group) {
-        for (const op of task.meta) {
-          if (op.type === 'put') {
-            batch.put(
-              metaKey(op.key),
-              typeof op.value === 'string' ? Buffer.from(op.value, 'utf8') : Buffer.from(op.value),
-            );
-          } else {
-            batch.del(metaKey(op.key));
-          }
-        }
-      }
+      for (const task of group) addMetaOps(batch, task.meta);
       await batch.write({ sync: true });
 
       // Durable: publish.
@@ -817,7 +728,7 @@ export class RocksSampleStore implements SampleStore {
 
     const matched: Array<{ id: number; metric: string; tags: Record<string, string> }> = [];
     const prefix = seriesDictKey(q.metric + SEP);
-    await this.scan(prefix, 1024, (key, value) => {
+    await scan(this.db, prefix, 1024, (key, value) => {
       const parsed = parseSeriesKey(key.toString('utf8', 1));
       if (!tagsMatch(parsed.tags, filter)) return true;
       matched.push({ id: value.readUInt32BE(0), ...parsed });
@@ -890,7 +801,7 @@ export class RocksSampleStore implements SampleStore {
     }
     const out: SeriesInfo[] = [];
     if (limit === 0) return out;
-    await this.scan(prefix, Math.min(limit, 1024), (key) => {
+    await scan(this.db, prefix, Math.min(limit, 1024), (key) => {
       out.push(parseSeriesKey(key.toString('utf8', 1)));
       return out.length < limit;
     });
@@ -899,25 +810,12 @@ export class RocksSampleStore implements SampleStore {
 
   async getMeta(key: string): Promise<Buffer | undefined> {
     this.checkReadable();
-    checkMetaKey(key);
-    try {
-      const [v] = await this.db.getMany([metaKey(key)]);
-      return v;
-    } catch (err) {
-      throw ioError(err);
-    }
+    return getMeta(this.db, key);
   }
 
   async listMeta(prefix: string, limit = 10_000): Promise<Array<[string, Buffer]>> {
     this.checkReadable();
-    if (typeof prefix !== 'string') throw badQuery('prefix must be a string');
-    const out: Array<[string, Buffer]> = [];
-    if (limit <= 0) return out;
-    await this.scan(prefixed(P_META, prefix), Math.min(limit, 1024), (key, value) => {
-      out.push([key.toString('utf8', 1), value]);
-      return out.length < limit;
-    });
-    return out;
+    return listMeta(this.db, prefix, limit);
   }
 
   async stats(): Promise<StoreStats> {
@@ -925,27 +823,6 @@ export class RocksSampleStore implements SampleStore {
     // Read together, right after the flush: no fold is part-way now (a checkpoint the flush let
     // start has folded nothing yet, that takes I/O), so points and samples cover the same writes.
     return { series: this.seriesCount, points: this.pointCount, samples: this.foldedSamples };
-  }
-
-  /** Visit keys starting with `prefix` in order until `fn` returns false. */
-  private async scan(
-    prefix: Buffer,
-    chunk: number,
-    fn: (key: Buffer, value: Buffer) => boolean,
-  ): Promise<void> {
-    const end = prefixEnd(prefix);
-    const it = this.db.iterator(end === undefined ? { gte: prefix } : { gte: prefix, lt: end });
-    try {
-      for (;;) {
-        const rows = await it.nextv(chunk);
-        if (rows.length === 0) return;
-        for (const [k, v] of rows) if (!fn(k, v)) return;
-      }
-    } catch (err) {
-      throw ioError(err);
-    } finally {
-      await it.close().catch(() => {});
-    }
   }
 
   private checkReadable(): void {
@@ -1088,29 +965,3 @@ export class RocksSampleStore implements SampleStore {
     if (error !== undefined) throw error;
   }
 }
-
-function checkMetaKey(key: unknown): void {
-  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_META_KEY_CHARS) {
-    throw new StoreError(StoreErrorCode.BAD_META, 'meta key must be a non-empty string within 1024 chars');
-  }
-}
-
-function checkMetaOp(op: MetaOp): void {
-  if (typeof op !== 'object' || op === null)
-    throw new StoreError(StoreErrorCode.BAD_META, 'meta op must be an object');
-  checkMetaKey(op.key);
-  if (op.type === 'put') {
-    if (typeof op.value !== 'string' && !(op.value instanceof Uint8Array)) {
-      throw new StoreError(StoreErrorCode.BAD_META, 'meta value must be a string or bytes');
-    }
-  } else if (op.type !== 'del') {
-    throw new StoreError(StoreErrorCode.BAD_META, 'meta op type must be put or del');
-  }
-}
-
-async function closeQuietly(batch: ChainedBatch<Buffer, Buffer>): Promise<void> {
-  await batch.close().catch(() => {});
-}
-
-/** A WAL tail cut at open: the file, the bytes cut and kept, and the folder they went to. */
-export type WalTailCut = CutTail;
