@@ -10,6 +10,7 @@ import type { RelayDirectory } from './relays.js';
 import type { RelayEndpoint } from './relay-endpoint.js';
 import { StoreError, StoreErrorCode, type SampleStore } from './store/index.js';
 import { DIRECT_ZONE } from './zones.js';
+import { HttpError, UpstreamErrorCode } from './errors.js';
 
 export interface ApiDeps {
   token: string;
@@ -18,16 +19,6 @@ export interface ApiDeps {
   endpoint: RelayEndpoint;
   store: SampleStore;
   now: () => number;
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 const MAX_BODY = 1024 * 1024;
@@ -51,7 +42,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
     if (!authorized(req))
-      return reply(401, { code: 'OWL_ERR_UNAUTHENTICATED', message: 'bad or missing API token' });
+      return reply(401, { code: UpstreamErrorCode.UNAUTHENTICATED, message: 'bad or missing API token' });
     route(deps, req).then(
       ([status, body]) => reply(status, body),
       (err: unknown) => {
@@ -59,7 +50,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
         // A query the store refuses (from > to, a bad limit) is the caller's mistake, not ours.
         else if (err instanceof StoreError && err.code === StoreErrorCode.BAD_QUERY)
           reply(400, { code: err.code, message: err.message });
-        else reply(500, { code: 'OWL_ERR_INTERNAL', message: (err as Error).message });
+        else reply(500, { code: UpstreamErrorCode.INTERNAL, message: (err as Error).message });
       },
     );
   };
@@ -70,13 +61,13 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new HttpError(413, 'OWL_ERR_TOO_LARGE', 'body too large');
+    if (size > MAX_BODY) throw new HttpError(413, UpstreamErrorCode.TOO_LARGE, 'body too large');
     chunks.push(chunk as Buffer);
   }
   try {
     return JSON.parse(Buffer.concat(chunks).toString()) as unknown;
   } catch {
-    throw new HttpError(400, 'OWL_ERR_BAD_JSON', 'body is not JSON');
+    throw new HttpError(400, UpstreamErrorCode.BAD_JSON, 'body is not JSON');
   }
 }
 
@@ -84,7 +75,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 async function readObject(req: IncomingMessage): Promise<Record<string, unknown>> {
   const body = await readJson(req);
   if (typeof body !== 'object' || body === null || Array.isArray(body))
-    throw new HttpError(400, 'OWL_ERR_BAD_FIELD', 'body: must be a JSON object');
+    throw new HttpError(400, UpstreamErrorCode.BAD_FIELD, 'body: must be a JSON object');
   return body as Record<string, unknown>;
 }
 
@@ -92,7 +83,7 @@ function hostView(registry: Registry, r: HostRecord): unknown {
   return { ...r, status: registry.status(r) };
 }
 
-const badField = (message: string): HttpError => new HttpError(400, 'OWL_ERR_BAD_FIELD', message);
+const badField = (message: string): HttpError => new HttpError(400, UpstreamErrorCode.BAD_FIELD, message);
 
 /** A zone is a relay id (or `direct`): the syntax relays.ts enforces on ids. */
 const ZONE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -139,7 +130,7 @@ function newHost(body: Record<string, unknown>): NewHost {
 /** `1h`, `30m`, `2d`, `45s` → ms. */
 export function parseDuration(text: string): number {
   const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
-  if (m === null) throw new HttpError(400, 'OWL_ERR_BAD_FIELD', `not a duration: ${text}`);
+  if (m === null) throw new HttpError(400, UpstreamErrorCode.BAD_FIELD, `not a duration: ${text}`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
     m[2] as 'ms' | 's' | 'm' | 'h' | 'd'
   ];
@@ -155,12 +146,12 @@ async function route(deps: ApiDeps, req: IncomingMessage): Promise<[number, unkn
       .filter((p) => p !== '')
       .map(decodeURIComponent);
   } catch {
-    throw new HttpError(400, 'OWL_ERR_BAD_FIELD', 'path: malformed percent-encoding');
+    throw new HttpError(400, UpstreamErrorCode.BAD_FIELD, 'path: malformed percent-encoding');
   }
   const method = req.method ?? 'GET';
   const { registry, relays, endpoint, store } = deps;
   if (parts[0] !== 'api' || parts[1] !== 'v1' || parts.length > 5)
-    throw new HttpError(404, 'OWL_ERR_NOT_FOUND', 'no such endpoint');
+    throw new HttpError(404, UpstreamErrorCode.NOT_FOUND, 'no such endpoint');
   const [, , resource, id, sub] = parts;
   switch (
     `${method} ${resource ?? ''}${id === undefined ? '' : '/:id'}${sub === undefined ? '' : `/${sub}`}`
@@ -169,7 +160,7 @@ async function route(deps: ApiDeps, req: IncomingMessage): Promise<[number, unkn
       return [200, registry.list().map((r) => hostView(registry, r))];
     case 'GET hosts/:id': {
       const r = registry.host(id as string);
-      if (r === undefined) throw new HttpError(404, 'OWL_ERR_NOT_FOUND', 'no such host');
+      if (r === undefined) throw new HttpError(404, UpstreamErrorCode.NOT_FOUND, 'no such host');
       return [200, hostView(registry, r)];
     }
     case 'PUT hosts/:id/services': {
@@ -178,28 +169,29 @@ async function route(deps: ApiDeps, req: IncomingMessage): Promise<[number, unkn
       try {
         defaultParser.validateBody(PacketType.HOSTCONFIGRESP, { uuid: id, services });
       } catch (err) {
-        throw new HttpError(400, 'OWL_ERR_BAD_FIELD', (err as Error).message);
+        throw new HttpError(400, UpstreamErrorCode.BAD_FIELD, (err as Error).message);
       }
       const r = await registry.setServices(id as string, services as Service[]);
-      if (r === undefined) throw new HttpError(404, 'OWL_ERR_NOT_FOUND', 'no such host');
+      if (r === undefined) throw new HttpError(404, UpstreamErrorCode.NOT_FOUND, 'no such host');
       return [200, hostView(registry, r)];
     }
     case 'POST hosts': {
       const spec = newHost(await readObject(req));
       const r = await registry.addHost(spec);
-      if (r === undefined) throw new HttpError(409, 'OWL_ERR_CONFLICT', `host ${spec.uuid} already exists`);
+      if (r === undefined)
+        throw new HttpError(409, UpstreamErrorCode.CONFLICT, `host ${spec.uuid} already exists`);
       return [201, hostView(registry, r)];
     }
     case 'PUT hosts/:id/zone': {
       const body = await readObject(req);
       onlyFields(body, ['zone']);
       const r = await registry.moveHost(id as string, zoneField(body.zone));
-      if (r === undefined) throw new HttpError(404, 'OWL_ERR_NOT_FOUND', 'no such host');
+      if (r === undefined) throw new HttpError(404, UpstreamErrorCode.NOT_FOUND, 'no such host');
       return [200, hostView(registry, r)];
     }
     case 'DELETE hosts/:id':
       if ((await registry.deleteHost(id as string)) === undefined)
-        throw new HttpError(404, 'OWL_ERR_NOT_FOUND', 'no such host');
+        throw new HttpError(404, UpstreamErrorCode.NOT_FOUND, 'no such host');
       return [200, { uuid: id, deleted: true }];
     case 'GET hosts/:id/ports':
       return [200, registry.ports(id as string)];
@@ -220,16 +212,17 @@ async function route(deps: ApiDeps, req: IncomingMessage): Promise<[number, unkn
       ];
     case 'POST relays': {
       const body = await readObject(req);
-      if (typeof body.id !== 'string') throw new HttpError(400, 'OWL_ERR_BAD_FIELD', 'id: must be a string');
+      if (typeof body.id !== 'string')
+        throw new HttpError(400, UpstreamErrorCode.BAD_FIELD, 'id: must be a string');
       try {
         return [201, { id: body.id, token: await relays.add(body.id, deps.now()) }];
       } catch (err) {
-        throw new HttpError(400, 'OWL_ERR_BAD_FIELD', (err as Error).message);
+        throw new HttpError(400, UpstreamErrorCode.BAD_FIELD, (err as Error).message);
       }
     }
     case 'DELETE relays/:id':
       if (!(await relays.revoke(id as string, deps.now())))
-        throw new HttpError(404, 'OWL_ERR_NOT_FOUND', 'no such relay');
+        throw new HttpError(404, UpstreamErrorCode.NOT_FOUND, 'no such relay');
       endpoint.disconnect(id as string, 'relay revoked');
       return [200, { id, revoked: true }];
     case 'GET series': {
@@ -247,7 +240,7 @@ async function route(deps: ApiDeps, req: IncomingMessage): Promise<[number, unkn
     }
     case 'GET query': {
       const metric = url.searchParams.get('metric');
-      if (metric === null) throw new HttpError(400, 'OWL_ERR_BAD_FIELD', 'metric: required');
+      if (metric === null) throw new HttpError(400, UpstreamErrorCode.BAD_FIELD, 'metric: required');
       const now = deps.now();
       const since = url.searchParams.get('since');
       const fromMs = since !== null ? now - parseDuration(since) : Number(url.searchParams.get('from') ?? 0);
@@ -284,7 +277,7 @@ async function route(deps: ApiDeps, req: IncomingMessage): Promise<[number, unkn
       try {
         defaultParser.validateBody(type, items);
       } catch (err) {
-        throw new HttpError(400, 'OWL_ERR_BAD_FIELD', (err as Error).message);
+        throw new HttpError(400, UpstreamErrorCode.BAD_FIELD, (err as Error).message);
       }
       await registry.setZoneItems(id as string, sub as 'devices' | 'ports', items as NetDevice[]);
       return [200, items];
@@ -292,13 +285,13 @@ async function route(deps: ApiDeps, req: IncomingMessage): Promise<[number, unkn
     case 'PUT version': {
       const body = await readObject(req);
       if (typeof body.version !== 'string')
-        throw new HttpError(400, 'OWL_ERR_BAD_FIELD', 'version: must be a string');
+        throw new HttpError(400, UpstreamErrorCode.BAD_FIELD, 'version: must be a string');
       if (body.platform !== undefined && typeof body.platform !== 'string')
-        throw new HttpError(400, 'OWL_ERR_BAD_FIELD', 'platform: must be a string');
+        throw new HttpError(400, UpstreamErrorCode.BAD_FIELD, 'platform: must be a string');
       await registry.setVersion(body.version, typeof body.platform === 'string' ? body.platform : '');
       return [200, { version: body.version }];
     }
     default:
-      throw new HttpError(404, 'OWL_ERR_NOT_FOUND', `no such endpoint: ${method} ${url.pathname}`);
+      throw new HttpError(404, UpstreamErrorCode.NOT_FOUND, `no such endpoint: ${method} ${url.pathname}`);
   }
 }

@@ -3,11 +3,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OwlError, UPLINK_DEFAULT_HEARTBEAT_MS } from '../protocol/index.js';
 import { DEFAULT_MAX_INFLIGHT_BATCHES } from './credit-policy.js';
+import { UpstreamErrorCode } from './errors.js';
 
 /** A config the upstream cannot run with (OWL_ERR_CONFIG_INVALID, as the relay's). */
 export class UpstreamConfigError extends OwlError {
   constructor(message: string) {
-    super('OWL_ERR_CONFIG_INVALID', `upstream config: ${message}`);
+    super(UpstreamErrorCode.CONFIG_INVALID, `upstream config: ${message}`);
   }
 }
 

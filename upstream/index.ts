@@ -11,6 +11,7 @@ export {
   type UpstreamConfigInput,
   UpstreamConfigError,
 } from './config.js';
+export { HttpError, UpstreamErrorCode } from './errors.js';
 export { CreditPolicy, CreditLedger, fairShare, DEFAULT_MAX_INFLIGHT_BATCHES } from './credit-policy.js';
 export { Registry, type HostRecord, type HostStatus, type RegistryOptions } from './registry.js';
 export { RelayDirectory, type RelayRecord, type RelayAuth } from './relays.js';
