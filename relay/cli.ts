@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** `owl-relay run` and `owl-relay status`. */
 import { Command, InvalidArgumentError } from 'commander';
+import { RocksError } from '../rocks/index.js';
 import { parseHostPort as hostPort } from './host-port.js';
 import { fetchStatus } from './control.js';
 import { loadRelayConfig, type RelayConfigInput } from './config.js';
@@ -63,6 +64,16 @@ function formatStatus(s: RelayStatus): string {
   ].join('\n');
 }
 
+/**
+ * A start refused over the state dir (another relay holds it, OWL_ERR_STATE_LOCKED; or it cannot
+ * be locked): its one-line message and exit code 1, no stack trace. Anything else is rethrown.
+ */
+function refusedStart(err: unknown): never {
+  if (!(err instanceof RocksError)) throw err;
+  process.stderr.write(`${err.message}\n`);
+  process.exit(1);
+}
+
 const program = new Command('owl-relay').description('OWL relay: one per network zone');
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
@@ -83,7 +94,7 @@ program
   .option('--log-level <level>', 'pino log level')
   .action(async (flags: RunFlags) => {
     const config = loadRelayConfig(flags.config, overrides(flags));
-    const relay = await Relay.start(config);
+    const relay = await Relay.start(config).catch(refusedStart);
     let stopping = false;
     const stop = (): void => {
       if (stopping) return;

@@ -28,6 +28,7 @@ import { BatchDedupe } from './dedupe.js';
 import { DropCount } from './drop-count.js';
 import { RelayMetrics, type RelayStatus } from './metrics.js';
 import { SpoolRefusals } from './refusals.js';
+import { lockStateDir, type StateLock } from '../rocks/index.js';
 import { openRocksSpool, openWorkerSpool, type Spool, type SpoolRecord } from './spool/index.js';
 import { UplinkClient } from './uplink-client.js';
 
@@ -68,6 +69,7 @@ export class Relay {
     readonly config: RelayConfig,
     readonly spool: Spool,
     readonly cache: ConfigCache,
+    private readonly stateLock: StateLock,
     readonly log: Logger,
     private readonly now: () => number,
     options: RelayStartOptions,
@@ -149,33 +151,51 @@ export class Relay {
     this.diskTimer.unref();
   }
 
-  /** Open state, start listening and connect upstream. */
+  /**
+   * Lock the state dir (OWL_ERR_STATE_LOCKED when another relay holds it: nothing in it is
+   * touched), open state, start listening and connect upstream.
+   */
   static async start(config: RelayConfig, options: RelayStartOptions = {}): Promise<Relay> {
     const log = options.logger ?? pino({ name: 'owl-relay', level: config.logLevel });
     const now = options.now ?? Date.now;
     const paths = statePaths(config);
-    const spool = await (config.spool.worker ? openWorkerSpool : openRocksSpool)({
-      dir: paths.spool,
-      maxBytes: config.spool.maxBytes,
-      maxAgeMs: config.spool.maxAgeMs,
-      policy: config.spool.policy,
-      now,
-      logger: log.child({ part: 'spool' }),
-    });
-    const cache = await ConfigCache.open({
-      path: paths.config,
-      logger: log.child({ part: 'config-cache' }),
-      now,
-    });
-    const relay = new Relay(config, spool, cache, log, now, options);
-    relay.agentAddresses = await relay.server.start();
-    if (config.metrics.enabled)
-      relay.metricsAddr = await relay.metrics.listen(config.metrics.host, config.metrics.port);
-    relay.control = await startControlServer(config.stateDir, () => relay.status());
-    await relay.refreshDiskBytes();
-    relay.uplink.start();
-    log.info({ listen: relay.agentAddresses, upstreams: config.upstreams }, 'relay started');
-    return relay;
+    const lock = await lockStateDir(config.stateDir, 'owl-relay');
+    /** What a failed start closes, newest first. */
+    const opened: Array<() => Promise<void>> = [() => lock.release()];
+    try {
+      const spool = await (config.spool.worker ? openWorkerSpool : openRocksSpool)({
+        dir: paths.spool,
+        maxBytes: config.spool.maxBytes,
+        maxAgeMs: config.spool.maxAgeMs,
+        policy: config.spool.policy,
+        now,
+        logger: log.child({ part: 'spool' }),
+      });
+      opened.unshift(() => spool.close());
+      const cache = await ConfigCache.open({
+        path: paths.config,
+        logger: log.child({ part: 'config-cache' }),
+        now,
+      });
+      opened.unshift(() => cache.close());
+      const relay = new Relay(config, spool, cache, lock, log, now, options);
+      opened.unshift(
+        () => relay.server.stop(),
+        () => relay.metrics.close(),
+        async () => clearInterval(relay.diskTimer),
+      );
+      relay.agentAddresses = await relay.server.start();
+      if (config.metrics.enabled)
+        relay.metricsAddr = await relay.metrics.listen(config.metrics.host, config.metrics.port);
+      relay.control = await startControlServer(config.stateDir, () => relay.status());
+      await relay.refreshDiskBytes();
+      relay.uplink.start();
+      log.info({ listen: relay.agentAddresses, upstreams: config.upstreams }, 'relay started');
+      return relay;
+    } catch (err) {
+      for (const close of opened) await close().catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Bound agent listener addresses (port 0 resolved). */
@@ -366,7 +386,10 @@ export class Relay {
     };
   }
 
-  /** Stop accepting agents, close the uplink, then close the spool (pending appends finish first). */
+  /**
+   * Stop accepting agents, close the uplink, then close the spool (pending appends finish first);
+   * the state dir's lock goes last.
+   */
   async stop(): Promise<void> {
     clearInterval(this.diskTimer);
     await this.server.stop();
@@ -377,6 +400,7 @@ export class Relay {
     await this.packer.drain();
     await this.spool.close();
     await this.cache.close();
+    await this.stateLock.release();
     this.log.info({}, 'relay stopped');
   }
 }

@@ -14,6 +14,7 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import { request as httpsRequest } from 'node:https';
 import { Command } from 'commander';
 import { parseHostPort as hostPort, Relay, resolveRelayConfig } from '../relay/index.js';
+import { RocksError } from '../rocks/index.js';
 import {
   defaultUpstreamConfig,
   loadUpstreamConfig,
@@ -182,6 +183,16 @@ const fail = (err: unknown): void => {
   process.exitCode = 1;
 };
 
+/**
+ * A start refused over a state dir (another upstream or relay holds it, OWL_ERR_STATE_LOCKED; or
+ * it cannot be locked): its one-line message and exit code 1, no stack trace. Anything else is rethrown.
+ */
+function refusedStart(err: unknown): never {
+  if (!(err instanceof RocksError)) throw err;
+  process.stderr.write(`${err.message}\n`);
+  process.exit(1);
+}
+
 function onSignals(stop: () => Promise<void>): void {
   let stopping = false;
   const handler = (): void => {
@@ -230,7 +241,7 @@ program
       if (flags.agents !== undefined) o.agents = [flags.agents];
       if (flags.api !== undefined) o.api = flags.api;
       if (flags.logLevel !== undefined) o.logLevel = flags.logLevel;
-      const up = await Upstream.start(loadUpstreamConfig(flags.config, o));
+      const up = await Upstream.start(loadUpstreamConfig(flags.config, o)).catch(refusedStart);
       onSignals(() => up.stop());
     },
   );
@@ -248,7 +259,7 @@ program
         uplink: { host: '127.0.0.1', port: 7080 },
         agents: [{ host: '127.0.0.1', port: 7071 }],
       }),
-    );
+    ).catch(refusedStart);
     const tokenFile = join(flags.stateDir, 'relay-token');
     let token = existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : '';
     if (token === '' || up.relays.get('local') === undefined) {
@@ -263,7 +274,10 @@ program
         stateDir: join(flags.stateDir, 'relay'),
         listen: [{ host: '127.0.0.1', port: Number(flags.agentPort) }],
       }),
-    );
+    ).catch(async (err: unknown) => {
+      await up.stop();
+      return refusedStart(err);
+    });
     up.log.info(
       { agents: `127.0.0.1:${flags.agentPort}`, api: `127.0.0.1:${up.apiAddress.port}` },
       'OWL is running: point agents at the relay; the API token is in ' +

@@ -34,6 +34,7 @@ import {
   type AgentConnection,
   type SpoolRequest,
 } from '../relay/index.js';
+import { lockStateDir, type StateLock } from '../rocks/index.js';
 import { createApiHandler } from './api.js';
 import { UpstreamConfigError, upstreamPaths, type UpstreamConfig } from './config.js';
 import { SessionDraft, StoredRanges } from './dedupe.js';
@@ -71,6 +72,7 @@ export class Upstream {
     readonly relays: RelayDirectory,
     readonly ranges: StoredRanges,
     readonly apiToken: string,
+    private readonly stateLock: StateLock,
     readonly log: Logger,
     private readonly now: () => number,
     hooks: Pick<UpstreamStartOptions, 'afterStore' | 'afterWrite'>,
@@ -156,79 +158,91 @@ export class Upstream {
     const now = options.now ?? Date.now;
     const paths = upstreamPaths(config);
     mkdirSync(config.stateDir, { recursive: true });
-    // In a worker by default: the binding's synced write blocks the calling thread (rocksdb-facts.md).
-    const onWalTailCut = (cut: WalTailCut): void =>
-      log.warn(
-        { ...cut, part: 'store' },
-        'store: damaged WAL tail cut before recovery; the data before it is kept',
+    // Before anything in the state dir is touched: OWL_ERR_STATE_LOCKED when another upstream holds it.
+    const lock = await lockStateDir(config.stateDir, 'owl-upstream');
+    /** What a failed start closes, newest first. */
+    const opened: Array<() => Promise<void>> = [() => lock.release()];
+    try {
+      // In a worker by default: the binding's synced write blocks the calling thread (rocksdb-facts.md).
+      const onWalTailCut = (cut: WalTailCut): void =>
+        log.warn(
+          { ...cut, part: 'store' },
+          'store: damaged WAL tail cut before recovery; the data before it is kept',
+        );
+      const storeOptions = {
+        location: paths.store,
+        onWalTailCut,
+        ...(options.maxWritePoints === undefined ? {} : { maxWritePoints: options.maxWritePoints }),
+      };
+      const store = config.storeWorker
+        ? await WorkerSampleStore.open(storeOptions)
+        : await RocksSampleStore.open(storeOptions);
+      opened.unshift(() => store.close());
+      const registry = await Registry.open(store, {
+        autoRegister: config.autoRegister,
+        heartbeatMs: config.heartbeatMs,
+        missedHeartbeats: config.missedHeartbeats,
+        now,
+      });
+      const relays = await RelayDirectory.open(store);
+      const apiToken = config.apiToken ?? loadOrMakeToken(paths.apiToken);
+      const up = new Upstream(
+        config,
+        store,
+        registry,
+        relays,
+        new StoredRanges(store),
+        apiToken,
+        lock,
+        log,
+        now,
+        options,
       );
-    const storeOptions = {
-      location: paths.store,
-      onWalTailCut,
-      ...(options.maxWritePoints === undefined ? {} : { maxWritePoints: options.maxWritePoints }),
-    };
-    const store = config.storeWorker
-      ? await WorkerSampleStore.open(storeOptions)
-      : await RocksSampleStore.open(storeOptions);
-    const registry = await Registry.open(store, {
-      autoRegister: config.autoRegister,
-      heartbeatMs: config.heartbeatMs,
-      missedHeartbeats: config.missedHeartbeats,
-      now,
-    });
-    const relays = await RelayDirectory.open(store);
-    const apiToken = config.apiToken ?? loadOrMakeToken(paths.apiToken);
-    const up = new Upstream(
-      config,
-      store,
-      registry,
-      relays,
-      new StoredRanges(store),
-      apiToken,
-      log,
-      now,
-      options,
-    );
-    const tls =
-      config.tls === undefined
-        ? undefined
-        : { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
-    const notFound = (_req: unknown, res: { writeHead: (n: number) => { end: () => void } }): void => {
-      res.writeHead(404).end();
-    };
-    if (config.tls?.ca !== undefined && config.tls.requestCert !== true) {
-      log.warn({}, 'tls.ca is set without tls.requestCert: relays are not asked for certificates');
+      opened.splice(0, opened.length, () => up.stop());
+      const tls =
+        config.tls === undefined
+          ? undefined
+          : { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
+      const notFound = (_req: unknown, res: { writeHead: (n: number) => { end: () => void } }): void => {
+        res.writeHead(404).end();
+      };
+      if (config.tls?.ca !== undefined && config.tls.requestCert !== true) {
+        log.warn({}, 'tls.ca is set without tls.requestCert: relays are not asked for certificates');
+      }
+      const uplinkTls: HttpsServerOptions | undefined =
+        tls !== undefined && config.tls?.ca !== undefined && config.tls.requestCert === true
+          ? { ...tls, ca: readFileSync(config.tls.ca), requestCert: true, rejectUnauthorized: true }
+          : tls;
+      up.uplinkServer =
+        uplinkTls === undefined ? createHttpServer(notFound) : createHttpsServer(uplinkTls, notFound);
+      // A relay refused by the handshake never reaches the endpoint: say so here. Without a
+      // certificate OpenSSL fails the handshake (err.code); with an untrusted one Node drops the
+      // socket after it, and only `authorizationError` says why (the address is gone by then).
+      up.uplinkServer.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+        log.warn(
+          {
+            part: 'uplink',
+            remote: socket.remoteAddress,
+            why: socket.authorizationError ?? err.code,
+            err: err.message,
+          },
+          'relay TLS handshake refused',
+        );
+      });
+      up.endpoint.attach(up.uplinkServer);
+      up.uplinkServer.listen(config.uplink.port, config.uplink.host);
+      await once(up.uplinkServer, 'listening');
+      const api = createApiHandler({ token: apiToken, registry, relays, endpoint: up.endpoint, store, now });
+      up.apiServer = tls === undefined ? createHttpServer(api) : createHttpsServer(tls, api);
+      up.apiServer.listen(config.api.port, config.api.host);
+      await once(up.apiServer, 'listening');
+      up.agentAddrs = await up.agents.start();
+      log.info({ uplink: up.uplinkAddress, api: up.apiAddress, agents: up.agentAddrs }, 'upstream started');
+      return up;
+    } catch (err) {
+      for (const close of opened) await close().catch(() => undefined);
+      throw err;
     }
-    const uplinkTls: HttpsServerOptions | undefined =
-      tls !== undefined && config.tls?.ca !== undefined && config.tls.requestCert === true
-        ? { ...tls, ca: readFileSync(config.tls.ca), requestCert: true, rejectUnauthorized: true }
-        : tls;
-    up.uplinkServer =
-      uplinkTls === undefined ? createHttpServer(notFound) : createHttpsServer(uplinkTls, notFound);
-    // A relay refused by the handshake never reaches the endpoint: say so here. Without a
-    // certificate OpenSSL fails the handshake (err.code); with an untrusted one Node drops the
-    // socket after it, and only `authorizationError` says why (the address is gone by then).
-    up.uplinkServer.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
-      log.warn(
-        {
-          part: 'uplink',
-          remote: socket.remoteAddress,
-          why: socket.authorizationError ?? err.code,
-          err: err.message,
-        },
-        'relay TLS handshake refused',
-      );
-    });
-    up.endpoint.attach(up.uplinkServer);
-    up.uplinkServer.listen(config.uplink.port, config.uplink.host);
-    await once(up.uplinkServer, 'listening');
-    const api = createApiHandler({ token: apiToken, registry, relays, endpoint: up.endpoint, store, now });
-    up.apiServer = tls === undefined ? createHttpServer(api) : createHttpsServer(tls, api);
-    up.apiServer.listen(config.api.port, config.api.host);
-    await once(up.apiServer, 'listening');
-    up.agentAddrs = await up.agents.start();
-    log.info({ uplink: up.uplinkAddress, api: up.apiAddress, agents: up.agentAddrs }, 'upstream started');
-    return up;
   }
 
   get uplinkAddress(): AddressInfo {
@@ -288,6 +302,7 @@ export class Upstream {
     this.apiServer?.closeAllConnections();
     await Promise.all([close(this.uplinkServer), close(this.apiServer)]);
     await this.store.close();
+    await this.stateLock.release();
     this.log.info({}, 'upstream stopped');
   }
 }

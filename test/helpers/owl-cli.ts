@@ -111,6 +111,22 @@ export class OwlProcess {
       });
   }
 
+  /** Wait for the process to exit on its own, within `ms` (then it is SIGKILLed and this throws). */
+  async waitExit(ms = 30_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        this.proc.kill('SIGKILL');
+        reject(new Error(`${this.name} did not exit within ${ms} ms: ${this.stderrTail}`));
+      }, ms);
+    });
+    try {
+      await Promise.race([this.exit, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** SIGKILL (kill -9) and wait for the exit. */
   async kill(): Promise<void> {
     if (!this.exited) this.proc.kill('SIGKILL');
@@ -191,6 +207,8 @@ export interface RelayCliOptions {
   zoneToken: string;
   /** Serve /metrics on 127.0.0.1:<port>. */
   metricsPort?: number;
+  /** CIDRs v3 agents (no HELLO) may connect from. */
+  v3Allow?: string[];
 }
 
 export interface RelayCli {
@@ -219,6 +237,7 @@ export async function startRelayCli(o: RelayCliOptions): Promise<RelayCli> {
     '--zone-token',
     o.zoneToken,
     ...(o.metricsPort === undefined ? [] : ['--metrics', `127.0.0.1:${o.metricsPort}`]),
+    ...(o.v3Allow ?? []).flatMap((cidr) => ['--v3-allow', cidr]),
   ]);
   const started = await proc.waitLog((l) => l.msg === 'relay started', '"relay started" line');
   const listen = started['listen'] as unknown[] | undefined;
