@@ -15,12 +15,13 @@ export {
   DEFAULT_MAX_WRITE_POINTS,
 } from './types.js';
 export { StoreError, StoreErrorCode } from './errors.js';
-export {
-  RocksSampleStore,
-  type RocksSampleStoreOptions,
-  type StoreCounters,
-  type StoreTimers,
-  type WalTailCut,
-} from './rocks-store.js';
+export { RocksSampleStore } from './rocks-store.js';
+export { WorkerSampleStore } from './worker-store.js';
+export type {
+  RocksSampleStoreOptions,
+  WorkerSampleStoreOptions,
+  StoreCounters,
+  StoreTimers,
+  WalTailCut,
+} from './options.js';
 export { seriesKey, parseSeriesKey, DEFAULT_SERIES_LIMITS, type SeriesKeyLimits } from './series-key.js';
-export { WorkerSampleStore, type WorkerSampleStoreOptions } from './worker-store.js';

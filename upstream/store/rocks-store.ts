@@ -91,8 +91,6 @@ import type {
 import { WritePipeline } from './write-pipeline.js';
 import { prepareWrite } from './write-task.js';
 
-export type { RocksSampleStoreOptions, StoreCounters, StoreTimers, WalTailCut } from './options.js';
-
 /** The embedded store: the public face of the parts above, and its lifecycle. Use RocksSampleStore.open(). */
 export class RocksSampleStore implements SampleStore {
   private readonly s: StoreState;

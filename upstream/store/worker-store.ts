@@ -6,34 +6,10 @@
  * RocksSampleStore: the worker's store does all the work; this side forwards
  * calls and rebuilds results and errors. Mirrors relay/spool/worker-spool.ts.
  *
- * Messages (structured clone, nothing JSON-encoded). Each direction sends at
- * most one message per event-loop turn, carrying every call (or answer) of
- * that turn, so the writes of one turn reach the worker together and join
- * one group commit there, as they would on this thread.
- *
- *   calls    WireCall[]: { id, op, a, b } in call order (a, b: the method's
- *            arguments). Points are packed into columns at the call
- *            (PackedPoints: one transferred Float64Array of timestamps,
- *            values, metric and tags indexes, plus the distinct metric
- *            strings and tags objects): cloning one object per point cost the
- *            main thread about as much as the whole write on it did. Tags
- *            objects are deduplicated by identity and cloned in one message,
- *            so shared ones (also across calls of one turn) arrive shared,
- *            which the store's per-run tag lookup relies on. Points with a
- *            field of the wrong type are not packed but sent as they are, so
- *            the worker's store refuses them exactly as on this thread.
- *            Other arguments are cloned at the end of the turn. Meta byte
- *            values are copied to exact-size arrays at the call (cloning a
- *            pooled Buffer would copy its whole pool slab).
- *   answers  { t: 'answers', answers: WireAnswer[] }: { id, v } or
- *            { id, e: WireError }. getMeta/listMeta bytes arrive as
- *            Uint8Array and become Buffers (no copy) here; errors become
- *            StoreError / OwlError / Error with the same code, retriable flag
- *            and message.
- *   other    { t: 'opened', blockSpanMs }, { t: 'open-failed', error },
- *            { t: 'bg-error', error }: a background checkpoint failure, passed
- *            to this side's `onError`; { t: 'wal-cut', cut }: a damaged WAL
- *            tail cut at open, passed to `onWalTailCut`.
+ * Messages: worker-codec.ts. Each direction sends at most one message per
+ * event-loop turn, carrying every call (or answer) of that turn, so the
+ * writes of one turn reach the worker together and join one group commit
+ * there, as they would on this thread.
  *
  * Options. Everything in RocksSampleStoreOptions that is data crosses
  * (location, bucketMs, the pending/group/write limits, checkpointChunkBlocks,
@@ -49,14 +25,12 @@
  * to recover.
  */
 import type { Worker } from 'node:worker_threads';
-import { fromWireError, type WireError } from '../../protocol/index.js';
 import { PendingCalls, startModuleWorker } from '../../rocks/index.js';
 import { StoreError, StoreErrorCode } from './errors.js';
-import type { RocksSampleStoreOptions, StoreCounters, WalTailCut } from './rocks-store.js';
+import type { StoreCounters, WalTailCut, WorkerSampleStoreOptions } from './options.js';
 import {
   DEFAULT_MAX_WRITE_POINTS,
   type ListSeriesOptions,
-  type MetaOp,
   type RetentionResult,
   type SampleStore,
   type SeriesInfo,
@@ -66,169 +40,18 @@ import {
   type StoreStats,
   type WriteExtra,
 } from './types.js';
-
-/** RocksSampleStoreOptions without the clock and timers, which stay in the worker with their defaults. */
-export type WorkerSampleStoreOptions = Omit<RocksSampleStoreOptions, 'now' | 'timers'>;
-
-// ---- the messages ------------------------------------------------------------------
-
-/** @internal Operation codes. */
-export const Op = {
-  WRITE: 1,
-  QUERY: 2,
-  LIST_SERIES: 3,
-  STATS: 4,
-  RETENTION: 5,
-  GET_META: 6,
-  LIST_META: 7,
-  COUNTERS: 8,
-  FLUSH: 9,
-  CLOSE: 10,
-  /** A write whose points went as columns (PackedPoints). */
-  PACKED_WRITE: 11,
-} as const;
-export type Op = (typeof Op)[keyof typeof Op];
-
-/** @internal One call as it crosses. */
-export interface WireCall {
-  id: number;
-  op: Op;
-  a?: unknown;
-  b?: unknown;
-}
-
-/**
- * @internal Points as columns, which clone far cheaper than one object per
- * point: `nums` holds timestampMs × n, value × n, metric index × n, tags
- * index × n (transferred, not copied); `metrics` the distinct metric strings,
- * `tags` the distinct tags objects (by identity, so shared ones stay shared).
- */
-export interface PackedPoints {
-  nums: Float64Array;
-  metrics: string[];
-  tags: object[];
-}
-
-/**
- * Pack points whose fields have the right types, else undefined (they go as
- * they are, and the worker's store refuses them with its own error). Values
- * are only carried, never judged, here: the worker's store validates them.
- */
-function packPoints(points: unknown): PackedPoints | undefined {
-  if (!Array.isArray(points)) return undefined;
-  const list = points as unknown[];
-  const n = list.length;
-  const nums = new Float64Array(4 * n);
-  const metrics: string[] = [];
-  const metricIndex = new Map<string, number>();
-  const tags: object[] = [];
-  const tagIndex = new Map<object, number>();
-  let prevTags: unknown;
-  let prevTagIdx = 0;
-  for (let i = 0; i < n; i++) {
-    const p = list[i] as Partial<StorePoint> | null | undefined;
-    if (typeof p !== 'object' || p === null) return undefined;
-    const { metric, tags: t, timestampMs, value } = p;
-    if (typeof metric !== 'string' || typeof timestampMs !== 'number' || typeof value !== 'number') {
-      return undefined;
-    }
-    if (typeof t !== 'object' || t === null) return undefined;
-    let mi = metricIndex.get(metric);
-    if (mi === undefined) {
-      mi = metrics.length;
-      metrics.push(metric);
-      metricIndex.set(metric, mi);
-    }
-    if (t !== prevTags) {
-      let ti = tagIndex.get(t);
-      if (ti === undefined) {
-        ti = tags.length;
-        tags.push(t);
-        tagIndex.set(t, ti);
-      }
-      prevTags = t;
-      prevTagIdx = ti;
-    }
-    nums[i] = timestampMs;
-    nums[n + i] = value;
-    nums[2 * n + i] = mi;
-    nums[3 * n + i] = prevTagIdx;
-  }
-  return { nums, metrics, tags };
-}
-
-/** @internal Rebuild packed points (in the worker). */
-export function unpackPoints(packed: PackedPoints): StorePoint[] {
-  const { nums, metrics, tags } = packed;
-  const n = nums.length / 4;
-  const out = new Array<StorePoint>(n);
-  for (let i = 0; i < n; i++) {
-    out[i] = {
-      metric: metrics[nums[2 * n + i]!]!,
-      tags: tags[nums[3 * n + i]!] as Record<string, string>,
-      timestampMs: nums[i]!,
-      value: nums[n + i]!,
-    };
-  }
-  return out;
-}
-
-/** @internal One answer. */
-export type WireAnswer = { id: number; v: unknown } | { id: number; e: WireError };
-
-/** @internal What the worker gets as workerData. */
-export interface WorkerInit {
-  options: Omit<WorkerSampleStoreOptions, 'onError' | 'onWalTailCut'>;
-}
-
-/** @internal A message from the worker. */
-export type WorkerMessage =
-  | { t: 'opened'; blockSpanMs: number }
-  | { t: 'open-failed'; error: WireError }
-  | { t: 'answers'; answers: WireAnswer[] }
-  | { t: 'bg-error'; error: WireError }
-  | { t: 'wal-cut'; cut: WalTailCut };
-
-const STORE_CODES = new Set<string>(Object.values(StoreErrorCode));
-
-/** A worker's error, rebuilt: StoreError for its own codes. */
-function rebuildError(w: WireError): Error {
-  return fromWireError(w, (code, message, options) =>
-    STORE_CODES.has(code) ? new StoreError(code as StoreErrorCode, message, options) : undefined,
-  );
-}
-
-/** @internal Bytes as they should cross: a view of exactly their own ArrayBuffer (else cloning copies the whole buffer). */
-export function exactBytes(u8: Uint8Array): Uint8Array {
-  // new Uint8Array(view) copies (Buffer#slice would not).
-  return u8.byteOffset === 0 && u8.byteLength === u8.buffer.byteLength ? u8 : new Uint8Array(u8);
-}
-
-function toBuffer(u8: Uint8Array): Buffer {
-  return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
-}
-
-/** Meta ops with byte values copied to exact-size arrays; anything else passes as is (the worker validates). */
-function wireMeta(meta: unknown): unknown {
-  if (!Array.isArray(meta)) return meta;
-  return (meta as unknown[]).map((op) => {
-    const o = op as Partial<MetaOp> | null;
-    if (o !== null && typeof o === 'object' && o.type === 'put' && o.value instanceof Uint8Array) {
-      return { type: 'put', key: o.key, value: exactBytes(o.value) };
-    }
-    return op;
-  });
-}
-
-/** A write's extra as it crosses: meta as wireMeta makes it, the rest as given (the worker validates). */
-function wireExtra(extra: WriteExtra | undefined): unknown {
-  if (extra === undefined) return undefined;
-  const out: Record<string, unknown> = { meta: wireMeta(extra.meta) };
-  if (extra.countSamples !== undefined) out.countSamples = extra.countSamples;
-  return out;
-}
-
-// ---- the main side -----------------------------------------------------------------
+import {
+  Op,
+  fromWireValue,
+  packPoints,
+  rebuildError,
+  uncloneable,
+  wireExtra,
+  type PackedPoints,
+  type WireCall,
+  type WorkerInit,
+  type WorkerMessage,
+} from './worker-codec.js';
 
 /** A SampleStore whose RocksSampleStore runs in a worker thread. Use WorkerSampleStore.open(). */
 export class WorkerSampleStore implements SampleStore {
@@ -458,32 +281,4 @@ export class WorkerSampleStore implements SampleStore {
     this.terminating = true;
     void this.worker.terminate();
   }
-}
-
-/** Bytes come back as Uint8Array; the contract promises Buffers. */
-function fromWireValue(op: Op, v: unknown): unknown {
-  if (op === Op.GET_META) return v === undefined ? undefined : toBuffer(v as Uint8Array);
-  if (op === Op.LIST_META) {
-    const rows = v as Array<[string, Uint8Array]>;
-    for (const row of rows) (row as unknown as [string, Buffer])[1] = toBuffer(row[1]);
-    return rows;
-  }
-  return v;
-}
-
-/** The error RocksSampleStore would give for an argument of that kind. */
-function uncloneable(c: WireCall, cause: unknown): StoreError {
-  let code: StoreErrorCode = StoreErrorCode.BAD_QUERY;
-  let what = 'argument';
-  if (c.op === Op.WRITE || c.op === Op.PACKED_WRITE) {
-    code = StoreErrorCode.BAD_META;
-    what = 'meta op';
-    try {
-      structuredClone(c.a);
-    } catch {
-      code = StoreErrorCode.BAD_POINT;
-      what = 'point';
-    }
-  }
-  return new StoreError(code, `${what} holds a value that is not plain data`, { cause });
 }
