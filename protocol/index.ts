@@ -27,3 +27,4 @@ export { encodePacket } from './packet-encoder.js';
 export { scanForward, type ForwardSummary } from './scan.js';
 export { toWireError, fromWireError, type WireError } from './wire-error.js';
 export * from './uplink/index.js';
+export { SYSTEM_TIMERS, type TimerHandle, type Timers } from './timers.js';

@@ -35,6 +35,9 @@ import {
   HEADER_BYTES,
   type Packet,
   type PacketParser,
+  SYSTEM_TIMERS,
+  type TimerHandle,
+  type Timers,
 } from '../protocol/index.js';
 import type { AccessPolicy } from './access.js';
 import type { BatchDedupe } from './dedupe.js';
@@ -113,6 +116,8 @@ export interface AgentConnectionOptions {
   refusals?: SpoolRefusals;
   /** Grace period for the peer to read our ERROR before the socket is destroyed. */
   closeGraceMs?: number;
+  /** Timers of the idle timeout and the close grace (default SYSTEM_TIMERS). */
+  timers?: Timers;
   onError?: (connection: AgentConnection, error: OwlError) => void;
 }
 
@@ -130,7 +135,8 @@ export class AgentConnection {
   private paused = false;
   private closing = false;
   private ended = false;
-  private readonly idleTimer: NodeJS.Timeout;
+  private readonly idleTimer: TimerHandle;
+  private readonly timers: Timers;
   private readonly attached = new Set<string>();
   private lastLearned = '';
   /** Packets of the current socket read, spooled together at its end. */
@@ -158,12 +164,12 @@ export class AgentConnection {
   ) {
     this.remoteAddress = socket.remoteAddress ?? '';
     this.decoder = new FrameDecoder({ maxFrameBytes: options.parser.limits.maxFrameBytes });
-    this.idleTimer = setTimeout(() => {
+    this.timers = options.timers ?? SYSTEM_TIMERS;
+    this.idleTimer = this.timers.setTimeout(() => {
       // Silence while the relay itself holds the agent back is not the agent's fault.
       if (this.paused) this.idleTimer.refresh();
       else this.close(ErrorCode.IDLE_TIMEOUT, 'no frame received in time');
     }, options.idleTimeoutMs);
-    this.idleTimer.unref();
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
@@ -566,7 +572,7 @@ export class AgentConnection {
   private maybeFinish(): void {
     if (this.ended && this.pending === 0 && !this.closing) {
       this.closing = true;
-      clearTimeout(this.idleTimer);
+      this.timers.clearTimeout(this.idleTimer);
       this.socket.end();
     }
   }
@@ -590,16 +596,15 @@ export class AgentConnection {
       );
     }
     this.closing = true;
-    clearTimeout(this.idleTimer);
+    this.timers.clearTimeout(this.idleTimer);
     this.socket.end();
-    const grace = setTimeout(() => this.socket.destroy(), this.options.closeGraceMs ?? 2000);
-    grace.unref();
-    this.socket.once('close', () => clearTimeout(grace));
+    const grace = this.timers.setTimeout(() => this.socket.destroy(), this.options.closeGraceMs ?? 2000);
+    this.socket.once('close', () => this.timers.clearTimeout(grace));
   }
 
   private onClose(): void {
     this.closing = true;
-    clearTimeout(this.idleTimer);
+    this.timers.clearTimeout(this.idleTimer);
     this.ungate?.();
     for (const uuid of this.attached) this.options.sink.detach(uuid, this);
     this.attached.clear();

@@ -31,8 +31,11 @@ import {
   UplinkCloseCode,
   UplinkErrorCode,
   type BatchAckStatus,
+  SYSTEM_TIMERS,
   type Host,
   type HostConfigRequest,
+  type TimerHandle,
+  type Timers,
   type UplinkMessage,
   type UplinkRelayStatus,
 } from '../protocol/index.js';
@@ -112,6 +115,8 @@ export interface UplinkClientOptions {
   onConnect?: (url: string) => void;
   log: UplinkLogger;
   now?: () => number;
+  /** Clock and timers (default SYSTEM_TIMERS, with `now` if given). */
+  timers?: Timers;
 }
 
 export class UplinkClient {
@@ -123,12 +128,12 @@ export class UplinkClient {
   private readonly requests: UplinkRequests;
   private readonly stuckRanges: StuckRanges;
   private readonly tlsRefusals: TlsRefusals;
-  private reconnectTimer: NodeJS.Timeout | undefined;
+  private reconnectTimer: TimerHandle | undefined;
   private heartbeat: Heartbeat | undefined;
   /** Set when the upstream fell silent: the close is then logged as a heartbeat timeout. */
   private silentMs: number | undefined;
-  private statusTimer: NodeJS.Timeout | undefined;
-  private readonly now: () => number;
+  private statusTimer: TimerHandle | undefined;
+  private readonly timers: Timers;
   private readonly slowRetryMs: number;
   private closedForSlowRetry = false;
   private attempt: AttemptTrace = newTrace(false);
@@ -137,13 +142,15 @@ export class UplinkClient {
 
   constructor(private readonly options: UplinkClientOptions) {
     this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF);
-    this.now = options.now ?? Date.now;
+    const now = options.now;
+    this.timers = options.timers ?? (now === undefined ? SYSTEM_TIMERS : { ...SYSTEM_TIMERS, now });
     this.slowRetryMs = options.slowRetryMs ?? 30_000;
-    this.requests = new UplinkRequests(options.requestTimeoutMs ?? 5000);
+    this.requests = new UplinkRequests(options.requestTimeoutMs ?? 5000, this.timers);
     this.stuckRanges = new StuckRanges(options.log, this.slowRetryMs, options.onStuck);
     this.tlsRefusals = new TlsRefusals(options.log, this.slowRetryMs);
     this.pump = new BatchPump({
       ...options,
+      timers: this.timers,
       link: () => (this.currentState === 'connected' ? this.ws : undefined),
       onAcked: (first, last) => this.stuckRanges.acked(first, last),
     });
@@ -200,16 +207,16 @@ export class UplinkClient {
   /** Close the uplink; pending requests are rejected. */
   async stop(): Promise<void> {
     this.currentState = 'stopped';
-    clearTimeout(this.reconnectTimer);
+    this.timers.clearTimeout(this.reconnectTimer);
     this.pump.stop();
     this.clearConnectionTimers();
     const ws = this.ws;
     if (ws !== undefined && ws.readyState !== WebSocket.CLOSED) {
       const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
       ws.close(UplinkCloseCode.NORMAL, 'relay stopping');
-      const kill = setTimeout(() => ws.terminate(), 2000);
+      const kill = this.timers.setTimeout(() => ws.terminate(), 2000);
       await closed;
-      clearTimeout(kill);
+      this.timers.clearTimeout(kill);
     }
     this.requests.failAll('relay stopping');
   }
@@ -259,7 +266,7 @@ export class UplinkClient {
         'uplink credentials unusable; set relayId and token',
       );
       this.currentState = 'disconnected';
-      this.reconnectTimer = setTimeout(() => this.connect(), this.slowRetryMs);
+      this.reconnectTimer = this.timers.setTimeout(() => this.connect(), this.slowRetryMs);
       return;
     }
     const trace = newTrace(url.startsWith('wss:'));
@@ -390,7 +397,7 @@ export class UplinkClient {
     this.options.onConnect?.(url as string);
     this.heartbeat = new Heartbeat({
       periodMs: welcome.heartbeatMs,
-      now: this.now,
+      timers: this.timers,
       ping: (t) => ws.send(encodeUplinkMessage({ type: 'PING', body: { t } })),
       onSilent: (silentMs) => {
         // A silent upstream never completes a close handshake: drop the socket; the close logs it.
@@ -404,8 +411,7 @@ export class UplinkClient {
         ws.send(encodeUplinkMessage({ type: 'RELAY_STATUS', body: this.options.status() }));
     };
     sendStatus();
-    this.statusTimer = setInterval(sendStatus, this.options.statusIntervalMs ?? 10_000);
-    this.statusTimer.unref();
+    this.statusTimer = this.timers.setInterval(sendStatus, this.options.statusIntervalMs ?? 10_000);
     this.requestVersion().then(
       () => undefined,
       () => undefined,
@@ -446,12 +452,12 @@ export class UplinkClient {
     const stuck = this.stuckRanges.closed();
     const slow = reconnect === 'slow' || this.closedForSlowRetry || tls.slow || stuck;
     const delay = slow ? this.slowRetryMs : this.backoff.next();
-    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    this.reconnectTimer = this.timers.setTimeout(() => this.connect(), delay);
   }
 
   private clearConnectionTimers(): void {
     this.heartbeat?.stop();
-    clearInterval(this.statusTimer);
+    this.timers.clearInterval(this.statusTimer);
     this.heartbeat = undefined;
     this.statusTimer = undefined;
   }

@@ -26,6 +26,8 @@ import {
   CreditWindow,
   encodeUplinkMessage,
   isCompressedPacked,
+  type TimerHandle,
+  type Timers,
 } from '../protocol/index.js';
 import { deflateOffThread } from './deflate.js';
 import type { Released, Spool, SpoolEntry } from './spool/index.js';
@@ -49,6 +51,7 @@ export interface PumpOptions extends Pick<
   link: () => WebSocket | undefined;
   /** A batch over [first, last] was acknowledged (any status). */
   onAcked: (first: number, last: number) => void;
+  timers: Timers;
 }
 
 interface BatchInFlight {
@@ -81,7 +84,7 @@ export class BatchPump {
   private durableNext: number;
   private pumping = false;
   private again = false;
-  private lingerTimer: NodeJS.Timeout | undefined;
+  private lingerTimer: TimerHandle | undefined;
 
   constructor(private readonly options: PumpOptions) {
     this.tail = new LiveTail(options.tailBytes ?? 16 * 1024 * 1024);
@@ -132,7 +135,7 @@ export class BatchPump {
     if (pending >= this.options.batch.maxRecords || this.options.batch.lingerMs === 0) {
       this.pump();
     } else if (this.lingerTimer === undefined) {
-      this.lingerTimer = setTimeout(() => {
+      this.lingerTimer = this.options.timers.setTimeout(() => {
         this.lingerTimer = undefined;
         this.pump();
       }, this.options.batch.lingerMs);
@@ -170,7 +173,7 @@ export class BatchPump {
   }
 
   stop(): void {
-    clearTimeout(this.lingerTimer);
+    this.options.timers.clearTimeout(this.lingerTimer);
   }
 
   ack(firstSeq: number, lastSeq: number, status: BatchAckStatus): void {

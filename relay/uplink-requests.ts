@@ -5,13 +5,13 @@
  * out, the upstream refuses it (CONFIG_ERROR) or the connection drops. The
  * relay then keeps answering agents from its cache.
  */
-import type { UplinkMessage } from '../protocol/index.js';
+import type { TimerHandle, Timers, UplinkMessage } from '../protocol/index.js';
 import { RelayError, RelayErrorCode } from './errors.js';
 
 interface PendingRequest {
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
+  timer: TimerHandle;
   /** The host a HOSTCONFIG_REQ asked about. */
   uuid: string | undefined;
 }
@@ -20,7 +20,10 @@ export class UplinkRequests {
   private nextId = 1;
   private readonly pending = new Map<number, PendingRequest>();
 
-  constructor(private readonly timeoutMs: number) {}
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly timers: Timers,
+  ) {}
 
   /** Send `make(id)` with a fresh id; resolves with its answer. `uuid`: the host it asks about. */
   open(
@@ -30,11 +33,10 @@ export class UplinkRequests {
   ): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.timers.setTimeout(() => {
         this.pending.delete(id);
         reject(unavailable('upstream did not answer in time'));
       }, this.timeoutMs);
-      timer.unref();
       this.pending.set(id, { resolve, reject, timer, uuid });
       send(make(id));
     });
@@ -66,7 +68,7 @@ export class UplinkRequests {
     const p = this.pending.get(id);
     if (p === undefined) return undefined;
     this.pending.delete(id);
-    clearTimeout(p.timer);
+    this.timers.clearTimeout(p.timer);
     return p;
   }
 }

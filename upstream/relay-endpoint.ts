@@ -39,6 +39,9 @@ import {
   UplinkError,
   UplinkErrorCode,
   Heartbeat,
+  SYSTEM_TIMERS,
+  type TimerHandle,
+  type Timers,
   type UplinkBatch,
   type UplinkMessage,
   type UplinkMessageOf,
@@ -87,6 +90,8 @@ export interface RelayEndpointOptions {
   maxRelays?: number;
   /** Called after a batch is durable and before its ack is sent (crash tests kill the process here). */
   afterStore?: (relay: string, firstSeq: number, lastSeq: number) => void;
+  /** Clock and timers (default SYSTEM_TIMERS). */
+  timers?: Timers;
   /** Called after each store write is durable, with the seqs of the records it holds (crash tests). */
   afterWrite?: (relay: string, firstSeq: number, lastSeq: number) => void;
 }
@@ -126,7 +131,7 @@ interface Connection {
   /** A store write of this connection is in flight. */
   writing: boolean;
   /** Until HELLO: the HELLO timeout. */
-  timer: NodeJS.Timeout;
+  timer: TimerHandle;
   /** From HELLO on: PINGs, and the drop of a silent relay. */
   heartbeat: Heartbeat | undefined;
   /** Set when the relay fell silent: the close is then logged as a heartbeat timeout. */
@@ -142,7 +147,10 @@ export class RelayEndpoint {
   /** Counters for tests and the API. */
   readonly totals = { batches: 0, duplicates: 0, rejected: 0, samples: 0, storeFailures: 0 };
 
+  private readonly timers: Timers;
+
   constructor(private readonly options: RelayEndpointOptions) {
+    this.timers = options.timers ?? SYSTEM_TIMERS;
     this.credit = new CreditPolicy({
       relayWindow: options.window,
       maxInflightBatches: options.maxInflightBatches ?? DEFAULT_MAX_INFLIGHT_BATCHES,
@@ -233,7 +241,7 @@ export class RelayEndpoint {
       ws,
       state: {
         id,
-        connectedAtMs: Date.now(),
+        connectedAtMs: this.timers.now(),
         remote,
         status: undefined,
         window: 0,
@@ -250,7 +258,7 @@ export class RelayEndpoint {
       writing: false,
       heartbeat: undefined,
       silentMs: undefined,
-      timer: setTimeout(() => {
+      timer: this.timers.setTimeout(() => {
         if (c.spool === undefined) ws.close(UplinkCloseCode.PROTOCOL_ERROR, 'no HELLO');
       }, UPLINK_HELLO_TIMEOUT_MS),
     };
@@ -259,7 +267,7 @@ export class RelayEndpoint {
     ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(c, data, isBinary));
     ws.on('error', () => undefined);
     ws.on('close', (code: number) => {
-      clearTimeout(c.timer);
+      this.timers.clearTimeout(c.timer);
       c.heartbeat?.stop();
       if (this.connections.get(id) === c) this.connections.delete(id);
       this.grant(this.credit.leave(c));
@@ -332,7 +340,7 @@ export class RelayEndpoint {
       );
     }
     c.spool = spool;
-    clearTimeout(c.timer);
+    this.timers.clearTimeout(c.timer);
     c.queue = c.queue.then(async () => {
       // The relay never resends below firstUnacked: compact the stored set.
       const set = await this.options.ranges.relaySet(relay, spool);
@@ -357,6 +365,7 @@ export class RelayEndpoint {
     this.grant(shares);
     c.heartbeat = new Heartbeat({
       periodMs: this.options.heartbeatMs,
+      timers: this.timers,
       ping: (t) => send(c.ws, { type: 'PING', body: { t } }),
       onSilent: (silentMs) => {
         // A silent peer never completes a close handshake: drop the socket now, log once at the close.
@@ -427,7 +436,7 @@ export class RelayEndpoint {
       },
       onStored: (points) => {
         this.totals.samples += points;
-        this.healthOf(relay).lastStoredAtMs = Date.now();
+        this.healthOf(relay).lastStoredAtMs = this.timers.now();
       },
       onDuplicate: () => {
         this.totals.duplicates++;
@@ -447,7 +456,7 @@ export class RelayEndpoint {
     this.totals.storeFailures++;
     const health = this.healthOf(c.state.id);
     health.storeFailures++;
-    health.lastError = { code, message: err.message, firstSeq, lastSeq, atMs: Date.now() };
+    health.lastError = { code, message: err.message, firstSeq, lastSeq, atMs: this.timers.now() };
     this.options.log.error(
       { relay: c.state.id, code, firstSeq, lastSeq, points, err: err.message },
       'store write failed',

@@ -8,6 +8,7 @@
  *
  * Timers and the clock are injected, so tests drive it without waiting.
  */
+import { SYSTEM_TIMERS, type TimerHandle, type Timers } from '../timers.js';
 
 /** Periods of silence after which the peer is taken as gone. */
 export const UPLINK_MISSED_HEARTBEATS = 3;
@@ -15,11 +16,8 @@ export const UPLINK_MISSED_HEARTBEATS = 3;
 /** Default heartbeat period (WELCOME `heartbeatMs`): a silent peer is noticed within 17.5 s. */
 export const UPLINK_DEFAULT_HEARTBEAT_MS = 5_000;
 
-/** The timer functions a Heartbeat uses (the global ones by default). */
-export interface HeartbeatTimers {
-  setInterval(fn: () => void, ms: number): unknown;
-  clearInterval(handle: unknown): void;
-}
+/** The clock and interval timers a Heartbeat uses (SYSTEM_TIMERS by default). */
+export type HeartbeatTimers = Pick<Timers, 'now' | 'setInterval' | 'clearInterval'>;
 
 export interface HeartbeatOptions {
   periodMs: number;
@@ -27,30 +25,22 @@ export interface HeartbeatOptions {
   ping: (t: number) => void;
   /** The peer was silent for `silentMs` (at least UPLINK_MISSED_HEARTBEATS periods); the heartbeat has stopped. */
   onSilent: (silentMs: number) => void;
-  now?: () => number;
   timers?: HeartbeatTimers;
 }
-
-const GLOBAL_TIMERS: HeartbeatTimers = {
-  setInterval: (fn, ms) => {
-    const handle = setInterval(fn, ms);
-    handle.unref();
-    return handle;
-  },
-  clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout),
-};
 
 export class Heartbeat {
   private lastHeard: number;
   private ticks = 0;
-  private handle: unknown;
-  private readonly now: () => number;
+  private handle: TimerHandle | undefined;
   private readonly timers: HeartbeatTimers;
 
   constructor(private readonly options: HeartbeatOptions) {
-    this.now = options.now ?? Date.now;
-    this.timers = options.timers ?? GLOBAL_TIMERS;
+    this.timers = options.timers ?? SYSTEM_TIMERS;
     this.lastHeard = this.now();
+  }
+
+  private now(): number {
+    return this.timers.now();
   }
 
   /** The silence after which the peer is gone. */
@@ -71,7 +61,7 @@ export class Heartbeat {
   }
 
   stop(): void {
-    if (this.handle !== undefined) this.timers.clearInterval(this.handle);
+    this.timers.clearInterval(this.handle);
     this.handle = undefined;
   }
 

@@ -1,41 +1,14 @@
 /** The uplink heartbeat rule (protocol/uplink/heartbeat.ts), on a fake clock and fake timers. */
 import test from 'ava';
-import { Heartbeat, UPLINK_DEFAULT_HEARTBEAT_MS, type HeartbeatTimers } from '../../protocol/index.js';
-
-/** One interval at a time, fired by `advance`. */
-function fakeTimers(): HeartbeatTimers & {
-  advance: (ms: number) => void;
-  now: () => number;
-  active: () => number;
-} {
-  let now = 0;
-  let timer: { fn: () => void; ms: number; next: number } | undefined;
-  return {
-    now: () => now,
-    active: () => (timer === undefined ? 0 : 1),
-    setInterval: (fn, ms) => (timer = { fn, ms, next: now + ms }),
-    clearInterval: (h) => {
-      if (h === timer) timer = undefined;
-    },
-    advance(ms) {
-      const end = now + ms;
-      while (timer !== undefined && timer.next <= end) {
-        now = timer.next;
-        timer.next += timer.ms;
-        timer.fn();
-      }
-      now = end;
-    },
-  };
-}
+import { Heartbeat, UPLINK_DEFAULT_HEARTBEAT_MS } from '../../protocol/index.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 
 test('a silent peer is noticed within 3.5 periods (17.5 s at the default 5 s), pings go out every period', (t) => {
-  const timers = fakeTimers();
+  const timers = new FakeTimers(0);
   const pings: number[] = [];
   let silent: number | undefined;
   const hb = new Heartbeat({
     periodMs: UPLINK_DEFAULT_HEARTBEAT_MS,
-    now: timers.now,
     timers,
     ping: (at) => pings.push(at),
     onSilent: (ms) => (silent = ms),
@@ -47,16 +20,15 @@ test('a silent peer is noticed within 3.5 periods (17.5 s at the default 5 s), p
   timers.advance(2_500);
   t.is(silent, 17_500);
   t.true(silent !== undefined && silent <= 20_000);
-  t.is(timers.active(), 0, 'stopped itself');
+  t.is(timers.pending, 0, 'stopped itself');
 });
 
 test('anything heard restarts the count; stop() stops pings and checks', (t) => {
-  const timers = fakeTimers();
+  const timers = new FakeTimers(0);
   let pings = 0;
   let silent = false;
   const hb = new Heartbeat({
     periodMs: 1000,
-    now: timers.now,
     timers,
     ping: () => pings++,
     onSilent: () => (silent = true),
