@@ -256,6 +256,31 @@ test('close waits for queued writes and folds them, so reopening replays nothing
   t.deepEqual(store.counters(), { series: 20, points: 20, pendingPoints: 0 });
 });
 
+test('close waits for reads issued just before it: they answer in full', async (t) => {
+  const store = await openStore(t, await tempDir(t));
+  const hosts = Array.from({ length: 300 }, (_, i) => ({ host: `h${i}` }));
+  await store.write(
+    hosts.map((tags, i) => pt('m', tags, T0, i)),
+    { meta: hosts.map((h) => putMeta(`meta/${h.host}`, h.host)) },
+  );
+  const reads = [
+    store.query({ metric: 'm', fromMs: 0, toMs: T0 + MIN }),
+    store.listSeries({ limit: 1000 }),
+    store.getMeta('meta/h7'),
+    store.listMeta('meta/'),
+    store.stats(),
+  ];
+  await store.close();
+  const results = await Promise.allSettled(reads);
+  // Before the fix the query and the listing failed with OWL_ERR_STORE_IO "Database is not open".
+  t.deepEqual(
+    results.map((r) => (r.status === 'rejected' ? String(r.reason) : 'ok')),
+    ['ok', 'ok', 'ok', 'ok', 'ok'],
+  );
+  t.is(((await reads[0]) as unknown[]).length, 300);
+  t.is(((await reads[1]) as unknown[]).length, 300);
+});
+
 test('bad input is rejected with coded errors', async (t) => {
   const store = await openStore(t, await tempDir(t), { maxWritePoints: 10 });
   const bad: unknown[] = [

@@ -98,7 +98,7 @@ export class RocksSampleStore implements SampleStore {
   private readonly now: () => number;
   private readonly pipeline: WritePipeline;
   private readonly checkpoints: Checkpointer;
-  /** Retention passes running: close waits for them. */
+  /** Reads and retention passes running: close waits for them before it closes RocksDB. */
   private readonly ops = new Set<Promise<unknown>>();
   private closeRun: Promise<void> | undefined;
 
@@ -176,25 +176,29 @@ export class RocksSampleStore implements SampleStore {
 
   async query(q: SeriesQuery): Promise<SeriesResult[]> {
     this.checkReadable();
-    return query(this.s, q);
+    return this.track(query(this.s, q));
   }
 
   async listSeries(options: ListSeriesOptions): Promise<SeriesInfo[]> {
     this.checkReadable();
-    return listSeries(this.s, options);
+    return this.track(listSeries(this.s, options));
   }
 
   async getMeta(key: string): Promise<Buffer | undefined> {
     this.checkReadable();
-    return getMeta(this.s.db, key);
+    return this.track(getMeta(this.s.db, key));
   }
 
   async listMeta(prefix: string, limit = 10_000): Promise<Array<[string, Buffer]>> {
     this.checkReadable();
-    return listMeta(this.s.db, prefix, limit);
+    return this.track(listMeta(this.s.db, prefix, limit));
   }
 
-  async stats(): Promise<StoreStats> {
+  stats(): Promise<StoreStats> {
+    return this.track(this.runStats());
+  }
+
+  private async runStats(): Promise<StoreStats> {
     await this.flush();
     // Read together, right after the flush: no fold is part-way now (a checkpoint the flush let
     // start has folded nothing yet, that takes I/O), so points and samples cover the same writes.
@@ -205,18 +209,20 @@ export class RocksSampleStore implements SampleStore {
     if (this.s.lifecycle !== 'open') throw closedError();
     if (!Number.isSafeInteger(olderThanMs) || olderThanMs < 0)
       throw badQuery('olderThanMs must be an integer >= 0');
-    const run = runRetention(
-      this.s,
-      olderThanMs,
-      () => this.flush(),
-      (fn) => this.pipeline.exclusive(fn),
+    return this.track(
+      runRetention(
+        this.s,
+        olderThanMs,
+        () => this.flush(),
+        (fn) => this.pipeline.exclusive(fn),
+      ),
     );
+  }
+
+  /** `run` as an operation close() waits for: its reads must not meet a closed database. */
+  private track<T>(run: Promise<T>): Promise<T> {
     this.ops.add(run);
-    try {
-      return await run;
-    } finally {
-      this.ops.delete(run);
-    }
+    return run.finally(() => this.ops.delete(run));
   }
 
   /** Finish queued writes and jobs, fold pending points, close RocksDB. Idempotent. */
@@ -240,6 +246,8 @@ export class RocksSampleStore implements SampleStore {
     } finally {
       this.s.lifecycle = 'closed';
       this.checkpoints.stopTimer();
+      // Reads may have started while closing; none can start now.
+      while (this.ops.size > 0) await Promise.allSettled([...this.ops]);
       await this.s.db.close().catch((err: unknown) => {
         error ??= ioError(err);
       });
