@@ -64,8 +64,3 @@ export class PacketError extends OwlError {
     this.field = field;
   }
 }
-
-/** True when `err` is an OwlError carrying `code`. */
-export function hasCode(err: unknown, code: OwlErrorCode): boolean {
-  return err instanceof OwlError && err.code === code;
-}

@@ -5,7 +5,6 @@ export {
   OwlError,
   FrameError,
   PacketError,
-  hasCode,
   type OwlErrorOptions,
 } from './errors.js';
 export { type Frame, HEADER_BYTES, DEFAULT_MAX_FRAME_BYTES, MAX_ENCODABLE_FRAME_BYTES } from './frame.js';

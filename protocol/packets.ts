@@ -239,6 +239,3 @@ export interface PacketBodies {
 
 /** A validated packet: its type and its typed body. */
 export type Packet = { [T in PacketType]: { type: T; body: PacketBodies[T] } }[PacketType];
-
-/** The packet of type T. */
-export type PacketOf<T extends PacketType> = { type: T; body: PacketBodies[T] };

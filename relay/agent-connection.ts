@@ -22,7 +22,6 @@ import {
   encodePacket,
   ErrorCode,
   FrameDecoder,
-  hasCode,
   isV3Type,
   OwlError,
   PacketType,
@@ -471,7 +470,7 @@ export class AgentConnection {
       (err: unknown) => {
         this.pending -= packets;
         // Not durable: never ACK it. The connection ends and the agent resends after reconnecting.
-        if (hasCode(err, SpoolErrorCode.FULL)) this.refuse(err as OwlError);
+        if (err instanceof OwlError && err.code === SpoolErrorCode.FULL) this.refuse(err);
         else this.failWith(err);
       },
     );

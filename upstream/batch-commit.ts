@@ -29,12 +29,6 @@ import { ingest, sliceIngest, slicePoints, type IngestResult, type RegistryEvent
 import type { Registry } from './registry.js';
 import type { SampleStore, StorePoint } from './store/index.js';
 
-/** A batch opened and converted ahead of its turn: both steps are pure functions of its bytes and zone. */
-export interface ParsedBatch {
-  records: UplinkSequencedRecord[];
-  result: IngestResult;
-}
-
 /** A store write that failed: the seqs it held, for the log, the ERROR to the relay and the API. */
 export interface CommitFailure {
   err: Error & { code?: string };

@@ -1,7 +1,7 @@
 /** Upstream configuration: defaults for everything; every path and port overridable. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { OwlError, UPLINK_DEFAULT_HEARTBEAT_MS } from '../protocol/index.js';
+import { OwlError, UPLINK_DEFAULT_HEARTBEAT_MS, UPLINK_DEFAULT_WINDOW } from '../protocol/index.js';
 import { DEFAULT_MAX_INFLIGHT_BATCHES } from './credit-policy.js';
 import { UpstreamErrorCode } from './errors.js';
 
@@ -58,7 +58,7 @@ export function defaultUpstreamConfig(): UpstreamConfig {
     autoRegister: true,
     heartbeatMs: 30_000,
     missedHeartbeats: 3,
-    relayWindow: 8,
+    relayWindow: UPLINK_DEFAULT_WINDOW,
     maxInflightBatches: DEFAULT_MAX_INFLIGHT_BATCHES,
     uplinkHeartbeatMs: UPLINK_DEFAULT_HEARTBEAT_MS,
     v3Allow: ['127.0.0.0/8', '::1/128'],

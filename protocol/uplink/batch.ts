@@ -14,7 +14,7 @@
  * one core, small next to the time the bytes spend on a WAN.
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { checkBatchShape, UPLINK_BATCH_HEADER_BYTES } from './codec.js';
+import { checkBatchShape } from './codec.js';
 import { UplinkError, UplinkErrorCode } from './errors.js';
 import type { SeqRange, UplinkBatch, UplinkMessageOf } from './messages.js';
 import { decodeRecords, recordLength, toBuffer, type UplinkSequencedRecord } from './record.js';
@@ -176,19 +176,4 @@ export function batchSeqRanges(batch: Pick<UplinkBatch, 'firstSeq' | 'lastSeq' |
   }
   out.push([from, batch.lastSeq]);
   return out;
-}
-
-/**
- * Upper bound of the encoded size of a BATCH built within `maxBatchBytes`
- * (records plus gap list, before compression): header, gap count and
- * deflate's worst case (5 bytes per 16 KiB). Size the receiver's
- * maxMessageBytes (and the WebSocket maxPayload) at least this large.
- */
-export function batchMessageBound(maxBatchBytes: number): number {
-  return maxBatchBytes + 5 * Math.ceil(maxBatchBytes / 16384) + UPLINK_BATCH_HEADER_BYTES + 4;
-}
-
-/** Bytes a batch of these records costs against maxBatchBytes: the records plus the gap list. */
-export function batchCost(recordBytes: number, gaps: number): number {
-  return recordBytes + (gaps > 0 ? 4 + 16 * gaps : 0);
 }

@@ -24,8 +24,6 @@ export {
   type UplinkKindInfo,
   UPLINK_KINDS,
   type UplinkMessageType,
-  UPLINK_SEND_ORDER,
-  uplinkChannelOf,
 } from './kinds.js';
 export {
   type SeqRange,
@@ -78,8 +76,6 @@ export {
   buildBatch,
   openBatch,
   batchSeqRanges,
-  batchMessageBound,
-  batchCost,
 } from './batch.js';
 export {
   UPLINK_PACKED_TYPE,

@@ -3,9 +3,9 @@
  *
  * A channel per concern, so that a big data batch never holds up control or
  * configuration traffic: the sender keeps one queue per channel and always
- * sends from the first non-empty queue in UPLINK_SEND_ORDER. Kinds are
- * numbered per channel from 1; 0 is reserved so an all-zero message is never
- * valid.
+ * sends from the first non-empty queue, in the order CONTROL, CONFIG, STATUS,
+ * DATA (docs/uplink.md section 3). Kinds are numbered per channel from 1; 0 is
+ * reserved so an all-zero message is never valid.
  */
 
 /** Byte 0 of a message. */
@@ -50,19 +50,6 @@ export const UPLINK_KINDS = {
 
 /** Name of a message type, e.g. `'BATCH'`: the discriminant of UplinkMessage. */
 export type UplinkMessageType = keyof typeof UPLINK_KINDS;
-
-/** Channels from most to least urgent: a sender drains them in this order. */
-export const UPLINK_SEND_ORDER: readonly UplinkChannel[] = Object.freeze([
-  UplinkChannel.CONTROL,
-  UplinkChannel.CONFIG,
-  UplinkChannel.STATUS,
-  UplinkChannel.DATA,
-]);
-
-/** Channel a message type travels on (also byte 0 of its encoding). */
-export function uplinkChannelOf(type: UplinkMessageType): UplinkChannel {
-  return UPLINK_KINDS[type].channel;
-}
 
 const BY_WIRE: ReadonlyMap<number, UplinkMessageType> = new Map(
   (Object.keys(UPLINK_KINDS) as UplinkMessageType[]).map((type) => {

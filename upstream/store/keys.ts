@@ -65,10 +65,6 @@ export function blockKey(id: number, bucket: number): Buffer {
   return b;
 }
 
-export function blockKeyId(key: Buffer): number {
-  return key.readUInt32BE(1);
-}
-
 export function blockKeyBucket(key: Buffer): number {
   return key.readUInt32BE(5);
 }
