@@ -13,7 +13,6 @@ export { encodeFrame, encodeJsonFrame } from './encoder.js';
 export {
   PacketType,
   type PacketName,
-  LAST_V3_TYPE,
   isPacketType,
   isV3Type,
   packetName,

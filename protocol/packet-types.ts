@@ -28,7 +28,7 @@ export type PacketType = (typeof PacketType)[keyof typeof PacketType];
 export type PacketName = keyof typeof PacketType;
 
 /** Highest type number a v3 peer understands. */
-export const LAST_V3_TYPE = PacketType.GUARDHB;
+const LAST_V3_TYPE = PacketType.GUARDHB;
 
 const NAMES: readonly PacketName[] = (Object.keys(PacketType) as PacketName[]).sort(
   (a, b) => PacketType[a] - PacketType[b],

@@ -45,8 +45,8 @@ import { RelayErrorCode } from './errors.js';
 import type { SpoolRefusals } from './refusals.js';
 import { SpoolErrorCode } from './spool/index.js';
 
-export const PROTOCOL_VERSION = 1;
-export const RELAY_FEATURES = ['batch', 'ack'] as const;
+const PROTOCOL_VERSION = 1;
+const RELAY_FEATURES = ['batch', 'ack'] as const;
 
 /** A packet to spool: the agent packet's JSON body exactly as received. */
 export interface SpoolRequest {

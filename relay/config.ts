@@ -47,7 +47,7 @@ export interface RelayConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
-export const DEFAULT_STATE_DIR = '/var/lib/owl-relay';
+const DEFAULT_STATE_DIR = '/var/lib/owl-relay';
 
 export function defaultRelayConfig(): RelayConfig {
   return {

@@ -9,7 +9,7 @@ import { chmodSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RelayStatus } from './metrics.js';
 
-export function controlSocketPath(stateDir: string): string {
+function controlSocketPath(stateDir: string): string {
   return join(stateDir, 'relay.sock');
 }
 

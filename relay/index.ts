@@ -2,8 +2,6 @@
 export { AccessPolicy, unmapIPv4 } from './access.js';
 export {
   AgentConnection,
-  PROTOCOL_VERSION,
-  RELAY_FEATURES,
   type AgentSink,
   type AgentConnectionOptions,
   type SpoolRequest,
@@ -20,12 +18,11 @@ export {
   resolveRelayConfig,
   loadRelayConfig,
   statePaths,
-  DEFAULT_STATE_DIR,
   type RelayConfig,
   type RelayConfigInput,
 } from './config.js';
 export { RelayMetrics, type RelayStatus } from './metrics.js';
-export { Relay, RELAY_VERSION, type RelayStartOptions } from './relay.js';
+export { Relay, type RelayStartOptions } from './relay.js';
 export {
   UplinkClient,
   TLS_FAILURES_BEFORE_SLOW,
@@ -33,7 +30,7 @@ export {
   type UplinkState,
 } from './uplink-client.js';
 export * from './spool/index.js';
-export { controlSocketPath, fetchStatus } from './control.js';
+export { fetchStatus } from './control.js';
 export { IngestGate } from './ingest-gate.js';
 export { Packer, type PackerOptions } from './packer.js';
 export { parseHostPort } from './host-port.js';

@@ -32,7 +32,7 @@ import { lockStateDir, type StateLock } from '../rocks/index.js';
 import { openRocksSpool, openWorkerSpool, type Spool, type SpoolRecord } from './spool/index.js';
 import { UplinkClient } from './uplink-client.js';
 
-export const RELAY_VERSION = '0.1.0';
+const RELAY_VERSION = '0.1.0';
 
 /** A cached host's config is refreshed from upstream at most this often. */
 const CONFIG_REFRESH_MS = 10_000;

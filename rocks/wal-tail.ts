@@ -39,7 +39,7 @@ const TABLE = (() => {
 })();
 
 /** CRC-32C (Castagnoli) of bytes[start, end), continuing `crc`. */
-export function crc32c(bytes: Uint8Array, start = 0, end = bytes.length, crc = 0): number {
+function crc32c(bytes: Uint8Array, start = 0, end = bytes.length, crc = 0): number {
   let c = ~crc >>> 0;
   for (let i = start; i < end; i++) c = (TABLE[(c ^ (bytes[i] as number)) & 0xff] as number) ^ (c >>> 8);
   return ~c >>> 0;

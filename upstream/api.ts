@@ -128,7 +128,7 @@ function newHost(body: Record<string, unknown>): NewHost {
 }
 
 /** `1h`, `30m`, `2d`, `45s` → ms. */
-export function parseDuration(text: string): number {
+function parseDuration(text: string): number {
   const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
   if (m === null) throw new HttpError(400, UpstreamErrorCode.BAD_FIELD, `not a duration: ${text}`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[

@@ -16,12 +16,4 @@ export { CreditPolicy, CreditLedger, fairShare, DEFAULT_MAX_INFLIGHT_BATCHES } f
 export { Registry, type HostRecord, type HostStatus, type RegistryOptions } from './registry.js';
 export { RelayDirectory, type RelayRecord, type RelayAuth } from './relays.js';
 export { RelayEndpoint, type RelayState } from './relay-endpoint.js';
-export {
-  ingest,
-  toMs,
-  seriesName,
-  type IngestRecord,
-  type IngestResult,
-  type RegistryEvent,
-} from './ingest.js';
-export { parseDuration } from './api.js';
+export { ingest, type IngestRecord, type IngestResult, type RegistryEvent } from './ingest.js';

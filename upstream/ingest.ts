@@ -53,11 +53,11 @@ export interface IngestResult {
 }
 
 /** Seconds or milliseconds? v3 sends seconds; anything past year 5138 in seconds is taken as ms. */
-export function toMs(timestamp: number): number {
+function toMs(timestamp: number): number {
   return Math.round(timestamp < 1e11 ? timestamp * 1000 : timestamp);
 }
 
-export function seriesName(service: string | undefined, metric: string): string {
+function seriesName(service: string | undefined, metric: string): string {
   return service === undefined || service === '' ? metric : `${service}.${metric}`;
 }
 

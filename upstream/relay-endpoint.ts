@@ -59,7 +59,7 @@ import type { RelayDirectory } from './relays.js';
 import type { SampleStore } from './store/index.js';
 
 /** Most points in one store write (the store may take fewer: its maxWritePoints, 100,000 by default). */
-export const MAX_WRITE_POINTS = 50_000;
+const MAX_WRITE_POINTS = 50_000;
 
 export interface EndpointLogger {
   info(obj: object, msg?: string): void;

@@ -48,13 +48,13 @@ import { nestedPackets, uplinkSchemas, type JsonType } from './schemas.js';
 export const UPLINK_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /** Bytes before a BATCH payload when it has no gap list. */
-export const UPLINK_BATCH_HEADER_BYTES = 27;
+const UPLINK_BATCH_HEADER_BYTES = 27;
 
 /** Size of a BATCH_ACK message. */
-export const UPLINK_BATCH_ACK_BYTES = 19;
+const UPLINK_BATCH_ACK_BYTES = 19;
 
 /** BATCH flag bits. */
-export const BatchFlag = { COMPRESSED: 1, REPLAY: 2, GAPS: 4 } as const;
+const BatchFlag = { COMPRESSED: 1, REPLAY: 2, GAPS: 4 } as const;
 
 const KNOWN_FLAGS = BatchFlag.COMPRESSED | BatchFlag.REPLAY | BatchFlag.GAPS;
 const TWO_32 = 0x1_0000_0000;

@@ -11,7 +11,7 @@
 import { SYSTEM_TIMERS, type TimerHandle, type Timers } from '../timers.js';
 
 /** Periods of silence after which the peer is taken as gone. */
-export const UPLINK_MISSED_HEARTBEATS = 3;
+const UPLINK_MISSED_HEARTBEATS = 3;
 
 /** Default heartbeat period (WELCOME `heartbeatMs`): a silent peer is noticed within 17.5 s. */
 export const UPLINK_DEFAULT_HEARTBEAT_MS = 5_000;

@@ -15,7 +15,6 @@ export {
   type HeartbeatOptions,
   type HeartbeatTimers,
   UPLINK_DEFAULT_HEARTBEAT_MS,
-  UPLINK_MISSED_HEARTBEATS,
 } from './heartbeat.js';
 export { type UplinkCredentials, formatAuthHeader, parseAuthHeader } from './auth.js';
 export {
@@ -50,14 +49,10 @@ export {
 } from './messages.js';
 export {
   UPLINK_MAX_MESSAGE_BYTES,
-  UPLINK_BATCH_HEADER_BYTES,
-  UPLINK_BATCH_ACK_BYTES,
-  BatchFlag,
   type UplinkDecodeOptions,
   encodeUplinkMessage,
   decodeUplinkMessage,
 } from './codec.js';
-export { UPLINK_MAX_BATCH_BYTES_LIMIT } from './schemas.js';
 export {
   type UplinkRecord,
   type UplinkSequencedRecord,

@@ -18,7 +18,7 @@ export type BinaryType = 'BATCH' | 'BATCH_ACK';
 export type JsonType = Exclude<UplinkMessageType, BinaryType>;
 
 /** Largest batch payload a WELCOME may allow (64 MiB). */
-export const UPLINK_MAX_BATCH_BYTES_LIMIT = 64 * 1024 * 1024;
+const UPLINK_MAX_BATCH_BYTES_LIMIT = 64 * 1024 * 1024;
 
 /** Where a JSON body carries a v3 packet body, and its packet type. */
 export interface NestedPacket {
