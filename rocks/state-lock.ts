@@ -24,7 +24,6 @@ import { RocksError, RocksErrorCode } from './errors.js';
 
 /** Held until release(). */
 export interface StateLock {
-  readonly dir: string;
   /** Let go (idempotent): `lock/owner` removed, then the RocksDB closed. */
   release(): Promise<void>;
 }
@@ -73,7 +72,6 @@ export async function lockStateDir(stateDir: string, program: string): Promise<S
   }
   let released: Promise<void> | undefined;
   return {
-    dir: stateDir,
     release: () =>
       (released ??= (async () => {
         fs.rmSync(ownerFile, { force: true });
