@@ -51,6 +51,7 @@ import {
 import { CreditLedger, CreditPolicy, DEFAULT_MAX_INFLIGHT_BATCHES } from './credit-policy.js';
 import { checkUpgrade } from './relay-auth.js';
 import { answerConfig } from './relay-config.js';
+import { RelayHealthBook, type RelayHealth } from './relay-health.js';
 import { commitBatches, type CommitContext, type CommitFailure } from './batch-commit.js';
 import type { StoredRanges } from './dedupe.js';
 import { ingest, type IngestResult } from './ingest.js';
@@ -108,15 +109,6 @@ export interface RelayState {
   rejected: number;
 }
 
-/** A relay's store writes across its connections, for the operator (GET /api/v1/relays). */
-export interface RelayHealth {
-  /** Store writes of its batches that failed, and the last failure: which seqs, and why. */
-  storeFailures: number;
-  lastError: { code: string; message: string; firstSeq: number; lastSeq: number; atMs: number } | undefined;
-  /** When a write of its batches last became durable. */
-  lastStoredAtMs: number | undefined;
-}
-
 interface Connection {
   ws: WebSocket;
   state: RelayState;
@@ -143,7 +135,7 @@ export class RelayEndpoint {
   private readonly connections = new Map<string, Connection>();
   /** Connections past HELLO share the budget; keyed by connection, as a replaced one lingers until closed. */
   private readonly credit: CreditPolicy<Connection>;
-  private readonly health = new Map<string, RelayHealth>();
+  private readonly health = new RelayHealthBook();
   /** Counters for tests and the API. */
   readonly totals = { batches: 0, duplicates: 0, rejected: 0, samples: 0, storeFailures: 0 };
 
@@ -186,17 +178,7 @@ export class RelayEndpoint {
 
   /** A relay's store writes since this process started, or undefined if it sent none. */
   relayHealth(id: string): RelayHealth | undefined {
-    const h = this.health.get(id);
-    return h === undefined ? undefined : { ...h };
-  }
-
-  private healthOf(id: string): RelayHealth {
-    let h = this.health.get(id);
-    if (h === undefined) {
-      h = { storeFailures: 0, lastError: undefined, lastStoredAtMs: undefined };
-      this.health.set(id, h);
-    }
-    return h;
+    return this.health.get(id);
   }
 
   isConnected(id: string): boolean {
@@ -436,7 +418,7 @@ export class RelayEndpoint {
       },
       onStored: (points) => {
         this.totals.samples += points;
-        this.healthOf(relay).lastStoredAtMs = this.timers.now();
+        this.health.stored(relay, this.timers.now());
       },
       onDuplicate: () => {
         this.totals.duplicates++;
@@ -454,9 +436,13 @@ export class RelayEndpoint {
     const { err, firstSeq, lastSeq, points } = failed;
     const code = err.code ?? ErrorCode.INTERNAL;
     this.totals.storeFailures++;
-    const health = this.healthOf(c.state.id);
-    health.storeFailures++;
-    health.lastError = { code, message: err.message, firstSeq, lastSeq, atMs: this.timers.now() };
+    this.health.failed(c.state.id, {
+      code,
+      message: err.message,
+      firstSeq,
+      lastSeq,
+      atMs: this.timers.now(),
+    });
     this.options.log.error(
       { relay: c.state.id, code, firstSeq, lastSeq, points, err: err.message },
       'store write failed',
