@@ -1,6 +1,6 @@
 import { SpoolError, SpoolErrorCode } from './errors.js';
 import { recordBytes } from './format.js';
-import type { SpoolLogger, SpoolRecord } from './spool.js';
+import type { Released, SpoolLogger, SpoolRecord } from './spool.js';
 
 /** Check records before accepting them; returns their logical bytes and samples. */
 export function checkRecords(records: readonly SpoolRecord[]): { bytes: number; samples: number } {
@@ -37,3 +37,32 @@ export const noopLogger: SpoolLogger = {
   warn: () => undefined,
   error: () => undefined,
 };
+
+/**
+ * Give each release what it removed, from the (seq, samples) pairs deleted for the whole group
+ * (seq ascending). Overlapping releases of one group count a record once, for the earliest call,
+ * as if they had been applied one by one.
+ */
+export function attributeReleased(
+  releases: ReadonlyArray<{ first: number; last: number; removed: Released }>,
+  deleted: readonly number[],
+): void {
+  const n = deleted.length / 2;
+  const claimed = new Uint8Array(n);
+  for (const r of releases) {
+    // First deleted record with seq >= r.first.
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (deleted[2 * mid]! < r.first) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < n && deleted[2 * i]! <= r.last; i++) {
+      if (claimed[i] === 1) continue;
+      claimed[i] = 1;
+      r.removed.records += 1;
+      r.removed.samples += deleted[2 * i + 1]!;
+    }
+  }
+}

@@ -36,15 +36,10 @@
  *   `pending`, deleted on open without counting it twice.
  * - The active segment is never removed; an empty sealed segment always is.
  *
- * Recovery on open. RocksDB replays each segment's WAL (point-in-time
- * recovery), after a damaged tail has been cut off (rocks/wal-tail.ts: RocksDB
- * can loop forever on some; the bytes go to `<dir>.damaged-<ms>/`). A segment that cannot be opened (corrupt CURRENT/MANIFEST, ...),
- * or whose meta is missing or unreadable while it holds data, is moved to
- * `<dir>.damaged-<ms>/` with an error log line and the spool opens without it;
- * the next seq then skips past its range. A segment with neither meta nor data
- * (crash while creating it) is deleted. Anything else in `<dir>` is moved aside
- * too. A lock held by another process, or an I/O error such as a full disk,
- * is not damage: open throws OWL_ERR_SPOOL_LOCKED / OWL_ERR_SPOOL_IO.
+ * Modules. segment-log.ts keeps the segments and stages and commits their
+ * changes; recovery.ts opens a directory (damage moved aside, WAL tails cut,
+ * counters rebuilt); segment.ts is one segment, format.ts its bytes. This
+ * file is the Spool: the caps and the policy, group commit, reads.
  *
  * Disk cap. `maxBytes` bounds the bytes on disk, not the logical bytes. The
  * estimate is the last measured size of each segment directory plus twice the
@@ -64,9 +59,7 @@
  * setImmediate: everything queued by then becomes one synced batch on the
  * active segment (one fdatasync), plus one per sealed segment touched.
  */
-import fs from 'node:fs';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
 import {
   DEFAULT_READ_MAX_BYTES,
   DEFAULT_READ_MAX_RECORDS,
@@ -82,23 +75,14 @@ import {
 } from './spool.js';
 import { SpoolError, SpoolErrorCode } from './errors.js';
 import { SerialQueue } from './serial-queue.js';
-import { Segment } from './segment.js';
-import { rocksCause, type RocksBatchOp, type RocksOpenOptions } from '../../rocks/index.js';
-import { dirBytes, fsyncDirSync } from './disk-usage.js';
-import { cutDamagedWalTails } from '../../rocks/index.js';
-import {
-  decodeKey,
-  decodeValue,
-  encodeKey,
-  encodeValue,
-  newRetired,
-  newSegmentMeta,
-  parseSegmentName,
-  TRASH_PREFIX,
-  type RetiredCounters,
-  type SegmentMeta,
-} from './format.js';
-import { checkRecords, mergeRanges, noopLogger } from './common.js';
+import { rocksCause } from '../../rocks/index.js';
+import { segmentSizes } from './segment.js';
+import { dirBytes } from './disk-usage.js';
+import { attributeReleased, checkRecords, mergeRanges, noopLogger } from './common.js';
+import { SegmentLog } from './segment-log.js';
+import { recoverSegments, SEGMENT_MAX_RECORDS } from './recovery.js';
+
+export { SEGMENT_MAX_RECORDS };
 
 export interface RocksSpoolOptions {
   /** Spool directory (created if missing). */
@@ -122,12 +106,8 @@ export interface RocksSpoolOptions {
   maxOpenSegments?: number;
 }
 
-/** Most seqs one segment may span; bounds the seqs lost with a damaged segment. */
-export const SEGMENT_MAX_RECORDS = 2 ** 24;
 export const MIN_MAX_BYTES = 1 << 20;
 const DEFAULT_MAX_BYTES = 1 << 30;
-/** Rows per iterator step and per delete batch. */
-const CHUNK = 4096;
 const MAX_RECORDS_PER_APPEND = 1 << 20;
 
 interface PendingAppend {
@@ -179,30 +159,15 @@ export class RocksSpool implements Spool {
   private readonly log: SpoolLogger;
   private readonly sweepIntervalMs: number;
   private readonly sweepTimer: boolean;
-  private readonly maxOpenSegments: number;
-  private readonly rocksOptions: RocksOpenOptions;
+  /** The segments and their staged changes; touched only inside tasks of `queue`. */
+  private readonly store: SegmentLog;
 
-  private id = '';
-  private segments: Segment[] = [];
-  private retired: RetiredCounters = newRetired();
-  private pendingRemoval = new Set<number>();
-  private toRemove: Segment[] = [];
-  private next = 1;
   private rejected = 0;
   private lastSweepAt = -Infinity;
-  private tick = 0;
-
   private readonly queue = new SerialQueue();
   private appends: PendingAppend[] = [];
   private releases: PendingRelease[] = [];
   private flushScheduled = false;
-  /** Uncommitted changes to the active segment, written with the next active commit. */
-  private activeOps: RocksBatchOp[] = [];
-  private activeDraft: SegmentMeta | undefined;
-  private activeDone: Array<() => void> = [];
-  /** Logical bytes in activeOps, not yet in any segment's disk estimate. */
-  private stagedBytes = 0;
-
   private closing: Promise<void> | undefined;
   private failure: SpoolError | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -222,26 +187,22 @@ export class RocksSpool implements Spool {
     this.log = options.logger ?? noopLogger;
     this.sweepIntervalMs = options.sweepIntervalMs ?? 1000;
     this.sweepTimer = options.sweepTimer ?? true;
-    this.maxOpenSegments = options.maxOpenSegments ?? 4;
-    this.segmentBytes = options.segmentBytes ?? clamp(Math.floor(this.maxBytes / 16), 256 << 10, 256 << 20);
-    // A quarter of the budget is one memtable; flushes happen at about two.
-    const budget = clamp(Math.floor(this.segmentBytes / 8), 256 << 10, 16 << 20);
-    this.reserveBytes = budget + (64 << 10);
-    this.rocksOptions = {
-      compaction: 'level',
-      memtableMemoryBudget: budget,
-      // Not ZSTD-with-dictionaries everywhere: dictionary training makes
-      // compaction too slow to keep up, and deleted data then lingers.
-      compression: false,
-      compactionPriority: 'byCompensatedSize',
-      cacheSize: 0,
-      blockSize: 16 << 10,
-      filterPolicy: '',
-    };
+    const { segmentBytes, reserveBytes, rocksOptions } = segmentSizes(this.maxBytes, options.segmentBytes);
+    this.segmentBytes = segmentBytes;
+    this.reserveBytes = reserveBytes;
+    this.store = new SegmentLog({
+      dir: this.dir,
+      rocksOptions,
+      now: this.now,
+      log: this.log,
+      segmentBytes,
+      reserveBytes,
+      maxOpenSegments: options.maxOpenSegments ?? 4,
+    });
   }
 
   get spoolId(): string {
-    return this.id;
+    return this.store.id;
   }
 
   // ---- public API ------------------------------------------------------------
@@ -276,7 +237,7 @@ export class RocksSpool implements Spool {
     if (!(maxRecords >= 1) || !(maxBytes >= 1) || !Number.isFinite(fromSeq)) {
       return Promise.reject(new RangeError('bad read arguments'));
     }
-    return this.queue.run(() => this.guard(() => this.readTask(fromSeq, maxRecords, maxBytes)));
+    return this.queue.run(() => this.guard(() => this.store.read(fromSeq, maxRecords, maxBytes)));
   }
 
   release(first: number, last: number): Promise<Released> {
@@ -299,52 +260,32 @@ export class RocksSpool implements Spool {
     return this.queue.run(() =>
       this.guard(async () => {
         await this.sweepAge();
-        await this.finalize();
+        await this.store.finalize();
       }),
     );
   }
 
   firstSeq(): number {
-    for (const seg of this.segments) {
-      if (seg.meta.liveRecords > 0) return seg.headSeq ?? seg.first;
-    }
-    return this.next;
+    return this.store.firstSeq();
   }
 
   nextSeq(): number {
-    return this.next;
+    return this.store.next;
   }
 
   stats(): SpoolStats {
-    let records = 0;
-    let samples = 0;
-    let bytes = 0;
-    let disk = 0;
-    let oldest: number | undefined;
-    const c = { ...this.retired };
-    for (const seg of this.segments) {
-      const m = seg.meta;
-      records += m.liveRecords;
-      samples += m.liveSamples;
-      bytes += m.liveBytes;
-      disk += seg.diskEstimate;
-      c.appendedRecords += m.appendedRecords;
-      c.appendedSamples += m.appendedSamples;
-      c.droppedRecords += m.droppedRecords;
-      c.droppedSamples += m.droppedSamples;
-      if (oldest === undefined && m.liveRecords > 0) oldest = seg.headReceivedAt;
-    }
+    const t = this.store.totals();
     return {
-      spoolId: this.id,
-      records,
-      samples,
-      bytes,
-      diskBytes: disk,
+      spoolId: this.store.id,
+      records: t.records,
+      samples: t.samples,
+      bytes: t.bytes,
+      diskBytes: t.diskBytes,
       firstSeq: this.firstSeq(),
-      nextSeq: this.next,
-      oldestReceivedAt: oldest,
-      ageMs: oldest === undefined ? 0 : Math.max(0, this.now() - oldest),
-      ...c,
+      nextSeq: this.store.next,
+      oldestReceivedAt: t.oldestReceivedAt,
+      ageMs: t.oldestReceivedAt === undefined ? 0 : Math.max(0, this.now() - t.oldestReceivedAt),
+      ...t.counters,
       rejectedRecords: this.rejected,
       maxBytes: this.maxBytes,
       maxAgeMs: this.maxAgeMs,
@@ -362,13 +303,7 @@ export class RocksSpool implements Spool {
     // Pending appends and releases already queued are still carried out (or
     // rejected, if the storage failed).
     const flushed = this.queue.run(() => this.flushTask());
-    this.closing = flushed
-      .catch(() => undefined)
-      .then(() =>
-        this.queue.run(async () => {
-          for (const seg of this.segments) await seg.closeHandle().catch(() => undefined);
-        }),
-      );
+    this.closing = flushed.catch(() => undefined).then(() => this.queue.run(() => this.store.closeAll()));
     return this.closing;
   }
 
@@ -409,6 +344,7 @@ export class RocksSpool implements Spool {
     this.log.error({ err, dir: this.dir }, 'spool storage failed; refusing further work until reopened');
   }
 
+  /** One group commit: the releases, the age cap when due, then the appends queued since the last. */
   private async flushTask(): Promise<void> {
     this.flushScheduled = false;
     const appends = this.appends;
@@ -426,14 +362,11 @@ export class RocksSpool implements Spool {
       await this.applyReleases(releases);
       if (this.now() - this.lastSweepAt >= this.sweepIntervalMs) await this.sweepAge();
       for (const a of appends) await this.stageAppend(a);
-      await this.finalize();
+      await this.store.finalize();
     } catch (err) {
       if (!(err instanceof SpoolError)) this.fail(err);
       failed = this.failure ?? err;
-      this.activeOps = [];
-      this.activeDraft = undefined;
-      this.activeDone = [];
-      this.stagedBytes = 0;
+      this.store.discardStaged();
     }
     // Settle only now, so callers see the state (heads, counters) after the whole task.
     for (const a of appends) {
@@ -447,167 +380,59 @@ export class RocksSpool implements Spool {
     }
   }
 
-  // ---- the active segment's pending batch --------------------------------------
-
-  private get active(): Segment {
-    const seg = this.segments[this.segments.length - 1];
-    if (!seg) throw new Error('spool has no active segment');
-    return seg;
-  }
-
-  private draft(seg: Segment): SegmentMeta {
-    if (seg === this.active) return (this.activeDraft ??= cloneMeta(seg.meta));
-    return cloneMeta(seg.meta);
-  }
-
-  /** Write the active segment's pending ops and meta (with current retired/pending) as one synced batch. */
-  private async commitActive(force = false): Promise<void> {
-    if (!force && this.activeOps.length === 0 && this.activeDraft === undefined) return;
-    const seg = this.active;
-    const meta = this.activeDraft ?? cloneMeta(seg.meta);
-    meta.retired = { ...this.retired };
-    meta.pending = [...this.pendingRemoval];
-    const ops = this.activeOps;
-    const done = this.activeDone;
-    this.activeOps = [];
-    this.activeDraft = undefined;
-    this.activeDone = [];
-    this.stagedBytes = 0;
-    this.touch(seg);
-    await seg.commit(ops, meta);
-    for (const fn of done) fn();
-  }
-
-  /** Commit a change to a sealed segment at once (its own synced batch). */
-  private async commitSealed(seg: Segment, ops: RocksBatchOp[], meta: SegmentMeta): Promise<void> {
-    meta.retired = { ...this.retired };
-    meta.pending = [...this.pendingRemoval];
-    this.touch(seg);
-    await seg.commit(ops, meta);
-  }
-
   // ---- appends -----------------------------------------------------------------
 
   private async stageAppend(a: PendingAppend): Promise<void> {
     const n = a.records.length;
+    const store = this.store;
     if (n === 0) {
-      a.range = { first: this.next, last: this.next - 1 };
+      a.range = { first: store.next, last: store.next - 1 };
       return;
     }
     // Start a new segment when this append would overfill the active one.
-    const act = this.active;
-    const used = (this.activeDraft ?? act.meta).appendedBytes;
-    const spanned = this.next - act.first;
-    if ((used > 0 && used + a.bytes > this.segmentBytes) || spanned + n > SEGMENT_MAX_RECORDS)
-      await this.roll();
+    const used = store.activeMeta.appendedBytes;
+    const spanned = store.next - store.active.first;
+    if ((used > 0 && used + a.bytes > this.segmentBytes) || spanned + n > SEGMENT_MAX_RECORDS) {
+      await store.roll();
+    }
+    if (!(await this.makeRoom(a))) return;
+    await store.stageAppend(a, this.now(), (range) => (a.range = range));
+  }
 
+  /**
+   * Make room under the disk cap for `a` (twice its bytes: WAL, then SST): re-measure, then under
+   * drop-oldest drop whole oldest segments (or seal a full active one so it can go next). False,
+   * with `a.error` set, when it cannot fit: the cap under reject-new, or larger than the spool.
+   */
+  private async makeRoom(a: PendingAppend): Promise<boolean> {
+    const store = this.store;
     const cost = 2 * a.bytes;
-    while (this.diskEstimate() + cost > this.maxBytes) {
-      if (this.remeasure()) continue;
+    while (store.diskEstimate() + cost > this.maxBytes) {
+      if (store.remeasure()) continue;
       if (this.policy === 'reject-new') {
-        this.rejected += n;
+        this.rejected += a.records.length;
         a.error = new SpoolError(SpoolErrorCode.FULL, `spool is full (${this.maxBytes} bytes)`, {
           retriable: true,
         });
-        return;
+        return false;
       }
-      const oldest = this.segments[0];
-      if (oldest && oldest !== this.active) {
-        await this.dropSegment(oldest);
+      const oldest = store.segments[0];
+      if (oldest && oldest !== store.active) {
+        await store.dropSegment(oldest);
         continue;
       }
-      if ((this.activeDraft ?? this.active.meta).appendedRecords > 0) {
-        await this.roll();
+      if (store.activeMeta.appendedRecords > 0) {
+        await store.roll();
         continue;
       }
-      this.rejected += n;
+      this.rejected += a.records.length;
       a.error = new SpoolError(
         SpoolErrorCode.RECORD_TOO_LARGE,
         `append of ${a.bytes} bytes cannot fit in a spool of ${this.maxBytes} bytes`,
       );
-      return;
+      return false;
     }
-
-    const seg = this.active;
-    const meta = this.draft(seg);
-    const at = this.now();
-    const first = this.next;
-    for (const r of a.records) {
-      const seq = this.next++;
-      this.activeOps.push({ type: 'put', key: encodeKey(seq), value: encodeValue(at, r.samples, r.payload) });
-    }
-    meta.next = this.next;
-    meta.appendedBytes += a.bytes;
-    meta.appendedRecords += n;
-    meta.appendedSamples += a.samples;
-    meta.liveRecords += n;
-    meta.liveSamples += a.samples;
-    meta.liveBytes += a.bytes;
-    meta.newestReceivedAt = at;
-    this.stagedBytes += a.bytes;
-    const last = this.next - 1;
-    this.activeDone.push(() => {
-      if (seg.headSeq === undefined) {
-        seg.headSeq = first;
-        seg.headReceivedAt = at;
-      }
-      a.range = { first, last };
-    });
-    // Bound the batch so one huge group does not become one huge write.
-    if (this.activeOps.length >= CHUNK * 4) await this.commitActive();
-  }
-
-  /** Seal the active segment and start a new one at the next seq. */
-  private async roll(): Promise<void> {
-    await this.commitActive();
-    const old = this.segments[this.segments.length - 1];
-    const seg = new Segment(this.dir, this.next, newSegmentMeta(this.id, this.next), this.rocksOptions);
-    this.touch(seg);
-    await seg.handle(true);
-    fsyncDirSync(this.dir);
-    this.segments.push(seg);
-    if (old && old.meta.liveRecords === 0) this.retire(old, false);
-    await this.commitActive(true);
-    seg.measure(this.now());
-    await this.removeRetired();
-  }
-
-  // ---- removing segments ---------------------------------------------------------
-
-  /** Count a segment as gone (dropping its live records if `drop`) and queue its directory for deletion. */
-  private retire(seg: Segment, drop: boolean): void {
-    if (seg === this.active) throw new Error('cannot retire the active segment');
-    const m = seg.meta;
-    this.retired.appendedRecords += m.appendedRecords;
-    this.retired.appendedSamples += m.appendedSamples;
-    this.retired.droppedRecords += m.droppedRecords + (drop ? m.liveRecords : 0);
-    this.retired.droppedSamples += m.droppedSamples + (drop ? m.liveSamples : 0);
-    if (drop && m.liveRecords > 0) {
-      this.log.warn(
-        { segment: seg.name, records: m.liveRecords, samples: m.liveSamples },
-        'spool dropped oldest records',
-      );
-    }
-    this.pendingRemoval.add(seg.first);
-    this.segments = this.segments.filter((s) => s !== seg);
-    this.toRemove.push(seg);
-  }
-
-  private async dropSegment(seg: Segment): Promise<void> {
-    this.retire(seg, true);
-    await this.commitActive(true);
-    await this.removeRetired();
-  }
-
-  /** Delete retired segments' directories. Their retirement must already be committed. */
-  private async removeRetired(): Promise<void> {
-    const list = this.toRemove;
-    this.toRemove = [];
-    for (const seg of list) {
-      await seg.closeHandle();
-      await removeSegmentDir(this.dir, seg.name);
-      this.pendingRemoval.delete(seg.first);
-    }
+    return true;
   }
 
   // ---- releases and age cap ---------------------------------------------------------
@@ -618,346 +443,41 @@ export class RocksSpool implements Spool {
     /** (seq, samples) of every record deleted, seq ascending: ranges and segments are taken in order. */
     const deleted: number[] = [];
     for (const [lo, hi] of mergeRanges(releases.map((r) => [r.first, r.last]))) {
-      for (const seg of [...this.segments]) {
+      for (const seg of [...this.store.segments]) {
         if (seg.meta.liveRecords === 0 || seg.meta.next <= lo || seg.first > hi) continue;
-        await this.deleteIn(seg, lo, hi + 1, undefined, deleted);
+        await this.store.deleteIn(seg, lo, hi + 1, undefined, deleted);
       }
     }
     attributeReleased(releases, deleted);
   }
 
-  /**
-   * Delete the live records of `seg` with lo <= seq < hi. With `cutoff`, stop
-   * at the first record received at or after it and count the deletions as
-   * dropped. Returns true when it stopped at such a record. `deleted`, if
-   * given, gets (seq, samples) of each record deleted.
-   */
-  private async deleteIn(
-    seg: Segment,
-    lo: number,
-    hi: number,
-    cutoff: number | undefined,
-    deleted?: number[],
-  ): Promise<boolean> {
-    const isActive = seg === this.active;
-    lo = Math.max(lo, seg.headSeq ?? seg.first);
-    let stopped = false;
-    let ops: RocksBatchOp[] = [];
-    let meta = this.draft(seg);
-    const flushChunk = async () => {
-      if (ops.length === 0) return;
-      if (isActive) {
-        this.activeOps.push(...ops);
-        if (this.activeOps.length >= CHUNK) await this.commitActive();
-      } else {
-        await this.commitSealed(seg, ops, meta);
-      }
-      ops = [];
-      meta = this.draft(seg);
-    };
-    for await (const rows of seg.scan(lo, hi, CHUNK)) {
-      for (const [key, value] of rows) {
-        const v = decodeValue(value);
-        if (cutoff !== undefined && v.receivedAt >= cutoff) {
-          stopped = true;
-          break;
-        }
-        ops.push({ type: 'del', key });
-        deleted?.push(decodeKey(key), v.samples);
-        meta.liveRecords -= 1;
-        meta.liveSamples -= v.samples;
-        meta.liveBytes -= key.length + value.length;
-        if (cutoff !== undefined) {
-          meta.droppedRecords += 1;
-          meta.droppedSamples += v.samples;
-        }
-        if (decodeKey(key) === seg.headSeq) seg.headStale = true;
-      }
-      await flushChunk();
-      if (stopped) break;
-    }
-    await flushChunk();
-    return stopped;
-  }
-
+  /** Drop (and count) every record older than the age cap: whole sealed segments when they can go whole. */
   private async sweepAge(): Promise<void> {
     const now = this.now();
     this.lastSweepAt = now;
     if (this.maxAgeMs === Infinity) return;
-    const cutoff = now - this.maxAgeMs;
-    await this.commitActive();
-    let dropped = 0;
-    for (const seg of [...this.segments]) {
-      if (seg.meta.liveRecords === 0) continue;
-      if (seg.headStale) await seg.findHead(seg.headSeq);
-      if (seg.headReceivedAt !== undefined && seg.headReceivedAt >= cutoff) break;
-      const newest = seg.meta.newestReceivedAt;
-      if (seg !== this.active && newest !== null && newest < cutoff) {
-        dropped += seg.meta.liveRecords;
-        this.retire(seg, true);
-        continue;
-      }
-      const before = seg.meta.liveRecords;
-      const stopped = await this.deleteIn(seg, seg.first, seg.meta.next, cutoff);
-      await this.commitActive();
-      dropped += before - seg.meta.liveRecords;
-      if (stopped) break;
-    }
+    const dropped = await this.store.dropOlderThan(now - this.maxAgeMs);
     if (dropped > 0)
       this.log.warn({ records: dropped, maxAgeMs: this.maxAgeMs }, 'spool dropped records past the age cap');
   }
 
-  /** End of every mutating task: retire empty sealed segments, commit, delete, refresh heads and sizes. */
-  private async finalize(): Promise<void> {
-    for (const seg of [...this.segments]) {
-      if (seg !== this.active && seg.meta.liveRecords === 0) this.retire(seg, false);
-    }
-    await this.commitActive(this.toRemove.length > 0);
-    await this.removeRetired();
-    const now = this.now();
-    for (const seg of this.segments) {
-      if (seg.headStale || (seg.headSeq === undefined && seg.meta.liveRecords > 0)) {
-        await seg.findHead(seg.headSeq);
-      }
-      if (seg.meta.liveRecords === 0) {
-        seg.headSeq = undefined;
-        seg.headReceivedAt = undefined;
-      }
-      if (
-        seg.unmeasured > this.segmentBytes / 16 ||
-        (seg.unmeasured > 0 && now - seg.lastMeasuredAt > 1000)
-      ) {
-        seg.measure(now);
-      }
-    }
-    await this.trimHandles();
-  }
-
-  // ---- reads ------------------------------------------------------------------
-
-  private async readTask(fromSeq: number, maxRecords: number, maxBytes: number): Promise<SpoolEntry[]> {
-    const out: SpoolEntry[] = [];
-    let bytes = 0;
-    const chunk = Math.min(256, maxRecords);
-    outer: for (const seg of this.segments) {
-      if (seg.meta.liveRecords === 0 || seg.meta.next <= fromSeq) continue;
-      this.touch(seg);
-      const lo = Math.max(fromSeq, seg.headSeq ?? seg.first);
-      for await (const rows of seg.scan(lo, seg.meta.next, chunk)) {
-        for (const [key, value] of rows) {
-          const v = decodeValue(value);
-          out.push({ seq: decodeKey(key), payload: v.payload, samples: v.samples, receivedAt: v.receivedAt });
-          bytes += v.payload.length;
-          if (out.length >= maxRecords || bytes >= maxBytes) break outer;
-        }
-      }
-    }
-    await this.trimHandles();
-    return out;
-  }
-
-  // ---- disk accounting and handles ----------------------------------------------
-
-  private diskEstimate(): number {
-    let total = this.reserveBytes + 2 * this.stagedBytes;
-    for (const seg of this.segments) total += seg.diskEstimate;
-    return total;
-  }
-
-  /** Re-measure segments with unmeasured writes; true if any estimate changed. */
-  private remeasure(): boolean {
-    const now = this.now();
-    let changed = false;
-    for (const seg of this.segments) {
-      if (seg.unmeasured > 0) {
-        seg.measure(now);
-        changed = true;
-      }
-    }
-    return changed;
-  }
-
-  private touch(seg: Segment): void {
-    seg.lastUsed = ++this.tick;
-  }
-
-  private async trimHandles(): Promise<void> {
-    const open = this.segments.filter((s) => s.isOpen && s !== this.active);
-    if (open.length <= this.maxOpenSegments) return;
-    open.sort((a, b) => a.lastUsed - b.lastUsed);
-    for (const seg of open.slice(0, open.length - this.maxOpenSegments)) await seg.closeHandle();
-  }
-
-  // ---- open and recovery ----------------------------------------------------------
-
-  /**
-   * Cut damaged bytes off the end of a segment's WALs before RocksDB replays them (rocks/wal-tail.ts:
-   * RocksDB 9.7 can loop forever on some), keeping them under `saveDir`. A failure to scan is
-   * logged and left to RocksDB's own recovery.
-   */
-  private cutWalTails(segDir: string, saveDir: string): void {
-    try {
-      for (const c of cutDamagedWalTails(segDir, saveDir)) {
-        this.log.warn(
-          { dir: this.dir, ...c },
-          'spool: damaged WAL tail cut before recovery; the records before it are kept',
-        );
-      }
-    } catch (err) {
-      this.log.error(
-        { dir: segDir, err: (err as Error).message },
-        'spool: cannot check WAL tails; RocksDB recovers them',
-      );
-    }
-  }
+  // ---- open ----------------------------------------------------------------------------
 
   /** @internal Used by openRocksSpool. */
   async openInternal(): Promise<void> {
-    const stamp = this.now();
-    const damagedRoot = `${this.dir}.damaged-${stamp}`;
-    const moveAside = (src: string, why: string, err?: unknown) => {
-      const dest = path.join(damagedRoot, path.basename(src));
-      fs.mkdirSync(damagedRoot, { recursive: true });
-      fs.renameSync(src, dest);
-      this.log.error(
-        {
-          dir: this.dir,
-          movedTo: dest,
-          reason: why,
-          err: err === undefined ? undefined : rocksCause(err).message,
-        },
-        'spool: damaged data moved aside',
-      );
-    };
-
-    // The spool path itself must be a directory.
-    const st = fs.statSync(this.dir, { throwIfNoEntry: false });
-    if (st && !st.isDirectory()) {
-      const dest = `${this.dir}.damaged-${stamp}`;
-      fs.renameSync(this.dir, dest);
-      this.log.error({ dir: this.dir, movedTo: dest }, 'spool path was not a directory; moved aside');
+    const store = this.store;
+    await recoverSegments(store, this.log, this.now());
+    const active = store.segments[store.segments.length - 1];
+    if (!active || active.meta.next !== store.next || store.next - active.first >= SEGMENT_MAX_RECORDS) {
+      await store.roll();
     }
-    fs.mkdirSync(this.dir, { recursive: true });
-
-    const found: Array<{ first: number; name: string }> = [];
-    for (const e of fs.readdirSync(this.dir, { withFileTypes: true })) {
-      const first = parseSegmentName(e.name);
-      if (e.name.startsWith(TRASH_PREFIX)) {
-        fs.rmSync(path.join(this.dir, e.name), { recursive: true, force: true });
-      } else if (first !== undefined && e.isDirectory()) {
-        found.push({ first, name: e.name });
-      } else {
-        moveAside(path.join(this.dir, e.name), 'not a spool segment');
-      }
-    }
-    found.sort((a, b) => a.first - b.first);
-
-    const segs: Segment[] = [];
-    const damaged: number[] = [];
-    try {
-      for (const { first, name } of found) {
-        const seg = new Segment(this.dir, first, newSegmentMeta('?', first), this.rocksOptions);
-        const segDir = path.join(this.dir, name);
-        if (neverCreated(segDir)) {
-          // A crash while RocksDB was creating the segment: it never held a record.
-          await removeSegmentDir(this.dir, name);
-          continue;
-        }
-        this.cutWalTails(segDir, path.join(damagedRoot, name));
-        try {
-          await seg.handle(false);
-        } catch (err) {
-          const { code, message } = rocksCause(err);
-          if (code === 'LEVEL_LOCKED' || /\block\b/i.test(message)) {
-            throw new SpoolError(SpoolErrorCode.LOCKED, `spool ${this.dir} is in use: ${message}`, {
-              retriable: true,
-              cause: err,
-            });
-          }
-          if (/No space left|Permission denied|Read-only file system|Too many open files/i.test(message)) {
-            throw new SpoolError(SpoolErrorCode.IO, `cannot open spool ${this.dir}: ${message}`, {
-              retriable: true,
-              cause: err,
-            });
-          }
-          damaged.push(first);
-          moveAside(segDir, 'segment cannot be opened', err);
-          continue;
-        }
-        let meta: SegmentMeta | undefined;
-        let why: string | undefined;
-        let cause: unknown;
-        try {
-          meta = await seg.readMeta();
-          if (meta === undefined) {
-            if (await seg.hasData()) why = 'segment holds records but no meta';
-          } else if (meta.first !== first || meta.next < first) {
-            why = 'segment meta does not match its name';
-          }
-        } catch (err) {
-          why = 'segment meta unreadable';
-          cause = err;
-        }
-        if (why !== undefined) {
-          await seg.closeHandle().catch(() => undefined);
-          damaged.push(first);
-          moveAside(segDir, why, cause);
-          continue;
-        }
-        if (meta === undefined) {
-          // Created but never written (crash while starting a segment).
-          await seg.closeHandle();
-          await removeSegmentDir(this.dir, name);
-          continue;
-        }
-        seg.meta = meta;
-        segs.push(seg);
-      }
-    } catch (err) {
-      for (const s of segs) await s.closeHandle().catch(() => undefined);
-      throw err;
-    }
-
-    this.segments = segs; // from here on, close() closes them
-    const newest = segs[segs.length - 1];
-    this.id = newest?.meta.spoolId ?? randomUUID();
-    this.retired = newest ? { ...newest.meta.retired } : newRetired();
-    const pending = new Set(newest?.meta.pending ?? []);
-    for (const seg of [...segs]) {
-      if (seg !== newest && pending.has(seg.first)) {
-        await seg.closeHandle();
-        await removeSegmentDir(this.dir, seg.name);
-        segs.splice(segs.indexOf(seg), 1);
-      }
-    }
-    let next = 1;
-    for (const seg of segs) next = Math.max(next, seg.meta.next);
-    for (const first of damaged) next = Math.max(next, first + SEGMENT_MAX_RECORDS);
-    this.next = next;
-    if (damaged.length > 0 && newest && damaged.some((f) => f > newest.first)) {
-      this.log.error(
-        { dir: this.dir, nextSeq: next },
-        'spool: the newest segment was damaged; cumulative counters are as of an older segment',
-      );
-    }
-
-    const now = this.now();
-    for (const seg of segs) {
-      this.touch(seg);
-      await seg.findHead();
-      seg.measure(now);
-    }
-    const active = segs[segs.length - 1];
-    if (!active || active.meta.next !== this.next || this.next - active.first >= SEGMENT_MAX_RECORDS) {
-      await this.roll();
-    }
-    await this.finalize();
+    await store.finalize();
     const s = this.stats();
     this.log.info(
       {
         dir: this.dir,
-        spoolId: this.id,
-        segments: this.segments.length,
+        spoolId: store.id,
+        segments: store.segments.length,
         records: s.records,
         firstSeq: s.firstSeq,
         nextSeq: s.nextSeq,
@@ -972,67 +492,4 @@ export class RocksSpool implements Spool {
       this.timer.unref();
     }
   }
-}
-
-/**
- * True for a segment directory RocksDB never finished creating: no CURRENT
- * (written last, by rename, when a database is created), no table files and
- * no non-empty WAL. Records are only ever written after creation completed,
- * so such a directory holds nothing; with any data file it is damage instead.
- */
-function neverCreated(segDir: string): boolean {
-  const names = fs.readdirSync(segDir);
-  if (names.includes('CURRENT')) return false;
-  for (const n of names) {
-    if (n.endsWith('.sst')) return false;
-    if (n.endsWith('.log') && fs.statSync(path.join(segDir, n)).size > 0) return false;
-  }
-  return true;
-}
-
-/** Rename a segment directory to trash (atomic), fsync the parent, then delete the trash. */
-async function removeSegmentDir(dir: string, name: string): Promise<void> {
-  const trash = path.join(dir, `${TRASH_PREFIX}${name}-${randomUUID().slice(0, 8)}`);
-  try {
-    fs.renameSync(path.join(dir, name), trash);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  fsyncDirSync(dir);
-  await fs.promises.rm(trash, { recursive: true, force: true });
-}
-
-/**
- * Give each release what it removed, from the (seq, samples) pairs deleted for the whole group
- * (seq ascending). Overlapping releases of one group count a record once, for the earliest call,
- * as if they had been applied one by one.
- */
-function attributeReleased(releases: readonly PendingRelease[], deleted: readonly number[]): void {
-  const n = deleted.length / 2;
-  const claimed = new Uint8Array(n);
-  for (const r of releases) {
-    // First deleted record with seq >= r.first.
-    let lo = 0;
-    let hi = n;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (deleted[2 * mid]! < r.first) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let i = lo; i < n && deleted[2 * i]! <= r.last; i++) {
-      if (claimed[i] === 1) continue;
-      claimed[i] = 1;
-      r.removed.records += 1;
-      r.removed.samples += deleted[2 * i + 1]!;
-    }
-  }
-}
-
-function cloneMeta(m: SegmentMeta): SegmentMeta {
-  return { ...m, retired: { ...m.retired }, pending: [...m.pending] };
-}
-
-function clamp(x: number, lo: number, hi: number): number {
-  return Math.min(hi, Math.max(lo, x));
 }

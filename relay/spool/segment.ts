@@ -12,6 +12,32 @@ import {
   type SegmentMeta,
 } from './format.js';
 
+/** Segment size, RocksDB's options (memtable budget) and the disk reserve for a spool of `maxBytes`. */
+export function segmentSizes(
+  maxBytes: number,
+  segmentBytes: number | undefined,
+): { segmentBytes: number; reserveBytes: number; rocksOptions: RocksOpenOptions } {
+  const segment = segmentBytes ?? clamp(Math.floor(maxBytes / 16), 256 << 10, 256 << 20);
+  // A quarter of the budget is one memtable; flushes happen at about two.
+  const budget = clamp(Math.floor(segment / 8), 256 << 10, 16 << 20);
+  const rocksOptions: RocksOpenOptions = {
+    compaction: 'level',
+    memtableMemoryBudget: budget,
+    // Not ZSTD-with-dictionaries everywhere: dictionary training makes
+    // compaction too slow to keep up, and deleted data then lingers.
+    compression: false,
+    compactionPriority: 'byCompensatedSize',
+    cacheSize: 0,
+    blockSize: 16 << 10,
+    filterPolicy: '',
+  };
+  return { segmentBytes: segment, reserveBytes: budget + (64 << 10), rocksOptions };
+}
+
+function clamp(x: number, lo: number, hi: number): number {
+  return Math.min(hi, Math.max(lo, x));
+}
+
 /**
  * One spool segment: a RocksDB instance holding the records with seq in
  * [first, meta.next). `meta` in memory is authoritative and is written with

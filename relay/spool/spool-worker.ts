@@ -18,7 +18,7 @@ import {
   type WireEntries,
   type WorkerInit,
   type WorkerMessage,
-} from './worker-spool.js';
+} from './worker-messages.js';
 
 if (!parentPort) throw new Error('spool-worker runs only as a worker thread');
 const port: MessagePort = parentPort;
@@ -42,123 +42,104 @@ function forward(level: 'info' | 'warn' | 'error'): (obj: object, msg?: string) 
 }
 const logger: SpoolLogger = { info: forward('info'), warn: forward('warn'), error: forward('error') };
 
-const spool = await openRocksSpool({ ...init.options, sweepTimer: false, now: () => clock, logger }).catch(
-  (err: unknown) => {
-    post({ t: 'open-failed', error: toWireError(err) });
-    return undefined;
-  },
-);
-if (spool) serve(spool);
-else port.close(); // nothing else keeps the thread alive: it ends
-
 function serve(spool: RocksSpool): void {
   // The main side runs the age-cap timer (with its clock) and sends sweep calls
   // (sweepTimer: false above), so state changes only inside calls, each
   // answered with a snapshot.
+  const answers = new Answers(spool);
+  post({ t: 'opened', stats: answers.lastSent });
+  port.on('message', (data: ArrayBuffer) => {
+    for (const c of decodeCalls(data)) handle(spool, answers, c);
+  });
+}
 
-  let lastSent: SpoolStats = spool.stats();
-  post({ t: 'opened', stats: lastSent });
+/**
+ * Answers settled in one go (a group commit settles all its appends and releases together)
+ * leave in one message, once those settlements ran.
+ */
+class Answers {
+  lastSent: SpoolStats;
+  private done: number[] = [];
+  private other: WireAnswer[] = [];
+  private transfer: ArrayBuffer[] = [];
+  private flushQueued = false;
+  private checkQueued = false;
 
-  // Answers settled in one go (a group commit settles all its appends and
-  // releases together) leave in one message, once those settlements ran.
-  let done: number[] = [];
-  let other: WireAnswer[] = [];
-  let transfer: ArrayBuffer[] = [];
-  let flushQueued = false;
-  let checkQueued = false;
-
-  function queued(): void {
-    if (flushQueued) return;
-    flushQueued = true;
-    queueMicrotask(flush);
+  constructor(private readonly spool: RocksSpool) {
+    this.lastSent = spool.stats();
   }
 
-  function flush(): void {
-    flushQueued = false;
-    const d = new Float64Array(done);
-    transfer.push(d.buffer);
-    lastSent = spool.stats();
-    post({ t: 'answers', done: d, other, stats: lastSent }, transfer);
-    done = [];
-    other = [];
-    transfer = [];
-    if (!checkQueued) {
-      checkQueued = true;
-      setImmediate(stateCheck);
+  /** Call `id` succeeded with the numbers (a, b) (see `done` in worker-messages.ts). */
+  numbers(id: number, a: number, b: number): void {
+    this.done.push(id, a, b);
+    this.queued();
+  }
+
+  entries(id: number, entries: SpoolEntry[]): void {
+    this.other.push({ id, entries: wireEntries(entries, this.transfer) });
+    this.queued();
+  }
+
+  failed(id: number, err: unknown): void {
+    this.other.push({ id, error: toWireError(err) });
+    this.queued();
+  }
+
+  private queued(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushQueued = false;
+    const d = new Float64Array(this.done);
+    this.transfer.push(d.buffer);
+    this.lastSent = this.spool.stats();
+    post({ t: 'answers', done: d, other: this.other, stats: this.lastSent }, this.transfer);
+    this.done = [];
+    this.other = [];
+    this.transfer = [];
+    if (!this.checkQueued) {
+      this.checkQueued = true;
+      setImmediate(() => this.stateCheck());
     }
   }
 
   /** After a turn with answers: if the state moved on since the last snapshot sent, send it. */
-  function stateCheck(): void {
-    checkQueued = false;
-    const s = spool.stats();
-    if (!sameState(s, lastSent)) {
-      lastSent = s;
+  private stateCheck(): void {
+    this.checkQueued = false;
+    const s = this.spool.stats();
+    if (!sameState(s, this.lastSent)) {
+      this.lastSent = s;
       post({ t: 'state', stats: s });
     }
   }
+}
 
-  function failed(id: number, err: unknown): void {
-    other.push({ id, error: toWireError(err) });
-    queued();
+/** Carry out one call; its answer joins `answers`. */
+function handle(spool: RocksSpool, answers: Answers, c: DecodedCall): void {
+  clock = c.now;
+  const { id } = c;
+  const failed = (err: unknown): void => answers.failed(id, err);
+  switch (c.op) {
+    case Op.APPEND:
+      spool.append(c.records).then((r) => answers.numbers(id, r.first, r.last), failed);
+      return;
+    case Op.READ:
+      spool.read(c.fromSeq, c.limits).then((entries) => answers.entries(id, entries), failed);
+      return;
+    case Op.RELEASE:
+      spool.release(c.first, c.last).then((r) => answers.numbers(id, r.records, r.samples), failed);
+      return;
+    case Op.SWEEP:
+    case Op.CLOSE:
+      (c.op === Op.SWEEP ? spool.sweep() : spool.close()).then(() => answers.numbers(id, 0, 0), failed);
+      return;
+    case Op.DISK_BYTES:
+      spool.diskBytes().then((bytes) => answers.numbers(id, bytes, 0), failed);
+      return;
   }
-
-  function handle(c: DecodedCall): void {
-    clock = c.now;
-    const { id } = c;
-    switch (c.op) {
-      case Op.APPEND:
-        spool.append(c.records).then(
-          (r) => {
-            done.push(id, r.first, r.last);
-            queued();
-          },
-          failed.bind(null, id),
-        );
-        return;
-      case Op.READ:
-        spool.read(c.fromSeq, c.limits).then(
-          (entries) => {
-            other.push({ id, entries: wireEntries(entries, transfer) });
-            queued();
-          },
-          failed.bind(null, id),
-        );
-        return;
-      case Op.RELEASE:
-        spool.release(c.first, c.last).then(
-          (r) => {
-            done.push(id, r.records, r.samples);
-            queued();
-          },
-          failed.bind(null, id),
-        );
-        return;
-      case Op.SWEEP:
-      case Op.CLOSE:
-        (c.op === Op.SWEEP ? spool.sweep() : spool.close()).then(
-          () => {
-            done.push(id, 0, 0);
-            queued();
-          },
-          failed.bind(null, id),
-        );
-        return;
-      case Op.DISK_BYTES:
-        spool.diskBytes().then(
-          (bytes) => {
-            done.push(id, bytes, 0);
-            queued();
-          },
-          failed.bind(null, id),
-        );
-        return;
-    }
-  }
-
-  port.on('message', (data: ArrayBuffer) => {
-    for (const c of decodeCalls(data)) handle(c);
-  });
 }
 
 function sameState(a: SpoolStats, b: SpoolStats): boolean {
@@ -211,3 +192,13 @@ function wireEntries(entries: SpoolEntry[], transfer: ArrayBuffer[]): WireEntrie
   }
   return { meta, payloads };
 }
+
+// Last: the classes and functions above are initialised by now.
+const spool = await openRocksSpool({ ...init.options, sweepTimer: false, now: () => clock, logger }).catch(
+  (err: unknown) => {
+    post({ t: 'open-failed', error: toWireError(err) });
+    return undefined;
+  },
+);
+if (spool) serve(spool);
+else port.close(); // nothing else keeps the thread alive: it ends
