@@ -92,10 +92,10 @@ export interface RetentionResult {
   deletedSeries: number;
 }
 
-/** What the upstream needs from a place to put samples. */
 /** Points one write takes by default: far above what one relay record can hold (batch-commit.ts). */
 export const DEFAULT_MAX_WRITE_POINTS = 100_000;
 
+/** What the upstream needs from a place to put samples. */
 export interface SampleStore {
   /** Most points one `write` takes; more is refused (OWL_ERR_STORE_WRITE_TOO_LARGE). */
   readonly maxWritePoints: number;
