@@ -32,7 +32,7 @@
 import { join } from 'node:path';
 import { cpuCount, cpuSeconds, dirUsage, machineLoad, memory } from './lib/proc.js';
 import { fmt, mb, numberFlag, parseFlags, poll, printTable, sleep, verdict } from './lib/report.js';
-import { freePort, receiverUrl, relayKnobs, withRig } from './lib/rig.js';
+import { freePort, hasRelayKnobs, receiverUrl, relayKnobs, withRig } from './lib/rig.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const target = numberFlag(flags, 'samples', 1_000_000, 10_000, 10_000_000);
@@ -48,7 +48,7 @@ console.log(
   `Relay outage and replay: backlog target ${fmt(target)} samples, live ${fmt(liveRate)} samples/s, ${agents} v4 agents`,
 );
 console.log(`node ${process.version}, ${cpuCount()} CPUs, ${machineLoad()} at start`);
-if (flags.has('relay-config') || flags.has('relay-node-args') || flags.has('relay-import')) {
+if (hasRelayKnobs(flags)) {
   console.log(`relay knobs: ${JSON.stringify(knobs)}`);
 }
 

@@ -19,6 +19,10 @@ export interface StartOptions {
   /** Modules to `--import` after tsx (so they may be TypeScript), before the script runs. */
   imports?: string[];
   env?: Record<string, string>;
+  /** Run this file instead of bench/lib/<script> (e.g. a transpiled relay-main.js, build.ts). */
+  file?: string;
+  /** Load tsx (default true): a .js file needs it only for TypeScript `imports`. */
+  tsx?: boolean;
 }
 
 export class Child {
@@ -55,11 +59,12 @@ export class Child {
     });
   }
 
-  /** Run `bench/lib/<script>` with `args`. */
+  /** Run `bench/lib/<script>` (or `options.file`) with `args`. */
   static start(script: string, args: string[], options: StartOptions = {}): Child {
-    const path = fileURLToPath(new URL(`./${script}`, import.meta.url));
+    const path = options.file ?? fileURLToPath(new URL(`./${script}`, import.meta.url));
     const imports = (options.imports ?? []).flatMap((m) => ['--import', m]);
-    const argv = [...(options.nodeArgs ?? []), '--import', 'tsx', ...imports, path, ...args];
+    const loader = options.tsx === false ? [] : ['--import', 'tsx'];
+    const argv = [...(options.nodeArgs ?? []), ...loader, ...imports, path, ...args];
     const proc = spawn(process.execPath, argv, {
       cwd: REPO_ROOT,
       env: { ...process.env, ...options.env },

@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { UPLINK_PATH } from '../../protocol/index.js';
 import type { RelayConfigInput } from '../../relay/index.js';
+import { buildRelay } from './build.js';
 import { Child } from './child.js';
 import type { LoadOptions, LoadStatus } from './load-main.js';
 import type { ReceiverBenchOptions, ReceiverBenchStatus } from './receiver-main.js';
@@ -28,9 +29,19 @@ export interface RelayProcessOptions {
   nodeArgs?: string[];
   /** Modules imported before the relay starts (e.g. an experimental patch). */
   imports?: string[];
+  /** Environment added to the relay process's (e.g. OWL_ZSTD_IMPL). */
+  env?: Record<string, string>;
+  /**
+   * Run the relay from its TypeScript sources under tsx (--relay-source) instead of transpiled
+   * once to JavaScript (build.ts), as production runs it; tsx adds 25-30 MiB of RSS.
+   */
+  source?: boolean;
 }
 
-/** The relay-process knobs every relay bench accepts: --relay-config=<json>, --relay-node-args=<flags>, --relay-import=<module>. */
+/**
+ * The relay-process knobs every relay bench accepts: --relay-config=<json>, --relay-node-args=<flags>,
+ * --relay-import=<module>, --relay-source.
+ */
 export function relayKnobs(flags: Map<string, string>): {
   config: RelayConfigInput;
   process: RelayProcessOptions;
@@ -43,8 +54,14 @@ export function relayKnobs(flags: Map<string, string>): {
     process: {
       ...(args === undefined ? {} : { nodeArgs: args.split(' ').filter((a) => a !== '') }),
       ...(module === undefined ? {} : { imports: [pathToFileURL(resolve(module)).href] }),
+      ...(flags.has('relay-source') ? { source: true } : {}),
     },
   };
+}
+
+/** True when any relay knob was given (the benches then print them). */
+export function hasRelayKnobs(flags: Map<string, string>): boolean {
+  return ['relay-config', 'relay-node-args', 'relay-import', 'relay-source'].some((k) => flags.has(k));
 }
 
 export interface RelayHandle {
@@ -73,6 +90,8 @@ export interface LoadHandle {
 export class Rig {
   private readonly children: Child[] = [];
   private readonly dirs: string[] = [];
+  /** bench/lib/relay-main.js of the transpiled relay, once built. */
+  private relayMain: string | undefined;
 
   tempDir(prefix: string): string {
     const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -104,10 +123,15 @@ export class Rig {
     const nodeArgs: string[] = [...(options.nodeArgs ?? [])];
     if (options.profileDir !== undefined) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${options.profileDir}`);
     if (options.exposeGc === true) nodeArgs.push('--expose-gc');
+    const imports = options.imports ?? [];
+    const compiled = options.source !== true;
+    if (compiled) this.relayMain ??= buildRelay(this.tempDir('owl-bench-relay-js-'));
     const child = this.track(
       Child.start('relay-main.ts', [JSON.stringify({ ...config, stateDir })], {
         nodeArgs,
-        imports: options.imports ?? [],
+        imports,
+        ...(options.env === undefined ? {} : { env: options.env }),
+        ...(compiled ? { file: this.relayMain, tsx: imports.some((m) => m.endsWith('.ts')) } : {}),
       }),
     );
     const m = await child.waitLine(/^READY (\d+)$/);

@@ -51,7 +51,10 @@ export interface RelayResult {
   /** v4: ACK latency at the agents (send → ACK), ms. */
   ackP50: number | null;
   ackP99: number | null;
+  /** Relay RSS at the end of the window, its highest in the window (sampled every 100 ms), VmHWM then. */
   relayRss: number;
+  relayRssPeakWindow: number;
+  relayRssHwm: number;
   /** The relay's own view at the end of the window (process.memoryUsage of its main thread). */
   relayHeapUsed: number;
   relayExternal: number;
@@ -112,9 +115,15 @@ export async function runRelay(rig: Rig, o: ThroughputOptions): Promise<RelayRes
   };
   await load.child.ask('reset-latency', /^RESET$/);
   const a = await snap();
+  let rssPeak = 0;
+  const sampler = setInterval(() => {
+    rssPeak = Math.max(rssPeak, memory(relay.child.pid).rss);
+  }, 100);
   await sleep(o.seconds * 1000);
   const b = await snap();
-  const rss = memory(relay.child.pid).rss;
+  clearInterval(sampler);
+  // Read before the load stops: a relay draining its agents' last bytes is not the steady state.
+  const { rss, peak: hwm } = memory(relay.child.pid);
   await load.child.stop();
   // Stop the relay now so a --cpu-prof profile covers the load, not a long idle tail.
   await relay.child.stop();
@@ -137,6 +146,8 @@ export async function runRelay(rig: Rig, o: ThroughputOptions): Promise<RelayRes
     ackP50: b.load.ackP50,
     ackP99: b.load.ackP99,
     relayRss: rss,
+    relayRssPeakWindow: Math.max(rssPeak, rss),
+    relayRssHwm: hwm,
     relayHeapUsed: b.rel.heapUsed,
     relayExternal: b.rel.external,
     uplinkBytesPerSample: (b.rec.batchBytes - a.rec.batchBytes) / delivered,

@@ -18,6 +18,7 @@
  * the cap. One frame per payload: trailing bytes are refused too.
  */
 import { createRequire } from 'node:module';
+import zlib from 'node:zlib';
 import type * as ZstdBinding from 'zstd-napi/binding.js';
 import { UplinkError, UplinkErrorCode } from './errors.js';
 
@@ -34,15 +35,43 @@ export interface ZstdOptions {
   minMatch?: number;
 }
 
+/**
+ * Which library compresses: `napi` (zstd-napi, a reused context) or `zlib` (Node 24's node:zlib,
+ * a fresh context per call, as its API offers no other). A bench switch (docs/benchmarks.md, zstd
+ * A/B), read from OWL_ZSTD_IMPL when a compressor is made; `napi` unless it says `zlib`.
+ */
+export type ZstdImpl = 'napi' | 'zlib';
+
+function implFromEnv(): ZstdImpl {
+  return process.env.OWL_ZSTD_IMPL === 'zlib' ? 'zlib' : 'napi';
+}
+
+function checkLevel(level: number): void {
+  if (!Number.isInteger(level) || level < 1 || level > ZSTD_MAX_LEVEL) {
+    throw new RangeError(`zstd level ${String(level)} is not an integer in 1–${ZSTD_MAX_LEVEL}`);
+  }
+}
+
 /** A reusable compression context. Not for concurrent use (it is synchronous anyway). */
 export class ZstdCompressor {
-  private readonly cctx = new zstd.CCtx();
+  /** Set when node:zlib compresses (see ZstdImpl). */
+  private readonly zlibOptions: zlib.ZstdOptions | undefined;
+  private readonly cctx: InstanceType<typeof zstd.CCtx> | undefined;
   private scratch: Buffer = Buffer.alloc(0);
 
-  constructor({ level, minMatch }: ZstdOptions) {
-    if (!Number.isInteger(level) || level < 1 || level > ZSTD_MAX_LEVEL) {
-      throw new RangeError(`zstd level ${String(level)} is not an integer in 1–${ZSTD_MAX_LEVEL}`);
+  constructor({ level, minMatch }: ZstdOptions, impl: ZstdImpl = implFromEnv()) {
+    checkLevel(level);
+    if (impl === 'zlib') {
+      const c = zlib.constants;
+      const params: Record<number, number> = {
+        [c.ZSTD_c_compressionLevel]: level,
+        [c.ZSTD_c_contentSizeFlag]: 1,
+      };
+      if (minMatch !== undefined) params[c.ZSTD_c_minMatch] = minMatch;
+      this.zlibOptions = { params };
+      return;
     }
+    this.cctx = new zstd.CCtx();
     this.cctx.setParameter(zstd.CParameter.compressionLevel, level);
     if (minMatch !== undefined) this.cctx.setParameter(zstd.CParameter.minMatch, minMatch);
     // Stated in each frame, so the reader can allocate once and bound the output.
@@ -51,11 +80,20 @@ export class ZstdCompressor {
 
   /** One zstd frame holding `input`, in a buffer of its own (`prefix` leading bytes left for the caller). */
   compress(input: Uint8Array, prefix = 0): Buffer {
+    if (this.cctx === undefined) return this.compressZlib(input, prefix);
     const bound = zstd.compressBound(input.length);
     if (this.scratch.length < bound) this.scratch = Buffer.allocUnsafe(bound);
     const n = this.cctx.compress2(this.scratch, input);
     const out = Buffer.allocUnsafe(prefix + n);
     this.scratch.copy(out, prefix, 0, n);
+    return out;
+  }
+
+  private compressZlib(input: Uint8Array, prefix: number): Buffer {
+    const frame = zlib.zstdCompressSync(input, this.zlibOptions);
+    if (prefix === 0) return frame;
+    const out = Buffer.allocUnsafe(prefix + frame.length);
+    frame.copy(out, prefix);
     return out;
   }
 }
