@@ -29,6 +29,9 @@ export function callApi(target: ApiTarget, method: string, path: string, body?: 
       {
         host: '127.0.0.1',
         port: target.port,
+        // A fresh connection per call: a kept-alive one the server is just closing fails the
+        // next request with ECONNRESET "socket hang up" (seen once in outage-real-chain).
+        agent: false,
         method,
         path,
         headers: target.token === null ? {} : { authorization: `Bearer ${target.token}` },
