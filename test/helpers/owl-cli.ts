@@ -253,7 +253,7 @@ export async function startRelayCli(o: RelayCliOptions): Promise<RelayCli> {
 /** A Prometheus gauge or counter without labels from the relay's /metrics, or undefined. */
 export function relayMetric(port: number, name: string): Promise<number | undefined> {
   return new Promise((resolve, reject) => {
-    const req = get({ host: '127.0.0.1', port, path: '/metrics', timeout: 5000 }, (res) => {
+    const req = get({ host: '127.0.0.1', port, path: '/metrics', timeout: 5000, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
