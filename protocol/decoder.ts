@@ -51,6 +51,11 @@ export class FrameDecoder {
     return this.failure;
   }
 
+  /** True while the decoder keeps `chunk` (it holds part of a frame not yet complete). */
+  holds(chunk: Buffer): boolean {
+    return this.chunks.includes(chunk);
+  }
+
   /** True when no partial frame is held (a clean place for the stream to end). */
   get idle(): boolean {
     return this.state === State.HEADER && this.buffered === 0;
@@ -82,6 +87,12 @@ export class FrameDecoder {
       if (this.buffered < this.frameBytes) break;
       frames.push(this.takeFrame(this.frameBytes));
       this.state = State.HEADER;
+    }
+    // The start of a frame left at the end of a chunk is copied out, so that the decoder does not
+    // keep the whole chunk (a socket read, up to 64 KiB) alive for the few bytes it still needs.
+    if (this.chunks.length === 1 && this.offset > 0) {
+      this.chunks[0] = Buffer.from((this.chunks[0] as Buffer).subarray(this.offset));
+      this.offset = 0;
     }
     return frames;
   }

@@ -86,8 +86,22 @@ export function createPacketParser(limits: Partial<ProtocolLimits> = {}): Packet
   };
 }
 
-/** The parser with default limits. */
-export const defaultParser: PacketParser = createPacketParser();
+let shared: PacketParser | undefined;
+const defaults = (): PacketParser => (shared ??= createPacketParser());
+
+/**
+ * The parser with default limits, compiled on first use: the schemas take about 8 MiB of heap,
+ * which a thread that never parses (the relay's spool worker, which imports this folder for its
+ * errors) need not hold.
+ */
+export const defaultParser: PacketParser = {
+  get limits() {
+    return defaults().limits;
+  },
+  parse: (frame) => defaults().parse(frame),
+  validateBody: (type, body) => defaults().validateBody(type, body),
+  scan: (frame) => defaults().scan(frame),
+};
 
 /**
  * True when `value` nests objects/arrays at most `max` deep. Bounded by

@@ -5,6 +5,7 @@ import { RocksError } from '../rocks/index.js';
 import { parseHostPort as hostPort } from './host-port.js';
 import { fetchStatus } from './control.js';
 import { loadRelayConfig, type RelayConfigInput } from './config.js';
+import { applyRelayProcessSettings } from './process-settings.js';
 import { Relay } from './relay.js';
 import type { RelayStatus } from './metrics.js';
 
@@ -94,6 +95,8 @@ program
   .option('--log-level <level>', 'pino log level')
   .action(async (flags: RunFlags) => {
     const config = loadRelayConfig(flags.config, overrides(flags));
+    // The memory settings that need a fresh process: this process is replaced by one that has them.
+    applyRelayProcessSettings(config);
     const relay = await Relay.start(config).catch(refusedStart);
     let stopping = false;
     const stop = (): void => {

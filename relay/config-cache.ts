@@ -27,6 +27,17 @@ import { cutDamagedWalTails } from '../rocks/index.js';
 import type { SpoolLogger } from './spool/index.js';
 
 const HOST_PREFIX = 'h/';
+/**
+ * RocksDB sized for a few MB of configs: a 1 MiB memtable (the binding's default is RocksDB's
+ * 64 MiB), a 2 MiB block cache (default 8 MiB) and no WAL compression (a zstd stream kept per
+ * WAL for writes of a few KB).
+ */
+const CACHE_DB_OPTIONS = {
+  compaction: 'level',
+  memtableMemoryBudget: 4 << 20,
+  cacheSize: 2 << 20,
+  walCompression: false,
+} as const;
 const VERSION_KEY = 'v';
 
 export interface ConfigCacheOptions {
@@ -65,8 +76,8 @@ export class ConfigCache {
       );
     }
     const db = new RocksLevel<string, string>(options.path, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
-    await db.open();
-    const cache = new ConfigCache(db, options.maxHostsInMemory ?? 50_000);
+    await db.open(CACHE_DB_OPTIONS);
+    const cache = new ConfigCache(db, options.maxHostsInMemory ?? 10_000);
     cache.version = (await db.get(VERSION_KEY).catch(() => undefined)) ?? null;
     return cache;
   }

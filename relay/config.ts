@@ -44,7 +44,43 @@ export interface RelayConfig {
   /** maxSamples: most samples in one batch (the upstream may ask for fewer in WELCOME). */
   batch: { maxRecords: number; maxBytes: number; maxSamples: number; lingerMs: number; compress: boolean };
   metrics: { enabled: boolean; host: string; port: number };
+  /** What the relay may hold in memory: sized for a gateway (512 MB-1 GB for everything) by default. */
+  memory: RelayMemoryConfig;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+/**
+ * Memory knobs (docs/benchmarks.md, "Relay memory", says where the memory goes and what each
+ * default saved). The first two act on the process and take effect when `owl-relay run` starts
+ * Node with them (relay/process-settings.ts); the rest are bounds inside the relay.
+ */
+export interface RelayMemoryConfig {
+  /**
+   * V8 semi-space of the main thread, MiB (node --max-semi-space-size; the young generation is
+   * about three of them). Node 24 grows it to 64 MiB under load, and each collection then finds
+   * tens of MiB of dead socket reads; at 2 MiB they are freed within milliseconds. 0: V8's own.
+   */
+  semiSpaceMiB: number;
+  /**
+   * glibc malloc arenas (MALLOC_ARENA_MAX). glibc's default, 8 per core, gives each of the
+   * relay's threads (RocksDB's, libuv's, the spool worker) its own heap, whose free chunks stay
+   * resident; 2 keeps them few. 0: glibc's own.
+   */
+  mallocArenas: number;
+  /** V8 young generation of the spool's worker thread, MiB (Worker resourceLimits). */
+  spoolWorkerYoungMiB: number;
+  /** Bytes agents sent that are not yet durable: past this every agent connection stops reading. */
+  ingestBytes: number;
+  /**
+   * Just-appended records the uplink keeps in memory to send live (beyond it, live records are
+   * read back from the spool); intake is held while more than half of it waits, connected.
+   */
+  liveTailBytes: number;
+  /**
+   * Hosts remembered in memory: configs (all of them stay in RocksDB), when each was last
+   * refreshed, and agent sessions' ACKed batches (LRU each; lru-cache allocates its tables up front).
+   */
+  hostsInMemory: number;
 }
 
 const DEFAULT_STATE_DIR = '/var/lib/owl-relay';
@@ -80,6 +116,14 @@ export function defaultRelayConfig(): RelayConfig {
       compress: true,
     },
     metrics: { enabled: false, host: '127.0.0.1', port: 9464 },
+    memory: {
+      semiSpaceMiB: 2,
+      mallocArenas: 2,
+      spoolWorkerYoungMiB: 6,
+      ingestBytes: 8 * 1024 * 1024,
+      liveTailBytes: 4 * 1024 * 1024,
+      hostsInMemory: 10_000,
+    },
     logLevel: 'info',
   };
 }
@@ -151,16 +195,29 @@ const schema = {
         port: { type: 'integer', minimum: 0 },
       },
     },
+    memory: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        semiSpaceMiB: { type: 'integer', minimum: 0, maximum: 256 },
+        mallocArenas: { type: 'integer', minimum: 0, maximum: 64 },
+        spoolWorkerYoungMiB: { type: 'integer', minimum: 1, maximum: 256 },
+        ingestBytes: { type: 'integer', minimum: 1024 * 1024 },
+        liveTailBytes: { type: 'integer', minimum: 256 * 1024 },
+        hostsInMemory: { type: 'integer', minimum: 100 },
+      },
+    },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
   },
 };
 
 const validate = new Ajv({ allErrors: true }).compile(schema);
 
-export type RelayConfigInput = Partial<Omit<RelayConfig, 'spool' | 'batch' | 'metrics'>> & {
+export type RelayConfigInput = Partial<Omit<RelayConfig, 'spool' | 'batch' | 'metrics' | 'memory'>> & {
   spool?: Partial<RelayConfig['spool']>;
   batch?: Partial<RelayConfig['batch']>;
   metrics?: Partial<RelayConfig['metrics']>;
+  memory?: Partial<RelayConfig['memory']>;
 };
 
 /** Merge `input` over the defaults and validate; throws OWL_ERR_CONFIG_INVALID naming every bad field. */
@@ -178,6 +235,7 @@ export function resolveRelayConfig(input: RelayConfigInput): RelayConfig {
     spool: { ...base.spool, ...input.spool },
     batch: { ...base.batch, ...input.batch },
     metrics: { ...base.metrics, ...input.metrics },
+    memory: { ...base.memory, ...input.memory },
   } as RelayConfig;
 }
 
@@ -197,6 +255,7 @@ export function loadRelayConfig(file: string | undefined, overrides: RelayConfig
     spool: { ...fromFile.spool, ...overrides.spool },
     batch: { ...fromFile.batch, ...overrides.batch },
     metrics: { ...fromFile.metrics, ...overrides.metrics },
+    memory: { ...fromFile.memory, ...overrides.memory },
   });
 }
 

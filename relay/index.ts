@@ -23,6 +23,7 @@ export {
 } from './config.js';
 export { RelayMetrics, type RelayStatus } from './metrics.js';
 export { Relay, type RelayStartOptions } from './relay.js';
+export { applyRelayProcessSettings, relayProcessSettings, type ProcessSettings } from './process-settings.js';
 export {
   UplinkClient,
   TLS_FAILURES_BEFORE_SLOW,

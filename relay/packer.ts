@@ -61,12 +61,20 @@ export class Packer {
   /** Packets queued for the next record, in arrival order, and who waits for them. */
   private queued: SpoolRequest[] = [];
   private waiters: Waiter[] = [];
+  /** Called once the queued packets are packed (see add()). */
+  private releases: Array<() => void> = [];
   private queuedBytes = 0;
   private scheduled: NodeJS.Immediate | undefined;
   /** Settles once the previous flush has called write(). */
   private turn: Promise<void> = Promise.resolve();
   private readonly maxPayload: number;
   private readonly zstd: ZstdCompressor | undefined;
+  /**
+   * The uncompressed payload of each record is built here (it dies once compressed, or copied into
+   * a RAW body): a fresh buffer per record was the relay's largest stream of garbage, as many bytes
+   * per second as agents send, freed only when V8 collects.
+   */
+  private scratch: Buffer | undefined;
 
   constructor(private readonly options: PackerOptions) {
     this.maxPayload = Math.min(options.maxPayloadBytes ?? Infinity, UPLINK_MAX_PACKED_PAYLOAD_BYTES);
@@ -77,11 +85,16 @@ export class Packer {
         : undefined;
   }
 
-  /** Queue one read's packets; resolves once the record holding them is durable. */
-  add(requests: readonly SpoolRequest[]): Promise<void> {
+  /**
+   * Queue one read's packets; resolves once the record holding them is durable. `release`, if
+   * given, is called once their bytes have been copied into the record (the packets' buffers are
+   * not read after that), before durability.
+   */
+  add(requests: readonly SpoolRequest[], release?: () => void): Promise<void> {
     const bytes = payloadBytes(requests);
     if (this.waiters.length > 0 && this.queuedBytes + bytes > this.maxPayload) this.flush();
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (release !== undefined) this.releases.push(release);
     for (const r of requests) this.queued.push(r);
     this.queuedBytes += bytes;
     if (this.queuedBytes >= this.maxPayload) this.flush();
@@ -98,10 +111,23 @@ export class Packer {
     // Only the callbacks wait for durability: the packets (and the socket reads their bodies
     // are views into) are copied into the record and can go once it is built.
     const requests = this.queued;
+    const releases = this.releases;
     this.queued = [];
     this.waiters = [];
+    this.releases = [];
     this.queuedBytes = 0;
     const ready = this.records(requests, this.options.now());
+    if (releases.length > 0) {
+      void ready.finally(() => {
+        for (const release of releases) {
+          try {
+            release();
+          } catch {
+            // A release that fails frees nothing; the others still run.
+          }
+        }
+      });
+    }
     const called = this.turn.then(() => ready).then((records) => ({ durable: this.options.write(records) }));
     this.turn = called.then(
       () => undefined,
@@ -165,7 +191,8 @@ export class Packer {
       const { type, source: src, uuid, body } = first;
       return { payload: encodeRecord({ receivedAtMs, type, src, uuid, body }), samples };
     }
-    const payload = packSections(sections(group));
+    this.scratch ??= Buffer.allocUnsafe(this.maxPayload);
+    const payload = packSections(sections(group), this.scratch);
     let body: Buffer | undefined;
     if (this.zstd !== undefined && payload.length >= MIN_COMPRESS_BYTES) {
       // Room for the encoding byte in front, so the body is not copied again.

@@ -52,13 +52,13 @@ export class Relay {
   readonly server: AgentServer;
   private readonly agentsByUuid = new Map<string, Set<AgentConnection>>();
   private readonly refreshing = new Map<string, Promise<Host | null>>();
-  /** Bytes awaiting durability (32 MiB cap), and held while the uplink is behind on live data. */
-  private readonly gate = new IngestGate(32 * 1024 * 1024);
+  /** Bytes awaiting durability (memory.ingestBytes), and held while the uplink is behind on live data. */
+  private readonly gate: IngestGate;
   private readonly packer: Packer;
   /** Reported drops: removed by the spool's cap policy and never delivered upstream (drop-count.ts). */
   private readonly drops = new DropCount();
   /** Bounded: one entry per host that asked, like the config cache. */
-  private readonly lastRefresh = new LRUCache<string, number>({ max: 100_000 });
+  private readonly lastRefresh: LRUCache<string, number>;
   private agentAddresses: AddressInfo[] = [];
   private metricsAddr: AddressInfo | undefined;
   private lastDiskBytes = 0;
@@ -74,6 +74,8 @@ export class Relay {
     private readonly now: () => number,
     options: RelayStartOptions,
   ) {
+    this.gate = new IngestGate(config.memory.ingestBytes);
+    this.lastRefresh = new LRUCache({ max: config.memory.hostsInMemory });
     this.metrics = new RelayMetrics(() => this.status());
     this.packer = new Packer({
       level: config.spool.compressLevel,
@@ -87,6 +89,8 @@ export class Relay {
       spool,
       ...(config.uplinkTls === undefined ? {} : { tls: readTls(config.uplinkTls) }),
       batch: config.batch,
+      tailBytes: config.memory.liveTailBytes,
+      liveLagBytes: Math.floor(config.memory.liveTailBytes / 2),
       ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
       ...(options.slowRetryMs === undefined ? {} : { slowRetryMs: options.slowRetryMs }),
       ...(options.statusIntervalMs === undefined ? {} : { statusIntervalMs: options.statusIntervalMs }),
@@ -118,14 +122,14 @@ export class Relay {
       maxConnectionsPerSource: config.maxConnectionsPerSource,
       parser: createPacketParser({ maxFrameBytes: config.maxFrameBytes }),
       access: new AccessPolicy(config.v3Allow, config.zoneToken),
-      dedupe: new BatchDedupe(),
+      dedupe: new BatchDedupe({ maxSessions: config.memory.hostsInMemory }),
       refusals: new SpoolRefusals({
         log,
         now,
         onRefused: (e) => this.metrics.agentErrors.inc({ code: e.code }),
       }),
       sink: {
-        spool: (requests) => this.ingest(requests),
+        spool: (requests, release) => this.ingest(requests, release),
         hostConfig: (request, source) => this.hostConfig(request, source),
         clientVersion: () => this.clientVersion(),
         attach: (uuid, connection) => this.attach(uuid, connection),
@@ -168,12 +172,14 @@ export class Relay {
         maxBytes: config.spool.maxBytes,
         maxAgeMs: config.spool.maxAgeMs,
         policy: config.spool.policy,
+        youngGenerationMiB: config.memory.spoolWorkerYoungMiB,
         now,
         logger: log.child({ part: 'spool' }),
       });
       opened.unshift(() => spool.close());
       const cache = await ConfigCache.open({
         path: paths.config,
+        maxHostsInMemory: config.memory.hostsInMemory,
         logger: log.child({ part: 'config-cache' }),
         now,
       });
@@ -210,9 +216,9 @@ export class Relay {
   // What agent connections call (AgentSink).
 
   /** Spool agent packets (one socket read's worth); resolves once durable. Packed with other reads of the same turn. */
-  ingest(requests: SpoolRequest[]): Promise<void> {
+  ingest(requests: SpoolRequest[], release?: () => void): Promise<void> {
     this.countFrames(requests);
-    return this.packer.add(requests);
+    return this.packer.add(requests, release);
   }
 
   /** The packer's output: records in arrival order, appended as one spool write. */

@@ -1,6 +1,7 @@
 /**
  * The relay under test, in its own process: `Relay.start()` with the
- * production defaults (backoff included) except what the bench passes.
+ * production defaults (backoff included) except what the bench passes, in a
+ * process with the config's memory settings, as `owl-relay run` starts it.
  *
  *   node [--cpu-prof] --import tsx bench/lib/relay-main.ts '<RelayConfigInput JSON>'
  *
@@ -9,7 +10,12 @@
  * --cpu-prof profile gets written. Logs (level warn) go to stderr.
  */
 import { pino } from 'pino';
-import { Relay, resolveRelayConfig, type RelayConfigInput } from '../../relay/index.js';
+import {
+  applyRelayProcessSettings,
+  Relay,
+  resolveRelayConfig,
+  type RelayConfigInput,
+} from '../../relay/index.js';
 import { serveCommands } from './child.js';
 import { BENCH_RELAY_ID, BENCH_RELAY_TOKEN } from './shared.js';
 
@@ -41,6 +47,8 @@ const config = resolveRelayConfig({
   logLevel: 'warn',
   ...input,
 });
+// As `owl-relay run` does: the process is replaced by one with the config's memory settings.
+applyRelayProcessSettings(config);
 const relay = await Relay.start(config, { logger: pino({ level: config.logLevel }, pino.destination(2)) });
 process.stdout.write(`READY ${relay.addresses[0]?.port ?? 0}\n`);
 

@@ -82,14 +82,19 @@ export function packedPacketBytes(packet: PackedPacket): number {
   return packet.frames === undefined ? 5 + packet.body.length : packet.body.length;
 }
 
-/** The uncompressed payload of sections. Throws OWL_ERR_UPLINK_BAD_RECORD for a src or uuid over 255 bytes. */
-export function packSections(sections: readonly PackedSection[]): Buffer {
+/**
+ * The uncompressed payload of sections: a view of `into` when it is large enough (a caller that
+ * compresses each payload reuses one buffer), else a buffer of its own. Throws
+ * OWL_ERR_UPLINK_BAD_RECORD for a src or uuid over 255 bytes.
+ */
+export function packSections(sections: readonly PackedSection[], into?: Buffer): Buffer {
   let total = 0;
   for (const s of sections) {
     total += packedSectionOverhead(s.src, s.uuid);
     for (const p of s.packets) total += packedPacketBytes(p);
   }
-  const out = Buffer.allocUnsafe(total);
+  const out =
+    into !== undefined && into.length >= total ? into.subarray(0, total) : Buffer.allocUnsafe(total);
   let at = 0;
   for (const s of sections) {
     at = writeShortString(out, at, s.src, 'src');

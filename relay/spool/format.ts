@@ -38,11 +38,20 @@ export function decodeKey(key: Buffer): number {
 }
 
 export function encodeValue(receivedAt: number, samples: number, payload: Buffer): Buffer {
-  const value = Buffer.allocUnsafe(VALUE_HEADER_BYTES + payload.length);
-  value.writeDoubleBE(receivedAt, 0);
-  value.writeUInt32BE(samples, 8);
-  payload.copy(value, VALUE_HEADER_BYTES);
-  return value;
+  return encodeValueInto(
+    Buffer.allocUnsafe(VALUE_HEADER_BYTES + payload.length),
+    receivedAt,
+    samples,
+    payload,
+  );
+}
+
+/** The value into the start of `out` (at least VALUE_HEADER_BYTES + payload.length long); returns that view. */
+export function encodeValueInto(out: Buffer, receivedAt: number, samples: number, payload: Buffer): Buffer {
+  out.writeDoubleBE(receivedAt, 0);
+  out.writeUInt32BE(samples, 8);
+  payload.copy(out, VALUE_HEADER_BYTES);
+  return out.subarray(0, VALUE_HEADER_BYTES + payload.length);
 }
 
 export interface DecodedValue {

@@ -13,14 +13,13 @@
  */
 import type { RocksBatchOp, RocksOpenOptions } from '../../rocks/index.js';
 import type { SeqRange, SpoolEntry, SpoolLogger, SpoolRecord } from './spool.js';
-import { Segment } from './segment.js';
+import { Segment, type SegmentOp } from './segment.js';
 import { fsyncDirSync } from './disk-usage.js';
 import { removeSegmentDir } from './segment-files.js';
 import {
   decodeKey,
   decodeValue,
   encodeKey,
-  encodeValue,
   newRetired,
   newSegmentMeta,
   type RetiredCounters,
@@ -65,7 +64,7 @@ export class SegmentLog {
   private toRemove: Segment[] = [];
   private tick = 0;
   /** Uncommitted changes to the active segment, written with the next active commit. */
-  private activeOps: RocksBatchOp[] = [];
+  private activeOps: SegmentOp[] = [];
   private activeDraft: SegmentMeta | undefined;
   private activeDone: Array<() => void> = [];
   /** Logical bytes in activeOps, not yet in any segment's disk estimate. */
@@ -143,7 +142,7 @@ export class SegmentLog {
     const first = this.next;
     for (const r of a.records) {
       const seq = this.next++;
-      this.activeOps.push({ type: 'put', key: encodeKey(seq), value: encodeValue(at, r.samples, r.payload) });
+      this.activeOps.push({ key: encodeKey(seq), receivedAt: at, samples: r.samples, payload: r.payload });
     }
     const n = a.records.length;
     meta.next = this.next;

@@ -7,7 +7,9 @@ import {
   decodeValue,
   encodeKey,
   encodeMeta,
+  encodeValueInto,
   META_KEY,
+  VALUE_HEADER_BYTES,
   segmentName,
   type SegmentMeta,
 } from './format.js';
@@ -30,6 +32,9 @@ export function segmentSizes(
     cacheSize: 0,
     blockSize: 16 << 10,
     filterPolicy: '',
+    // Records are zstd-compressed already (PACKED): compressing the WAL again costs a zstd stream
+    // per open segment (memory) and CPU on every commit, and saves nothing.
+    walCompression: false,
   };
   return { segmentBytes: segment, reserveBytes: budget + (64 << 10), rocksOptions };
 }
@@ -37,6 +42,22 @@ export function segmentSizes(
 function clamp(x: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, x));
 }
+
+/**
+ * A record to write: its value (header, then payload) is encoded when the batch is built, into a
+ * buffer reused for every record, so staging a record copies nothing and allocates no value.
+ */
+export interface RecordPut {
+  key: Buffer;
+  receivedAt: number;
+  samples: number;
+  payload: Buffer;
+}
+
+/** What a segment's batch holds: records to put, or deletes (and other puts) as RocksDB ops. */
+export type SegmentOp = RocksBatchOp | RecordPut;
+
+let valueScratch: Buffer = Buffer.alloc(0);
 
 /**
  * One spool segment: a RocksDB instance holding the records with seq in
@@ -119,15 +140,25 @@ export class Segment {
   }
 
   /** Write `ops` plus `meta` as one synced batch (one fdatasync) and adopt `meta`. */
-  async commit(ops: RocksBatchOp[], meta: SegmentMeta): Promise<void> {
+  async commit(ops: SegmentOp[], meta: SegmentMeta): Promise<void> {
     const db = await this.handle();
     const batch = db.batch();
     let bytes = 0;
     try {
       for (const op of ops) {
-        if (op.value) batch.put(op.key, op.value);
+        let value: Buffer | undefined;
+        if ('payload' in op) {
+          // The batch copies what put() is given: one buffer serves every record's value.
+          const n = VALUE_HEADER_BYTES + op.payload.length;
+          if (valueScratch.length < n)
+            valueScratch = Buffer.allocUnsafeSlow(Math.max(n, 2 * valueScratch.length));
+          value = encodeValueInto(valueScratch, op.receivedAt, op.samples, op.payload);
+        } else {
+          value = op.value;
+        }
+        if (value) batch.put(op.key, value);
         else batch.del(op.key);
-        bytes += op.key.length + (op.value?.length ?? 0) + 16;
+        bytes += op.key.length + (value?.length ?? 0) + 16;
       }
       const metaValue = encodeMeta(meta);
       batch.put(META_KEY, metaValue);

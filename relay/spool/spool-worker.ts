@@ -49,7 +49,16 @@ function serve(spool: RocksSpool): void {
   const answers = new Answers(spool);
   post({ t: 'opened', stats: answers.lastSent });
   port.on('message', (data: ArrayBuffer) => {
-    for (const c of decodeCalls(data)) handle(spool, answers, c);
+    const appends: Array<Promise<unknown>> = [];
+    for (const c of decodeCalls(data)) {
+      const settled = handle(spool, answers, c);
+      if (c.op === Op.APPEND) appends.push(settled);
+    }
+    // The message is this thread's own (transferred), and once its appends have settled no
+    // payload view into it is left: free it now (transfer(0) detaches and frees at once) rather
+    // than when V8 next collects, which the worker's few small objects make rare (it held tens of
+    // MiB of these).
+    if (appends.length > 0) void Promise.allSettled(appends).then(() => free(data));
   });
 }
 
@@ -117,28 +126,31 @@ class Answers {
   }
 }
 
-/** Carry out one call; its answer joins `answers`. */
-function handle(spool: RocksSpool, answers: Answers, c: DecodedCall): void {
+/** Detach `buffer` (ES2024 ArrayBuffer.prototype.transfer), which frees its memory at once. */
+function free(buffer: ArrayBuffer): void {
+  (buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
+}
+
+/** Carry out one call; its answer joins `answers`. Settles once it is answered. */
+function handle(spool: RocksSpool, answers: Answers, c: DecodedCall): Promise<void> {
   clock = c.now;
   const { id } = c;
   const failed = (err: unknown): void => answers.failed(id, err);
   switch (c.op) {
     case Op.APPEND:
-      spool.append(c.records).then((r) => answers.numbers(id, r.first, r.last), failed);
-      return;
+      return spool.append(c.records).then((r) => answers.numbers(id, r.first, r.last), failed);
     case Op.READ:
-      spool.read(c.fromSeq, c.limits).then((entries) => answers.entries(id, entries), failed);
-      return;
+      return spool.read(c.fromSeq, c.limits).then((entries) => answers.entries(id, entries), failed);
     case Op.RELEASE:
-      spool.release(c.first, c.last).then((r) => answers.numbers(id, r.records, r.samples), failed);
-      return;
+      return spool.release(c.first, c.last).then((r) => answers.numbers(id, r.records, r.samples), failed);
     case Op.SWEEP:
     case Op.CLOSE:
-      (c.op === Op.SWEEP ? spool.sweep() : spool.close()).then(() => answers.numbers(id, 0, 0), failed);
-      return;
+      return (c.op === Op.SWEEP ? spool.sweep() : spool.close()).then(
+        () => answers.numbers(id, 0, 0),
+        failed,
+      );
     case Op.DISK_BYTES:
-      spool.diskBytes().then((bytes) => answers.numbers(id, bytes, 0), failed);
-      return;
+      return spool.diskBytes().then((bytes) => answers.numbers(id, bytes, 0), failed);
   }
 }
 

@@ -46,7 +46,21 @@ import {
  * once per call; log lines are forwarded); `sweepIntervalMs` drives a timer on
  * this thread that sends sweep() calls.
  */
-export type WorkerSpoolOptions = RocksSpoolOptions;
+export type WorkerSpoolOptions = RocksSpoolOptions & {
+  /**
+   * The worker's V8 young generation, MiB (Worker resourceLimits.maxYoungGenerationSizeMb: two
+   * semi-spaces and a third for large objects). Default WORKER_YOUNG_GENERATION_MIB.
+   */
+  youngGenerationMiB?: number;
+};
+
+/**
+ * The worker's own objects live for one group commit: a young generation of 6 MiB (2 MiB
+ * semi-spaces) is scavenged every few commits, which also frees the calls' buffers and the
+ * records' values it drops. V8's default on Node 24 grows to 3 × 64 MiB, which held tens of MiB
+ * of dead buffers (docs/benchmarks.md, relay memory).
+ */
+export const WORKER_YOUNG_GENERATION_MIB = 6;
 
 // ---- the main side -----------------------------------------------------------------
 
@@ -85,14 +99,16 @@ export class WorkerSpool implements Spool {
 
   /** Use openWorkerSpool(). */
   constructor(options: WorkerSpoolOptions) {
-    const { now, logger, ...rest } = options;
+    const { now, logger, youngGenerationMiB, ...rest } = options;
     this.dir = path.resolve(options.dir);
     this.now = now ?? Date.now;
     this.log = logger ?? noopLogger;
     this.sweepIntervalMs = options.sweepIntervalMs ?? 1000;
     const init: WorkerInit = { options: rest, now: this.now() };
     this.opened = new Promise<void>((resolve, reject) => (this.openSettle = { resolve, reject }));
-    this.worker = startModuleWorker(import.meta.url, 'spool-worker', init);
+    this.worker = startModuleWorker(import.meta.url, 'spool-worker', init, {
+      maxYoungGenerationSizeMb: youngGenerationMiB ?? WORKER_YOUNG_GENERATION_MIB,
+    });
     this.pending = new PendingCalls(this.worker);
     this.worker.on('message', (m: WorkerMessage) => this.onMessage(m));
     this.worker.on('error', (err) => this.fail(err));

@@ -154,3 +154,43 @@ test('a refused write rejects every read of that record, and later reads still g
   await packer.add([v3(3), v3(4)]);
   t.is(spool.stats().samples, 2);
 });
+
+test("release: called once a read's packets are packed, before they are durable; the bytes may go then", async (t) => {
+  const order: string[] = [];
+  const writes: SpoolRecord[][] = [];
+  let durable: () => void = () => undefined;
+  const packer = new Packer({
+    level: 3,
+    now: () => 1,
+    write: (records) => {
+      writes.push(records);
+      order.push('write');
+      return new Promise<void>((resolve) => (durable = resolve));
+    },
+  });
+  // Each packet in a buffer of its own, as socket reads are (pooled buffers cannot be detached).
+  const own = (q: SpoolRequest): SpoolRequest => {
+    const body = Buffer.allocUnsafeSlow(q.body.length);
+    q.body.copy(body);
+    return { ...q, body };
+  };
+  const reads = [0, 1, 2].map((r) =>
+    Array.from({ length: 50 }, (_, i) => own(v3(r * 50 + i, `10.0.0.${r}:1`))),
+  );
+  const expected = reads.flatMap(flat);
+  const done = reads.map((requests, r) =>
+    packer.add(requests, () => {
+      order.push(`release ${r}`);
+      // What a relay does with a socket read: its memory goes, every view of it reads as empty.
+      for (const q of requests)
+        (q.body.buffer as ArrayBuffer & { transfer(n: number): ArrayBuffer }).transfer(0);
+    }),
+  );
+  const all = Promise.all(done).then(() => order.push('durable'));
+  while (writes.length === 0) await new Promise((resolve) => setImmediate(resolve));
+  t.deepEqual(order, ['release 0', 'release 1', 'release 2', 'write']);
+  t.deepEqual(packetsOf(writes.flat()), expected, 'the record holds copies of the released bytes');
+  durable();
+  await all;
+  t.is(order.at(-1), 'durable');
+});
