@@ -3,7 +3,8 @@
  * relay run(s), the report with goals. bench/relay-v3.ts and
  * bench/relay-batch.ts call `throughputBench()` with their case.
  *
- * `--zstd=napi|zlib|ab` picks the library that compresses PACKED records in
+ * `--rate=N` paces the generator at N samples/s over all agents (unpaced by
+ * default). `--zstd=napi|zlib|ab` picks the library that compresses PACKED records in
  * the relay (OWL_ZSTD_IMPL, protocol/uplink/zstd.ts); `ab` runs the relay
  * once with each, alternately, `--rounds=N` times (default 2), in one
  * invocation, so both see the same machine.
@@ -50,6 +51,8 @@ export async function throughputBench(c: ThroughputCase): Promise<void> {
   const seconds = numberFlag(flags, 'seconds', 10, 1, 20);
   const warmupS = numberFlag(flags, 'warmup', 3, 0, 10);
   const agents = numberFlag(flags, 'agents', 100, 1, 1000);
+  // Paced load (samples/s over all agents), e.g. to see the relay's memory at a gateway's rate.
+  const rate = flags.has('rate') ? numberFlag(flags, 'rate', 0, 1000, 10_000_000) : undefined;
   const skipBaseline = flags.has('no-baseline');
   const variants = zstdVariants(flags);
   const profile = flags.get('profile');
@@ -60,11 +63,13 @@ export async function throughputBench(c: ThroughputCase): Promise<void> {
         ? mkdtempSync(join(tmpdir(), 'owl-relay-prof-'))
         : profile;
 
-  console.log(`${c.title}: ${agents} agents, warm-up ${warmupS} s, measured ${seconds} s per run`);
+  console.log(
+    `${c.title}: ${agents} agents${rate === undefined ? '' : ` paced at ${fmt(rate)} samples/s`}, warm-up ${warmupS} s, measured ${seconds} s per run`,
+  );
   console.log(`node ${process.version}, ${cpuCount()} CPUs, ${machineLoad()} at start`);
   const knobs = relayKnobs(flags);
   const options: ThroughputOptions = {
-    load: { ...c.load, agents },
+    load: { ...c.load, agents, ...(rate === undefined ? {} : { rate }) },
     warmupS,
     seconds,
     relay: knobs.config,
