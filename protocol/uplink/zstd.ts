@@ -1,6 +1,10 @@
 /**
  * Zstandard for PACKED payloads (encoding 2), through `zstd-napi`'s
- * bindings to the reference library (Node 20's zlib has no zstd).
+ * bindings to the reference library. Node 24's node:zlib has zstd too, but
+ * makes a context per call: measured against this in the relay's benches
+ * (docs/benchmarks.md, issue 10), it was within 10 % of the CPU at full load
+ * and 8-19 % more, with 23-25 MiB more RSS, at a gateway's rate, so it is
+ * only a bench switch (ZstdImpl).
  *
  * Why zstd: zlib on libuv's thread pool was, under batch load, 40 % of the
  * relay's CPU; its per-call set-up (a fresh deflate state of about 256 KiB)
