@@ -7,7 +7,8 @@ import { createServer as createTcpServer, type AddressInfo, type Server, type So
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import { once } from 'node:events';
 import { encodePacket, ErrorCode, PacketType, type OwlErrorCode } from '../protocol/index.js';
-import { AgentConnection, type AgentConnectionOptions } from './agent-connection.js';
+import { AgentConnection } from './agent-connection.js';
+import type { AgentConnectionOptions } from './agent-sink.js';
 import { unmapIPv4 } from './access.js';
 
 export interface ListenAddress {

@@ -1,11 +1,7 @@
 /** The relay: one per network zone. Public surface of relay/. */
 export { AccessPolicy, unmapIPv4 } from './access.js';
-export {
-  AgentConnection,
-  type AgentSink,
-  type AgentConnectionOptions,
-  type SpoolRequest,
-} from './agent-connection.js';
+export { AgentConnection } from './agent-connection.js';
+export type { AgentSink, AgentConnectionOptions, SpoolRequest } from './agent-sink.js';
 export { AgentServer, type AgentServerOptions, type ListenAddress } from './agent-server.js';
 export { Backoff, DEFAULT_BACKOFF, TEST_BACKOFF, type BackoffOptions } from './backoff.js';
 export { BatchDedupe, type BatchDedupeOptions, type DedupeResult } from './dedupe.js';

@@ -26,7 +26,7 @@ import {
   ZstdCompressor,
   type PackedSection,
 } from '../protocol/index.js';
-import type { SpoolRequest } from './agent-connection.js';
+import type { SpoolRequest } from './agent-sink.js';
 import type { SpoolRecord } from './spool/index.js';
 
 /** Below this many payload bytes a record is not worth compressing. */

@@ -16,7 +16,8 @@ import {
   type UplinkRelayStatus,
 } from '../protocol/index.js';
 import { AccessPolicy } from './access.js';
-import type { AgentConnection, SpoolRequest } from './agent-connection.js';
+import type { AgentConnection } from './agent-connection.js';
+import type { SpoolRequest } from './agent-sink.js';
 import { Packer } from './packer.js';
 import { AgentServer } from './agent-server.js';
 import type { BackoffOptions } from './backoff.js';
@@ -29,7 +30,7 @@ import { DropCount } from './drop-count.js';
 import { RelayMetrics, type RelayStatus } from './metrics.js';
 import { SpoolRefusals } from './refusals.js';
 import { lockStateDir, type StateLock } from '../rocks/index.js';
-import { openRocksSpool, openWorkerSpool, type Spool, type SpoolRecord } from './spool/index.js';
+import { openRocksSpool, WorkerSpool, type Spool, type SpoolRecord } from './spool/index.js';
 import { UplinkClient } from './uplink-client.js';
 
 const RELAY_VERSION = '0.1.0';
@@ -167,7 +168,7 @@ export class Relay {
     /** What a failed start closes, newest first. */
     const opened: Array<() => Promise<void>> = [() => lock.release()];
     try {
-      const spool = await (config.spool.worker ? openWorkerSpool : openRocksSpool)({
+      const spool = await (config.spool.worker ? WorkerSpool.open : openRocksSpool)({
         dir: paths.spool,
         maxBytes: config.spool.maxBytes,
         maxAgeMs: config.spool.maxAgeMs,
