@@ -19,7 +19,7 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: '^\\.\\./(\\.\\./)*(protocol|rocks|relay|upstream)/(?!index\\.js$).+',
+              regex: '^\\.\\./(\\.\\./)*(protocol|rocks|worker|relay|upstream)/(?!index\\.js$).+',
               message: "Import another folder only through its index.ts ('../<folder>/index.js').",
             },
           ],

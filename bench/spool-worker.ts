@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { openRocksSpool, openWorkerSpool, type Spool } from '../relay/index.js';
+import { openRocksSpool, WorkerSpool, type Spool } from '../relay/index.js';
 import { fmt, numberFlag, parseFlags, printTable } from './lib/report.js';
 import { machineLoad } from './lib/proc.js';
 
@@ -67,7 +67,7 @@ async function appendLoad(spool: Spool, total: number, size: number): Promise<vo
 
 async function run(impl: 'RocksSpool' | 'WorkerSpool', size: number): Promise<Result> {
   const root = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'owl-bench-spool-'));
-  const open = impl === 'RocksSpool' ? openRocksSpool : openWorkerSpool;
+  const open = impl === 'RocksSpool' ? openRocksSpool : WorkerSpool.open;
   const spool = await open({ dir: path.join(root, 'spool'), maxBytes: 16 * 1024 ** 3 });
   try {
     await appendLoad(spool, 200, size);

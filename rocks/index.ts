@@ -4,4 +4,3 @@ export { createRocksDb, rocksCause, type RocksBatchOp, type RocksDb } from './bi
 export { RocksError, RocksErrorCode } from './errors.js';
 export { lockStateDir, type StateLock } from './state-lock.js';
 export { cutDamagedWalTails, scanWal, type CutTail, type WalScan } from './wal-tail.js';
-export { PendingCalls, startModuleWorker, type PendingCall } from './worker-calls.js';

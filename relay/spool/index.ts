@@ -19,6 +19,6 @@ export {
   SEGMENT_MAX_RECORDS,
   MIN_MAX_BYTES,
 } from './rocks-spool.js';
-export { WorkerSpool, openWorkerSpool, type WorkerSpoolOptions } from './worker-spool.js';
+export { WorkerSpool, type WorkerSpoolOptions } from './worker-spool.js';
 export { MemorySpool, type MemorySpoolOptions } from './memory-spool.js';
 export { recordBytes } from './format.js';

@@ -30,14 +30,18 @@
  *            `stats` is a snapshot taken as the message is sent, so stats(),
  *            firstSeq(), nextSeq() and spoolId answer synchronously and see
  *            the call just awaited.
- *   other    { t: 'state', stats } if the state moved on after the last
- *            answer (nothing does so today: the age-cap timer runs on this
- *            side); { t: 'log', ... } forwards the worker's log lines.
+ *   other    { t: 'opened', stats } or { t: 'open-failed', error } (the
+ *            handshake of worker/); { t: 'state', stats } if the state moved
+ *            on after the last answer (nothing does so today: the age-cap
+ *            timer runs on this side); { t: 'log', ... } forwards the
+ *            worker's log lines.
  */
-import { fromWireError, type WireError } from '../../protocol/index.js';
+import type { WireError } from '../../protocol/index.js';
+import { errorRebuilder, type Outgoing, type Settled } from '../../worker/index.js';
 import type { ReadLimits, SpoolEntry, SpoolRecord, SpoolStats } from './spool.js';
 import { SpoolError, SpoolErrorCode } from './errors.js';
 import type { RocksSpoolOptions } from './rocks-spool.js';
+import { VALUE_HEADER_BYTES } from './format.js';
 
 /** @internal Call codes in the calls buffer. */
 export const Op = { APPEND: 1, READ: 2, RELEASE: 3, SWEEP: 4, DISK_BYTES: 5, CLOSE: 6 } as const;
@@ -58,10 +62,13 @@ export interface WireEntries {
 /** @internal An answer that is not a plain number (see `done`). */
 export type WireAnswer = { id: number; entries: WireEntries } | { id: number; error: WireError };
 
-/** @internal A message from the worker. */
-export type WorkerMessage =
-  | { t: 'opened'; stats: SpoolStats }
-  | { t: 'open-failed'; error: WireError }
+/** @internal What the worker's 'opened' message carries. */
+export interface SpoolOpened {
+  stats: SpoolStats;
+}
+
+/** @internal A message from the worker after the handshake. */
+export type SpoolEvent =
   | { t: 'answers'; done: Float64Array; other: WireAnswer[]; stats: SpoolStats }
   | { t: 'state'; stats: SpoolStats }
   | { t: 'log'; level: 'info' | 'warn' | 'error'; obj: object; msg: string | undefined };
@@ -73,6 +80,56 @@ export type DecodedCall = { id: number; now: number } & (
   | { op: typeof Op.RELEASE; first: number; last: number }
   | { op: typeof Op.SWEEP | typeof Op.DISK_BYTES | typeof Op.CLOSE }
 );
+
+/** @internal This turn's calls, encoded as decodeCalls reads them. */
+export class CallsBuffer {
+  private slots: number[] = [];
+  private payloads: Buffer[] = [];
+  private lengths: number[] = [];
+  private bytes = 0;
+
+  /** Start a call; its arguments follow. */
+  begin(op: Op, id: number, now: number): void {
+    this.slots.push(op, id, now);
+  }
+
+  args(...xs: number[]): void {
+    for (const x of xs) this.slots.push(x);
+  }
+
+  /** An append's records (checked: Buffers with uint32 samples). */
+  records(records: readonly SpoolRecord[]): void {
+    this.slots.push(records.length);
+    for (const r of records) {
+      const length = r.payload.length;
+      this.slots.push(length, r.samples);
+      this.payloads.push(r.payload);
+      this.lengths.push(length);
+      this.bytes += length;
+    }
+  }
+
+  /** The calls so far as one message (an ArrayBuffer of its own, transferred); undefined when none. */
+  take(): Outgoing | undefined {
+    const { slots, payloads, lengths, bytes } = this;
+    this.slots = [];
+    this.payloads = [];
+    this.lengths = [];
+    this.bytes = 0;
+    if (slots.length === 0) return undefined;
+    const base = 8 * (1 + slots.length);
+    const buf = Buffer.allocUnsafeSlow(base + bytes); // not a slice of the pool
+    const head = new Float64Array(buf.buffer, 0, 1 + slots.length);
+    head[0] = slots.length;
+    head.set(slots, 1);
+    let off = base;
+    for (let i = 0; i < payloads.length; i++) {
+      payloads[i]!.copy(buf, off, 0, lengths[i]);
+      off += lengths[i]!; // the length given at the call keeps the layout even if the caller shrank its buffer
+    }
+    return { message: buf.buffer, transfer: [buf.buffer] };
+  }
+}
 
 /** @internal Decode a calls buffer; payloads are views on it. */
 export function decodeCalls(data: ArrayBuffer): DecodedCall[] {
@@ -123,48 +180,11 @@ export function decodeCalls(data: ArrayBuffer): DecodedCall[] {
   return out;
 }
 
-const SPOOL_CODES = new Set<string>(Object.values(SpoolErrorCode));
-
 /** @internal A worker's error, rebuilt: SpoolError for its own codes. */
-export function rebuildError(w: WireError): Error {
-  return fromWireError(w, (code, message, options) =>
-    SPOOL_CODES.has(code) ? new SpoolError(code as SpoolErrorCode, message, options) : undefined,
-  );
-}
-
-const ERROR_MARK = '__owlWireError';
-
-/** @internal Log fields made cloneable: errors become { message, name, code, stack }, marked. */
-export function toWireLog(obj: object): object {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(obj)) {
-    if (v instanceof Error) {
-      const { code } = v as { code?: unknown };
-      out[k] = { [ERROR_MARK]: true, name: v.name, message: v.message, code, stack: v.stack };
-    } else if (typeof v !== 'function' && typeof v !== 'symbol') {
-      out[k] = v;
-    }
-  }
-  return out;
-}
-
-/** @internal Log fields as the worker sent them, errors rebuilt. */
-export function fromWireLog(obj: object): object {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(obj)) {
-    const e = v as Record<string, unknown> | null;
-    if (e !== null && typeof e === 'object' && e[ERROR_MARK] === true) {
-      const err = new Error(String(e.message));
-      err.name = String(e.name);
-      if (typeof e.stack === 'string') err.stack = e.stack;
-      if (e.code !== undefined) Object.assign(err, { code: e.code });
-      out[k] = err;
-    } else {
-      out[k] = v;
-    }
-  }
-  return out;
-}
+export const rebuildError = errorRebuilder(
+  SpoolErrorCode,
+  (code, message, options) => new SpoolError(code, message, options),
+);
 
 /** @internal The value of a call answered in `done` with the numbers (a, b). */
 export function doneValue(op: Op, a: number, b: number): unknown {
@@ -178,6 +198,80 @@ export function doneValue(op: Op, a: number, b: number): unknown {
     default:
       return undefined;
   }
+}
+
+/** @internal The numbers (a, b) that carry a call's value in `done` (doneValue's inverse). */
+export function doneNumbers(op: Op, value: unknown): [number, number] {
+  switch (op) {
+    case Op.APPEND: {
+      const r = value as { first: number; last: number };
+      return [r.first, r.last];
+    }
+    case Op.RELEASE: {
+      const r = value as { records: number; samples: number };
+      return [r.records, r.samples];
+    }
+    case Op.DISK_BYTES:
+      return [value as number, 0];
+    default:
+      return [0, 0];
+  }
+}
+
+/**
+ * @internal The answers of calls settled together, as one message (in the
+ * worker), with the stats snapshot `stats`.
+ */
+export function answersMessage(settled: Array<Settled<DecodedCall>>, stats: SpoolStats): Outgoing {
+  const done: number[] = [];
+  const other: WireAnswer[] = [];
+  const transfer: ArrayBuffer[] = [];
+  for (const s of settled) {
+    const { id, op } = s.call;
+    if ('error' in s) other.push({ id, error: s.error });
+    else if (op === Op.READ) other.push({ id, entries: wireEntries(s.value as SpoolEntry[], transfer) });
+    else done.push(id, ...doneNumbers(op, s.value));
+  }
+  const d = new Float64Array(done);
+  transfer.push(d.buffer);
+  const message: SpoolEvent = { t: 'answers', done: d, other, stats };
+  return { message, transfer };
+}
+
+/**
+ * Read results as they cross (in the worker). A payload's ArrayBuffer is
+ * handed over when it holds exactly that record's value (header + payload):
+ * the binding returns each value in a buffer of its own and the spool keeps
+ * no reference to it. Otherwise the payload is first copied into a buffer of
+ * its own.
+ */
+function wireEntries(entries: SpoolEntry[], transfer: ArrayBuffer[]): WireEntries {
+  const meta = new Float64Array(3 * entries.length);
+  const payloads = new Array<Uint8Array>(entries.length);
+  transfer.push(meta.buffer);
+  const seen = new Set<ArrayBuffer>();
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    meta[3 * i] = e.seq;
+    meta[3 * i + 1] = e.samples;
+    meta[3 * i + 2] = e.receivedAt;
+    let p: Buffer = e.payload;
+    const ab = p.buffer;
+    const own =
+      ab instanceof ArrayBuffer &&
+      p.byteOffset === VALUE_HEADER_BYTES &&
+      ab.byteLength === VALUE_HEADER_BYTES + p.length &&
+      !seen.has(ab);
+    if (!own) {
+      const copy = Buffer.allocUnsafeSlow(p.length);
+      p.copy(copy);
+      p = copy;
+    }
+    seen.add(p.buffer as ArrayBuffer);
+    transfer.push(p.buffer as ArrayBuffer);
+    payloads[i] = p;
+  }
+  return { meta, payloads };
 }
 
 /** @internal Read results as they crossed, back to entries. */

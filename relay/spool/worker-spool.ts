@@ -6,7 +6,8 @@
  * snapshot for the synchronous methods.
  *
  * Messages: worker-messages.ts (one per event-loop turn each way, carrying
- * every call or answer of that turn, so they join one group commit).
+ * every call or answer of that turn, so they join one group commit). The
+ * plumbing (handshake, batching, failure) is worker/, shared with the store.
  *
  * Failure. If the worker dies (uncaught error, exit, terminate), every pending
  * and later call rejects with a retriable OWL_ERR_SPOOL_IO, like a RocksSpool
@@ -14,8 +15,7 @@
  * answer left the worker.
  */
 import path from 'node:path';
-import type { Worker } from 'node:worker_threads';
-import { PendingCalls, startModuleWorker } from '../../rocks/index.js';
+import { WorkerHost, fromWireLog } from '../../worker/index.js';
 import type {
   ReadLimits,
   Released,
@@ -30,15 +30,16 @@ import { SpoolError, SpoolErrorCode } from './errors.js';
 import { checkRecords, noopLogger } from './common.js';
 import type { RocksSpoolOptions } from './rocks-spool.js';
 import {
+  CallsBuffer,
   decodeEntries,
   doneValue,
-  fromWireLog,
   limit,
   num,
   Op,
   rebuildError,
+  type SpoolEvent,
+  type SpoolOpened,
   type WorkerInit,
-  type WorkerMessage,
 } from './worker-messages.js';
 
 /**
@@ -62,59 +63,56 @@ export type WorkerSpoolOptions = RocksSpoolOptions & {
  */
 export const WORKER_YOUNG_GENERATION_MIB = 6;
 
-// ---- the main side -----------------------------------------------------------------
-
-/** Start the worker and open the spool in it (creating or recovering as needed); rejects with its OWL_ERR_SPOOL_* error. */
-export async function openWorkerSpool(options: WorkerSpoolOptions): Promise<WorkerSpool> {
-  const spool = new WorkerSpool(options);
-  await spool.opened;
-  return spool;
-}
-
-/** A Spool whose RocksSpool runs in a worker thread. Use openWorkerSpool(). */
+/** A Spool whose RocksSpool runs in a worker thread. Use WorkerSpool.open(). */
 export class WorkerSpool implements Spool {
   readonly dir: string;
-  /** @internal Settles once the worker opened the spool (or failed to). */
-  readonly opened: Promise<void>;
-  private readonly worker: Worker;
+  private readonly host: WorkerHost<Op, SpoolOpened, SpoolEvent>;
   private readonly now: () => number;
   private readonly log: SpoolLogger;
   private readonly sweepIntervalMs: number;
-  /** Latest stats snapshot from the worker; set before `opened` resolves. */
+  /** Latest stats snapshot from the worker; set before the open resolves. */
   private snap!: SpoolStats;
-  private readonly pending: PendingCalls<Op>;
-  /** This turn's calls, posted together by flush(): slots and the payloads to copy after them. */
-  private slots: number[] = [];
-  private payloads: Buffer[] = [];
-  private payloadLengths: number[] = [];
-  private payloadBytes = 0;
-  private flushScheduled = false;
-  private closing: Promise<void> | undefined;
-  private failure: SpoolError | undefined;
-  /** Set when this side stops the worker on purpose: its exit is then no failure. */
-  private terminating = false;
+  /** This turn's calls, posted together. */
+  private readonly calls = new CallsBuffer();
   private timer: ReturnType<typeof setInterval> | undefined;
   private sweeping = false;
-  private openSettle: { resolve: () => void; reject: (err: unknown) => void } | undefined;
 
-  /** Use openWorkerSpool(). */
-  constructor(options: WorkerSpoolOptions) {
+  /** Start the worker and open the spool in it (creating or recovering as needed); rejects with its OWL_ERR_SPOOL_* error. */
+  static async open(options: WorkerSpoolOptions): Promise<WorkerSpool> {
+    const spool = new WorkerSpool(options);
+    await spool.host.opened;
+    return spool;
+  }
+
+  private constructor(options: WorkerSpoolOptions) {
     const { now, logger, youngGenerationMiB, ...rest } = options;
     this.dir = path.resolve(options.dir);
     this.now = now ?? Date.now;
     this.log = logger ?? noopLogger;
     this.sweepIntervalMs = options.sweepIntervalMs ?? 1000;
     const init: WorkerInit = { options: rest, now: this.now() };
-    this.opened = new Promise<void>((resolve, reject) => (this.openSettle = { resolve, reject }));
-    this.worker = startModuleWorker(import.meta.url, 'spool-worker', init, {
-      maxYoungGenerationSizeMb: youngGenerationMiB ?? WORKER_YOUNG_GENERATION_MIB,
-    });
-    this.pending = new PendingCalls(this.worker);
-    this.worker.on('message', (m: WorkerMessage) => this.onMessage(m));
-    this.worker.on('error', (err) => this.fail(err));
-    this.worker.on('messageerror', (err) => this.fail(err));
-    this.worker.on('exit', (code) => {
-      if (!this.terminating) this.fail(new Error(`spool worker exited with code ${code}`));
+    this.host = new WorkerHost({
+      moduleUrl: import.meta.url,
+      module: 'spool-worker',
+      workerData: init,
+      resourceLimits: { maxYoungGenerationSizeMb: youngGenerationMiB ?? WORKER_YOUNG_GENERATION_MIB },
+      label: 'spool worker',
+      failure: (message, cause) => new SpoolError(SpoolErrorCode.IO, message, { retriable: true, cause }),
+      closed: () => new SpoolError(SpoolErrorCode.CLOSED, 'spool is closed'),
+      rebuildError,
+      takeCalls: () => this.calls.take(),
+      opened: (m) => {
+        this.snap = m.stats;
+        this.startTimer();
+      },
+      message: (m) => this.onMessage(m),
+      failed: (_failure, cause) => {
+        if (this.timer) clearInterval(this.timer);
+        this.log.error(
+          { err: cause, dir: this.dir },
+          'spool worker failed; refusing further work until reopened',
+        );
+      },
     });
   }
 
@@ -125,45 +123,35 @@ export class WorkerSpool implements Spool {
   // ---- Spool -------------------------------------------------------------------------
 
   append(records: readonly SpoolRecord[]): Promise<SeqRange> {
-    const refused = this.refuse();
+    const refused = this.host.refusal();
     if (refused) return Promise.reject(refused);
     try {
       checkRecords(records); // only Buffers with uint32 samples can be packed
     } catch (err) {
       return Promise.reject(err);
     }
-    const id = this.begin(Op.APPEND);
-    this.slots.push(records.length);
-    for (const r of records) {
-      const length = r.payload.length;
-      this.slots.push(length, r.samples);
-      this.payloads.push(r.payload);
-      this.payloadLengths.push(length);
-      this.payloadBytes += length;
-    }
-    return this.wait<SeqRange>(id, Op.APPEND);
+    return this.host.call<SeqRange>(Op.APPEND, (id) => {
+      this.begin(Op.APPEND, id);
+      this.calls.records(records);
+    });
   }
 
   read(fromSeq: number, limits: ReadLimits = {}): Promise<SpoolEntry[]> {
-    const refused = this.refuse();
-    if (refused) return Promise.reject(refused);
-    const id = this.begin(Op.READ);
-    this.slots.push(num(fromSeq), limit(limits.maxRecords), limit(limits.maxBytes));
-    return this.wait<SpoolEntry[]>(id, Op.READ);
+    return this.host.call<SpoolEntry[]>(Op.READ, (id) => {
+      this.begin(Op.READ, id);
+      this.calls.args(num(fromSeq), limit(limits.maxRecords), limit(limits.maxBytes));
+    });
   }
 
   release(first: number, last: number): Promise<Released> {
-    const refused = this.refuse();
-    if (refused) return Promise.reject(refused);
-    const id = this.begin(Op.RELEASE);
-    this.slots.push(num(first), num(last));
-    return this.wait<Released>(id, Op.RELEASE);
+    return this.host.call<Released>(Op.RELEASE, (id) => {
+      this.begin(Op.RELEASE, id);
+      this.calls.args(num(first), num(last));
+    });
   }
 
   sweep(): Promise<void> {
-    const refused = this.refuse();
-    if (refused) return Promise.reject(refused);
-    return this.wait<void>(this.begin(Op.SWEEP), Op.SWEEP);
+    return this.host.call<void>(Op.SWEEP, (id) => this.begin(Op.SWEEP, id));
   }
 
   firstSeq(): number {
@@ -181,96 +169,38 @@ export class WorkerSpool implements Spool {
   }
 
   diskBytes(): Promise<number> {
-    const refused = this.refuse();
-    if (refused) return Promise.reject(refused);
-    return this.wait<number>(this.begin(Op.DISK_BYTES), Op.DISK_BYTES);
+    return this.host.call<number>(Op.DISK_BYTES, (id) => this.begin(Op.DISK_BYTES, id));
   }
 
+  /** Closes the spool in the worker once every call is answered, then stops the worker. */
   close(): Promise<void> {
-    if (this.closing) return this.closing;
     if (this.timer) clearInterval(this.timer);
-    this.closing = (async () => {
-      // The worker's close() waits for everything sent before it.
-      if (!this.failure) await this.wait<void>(this.begin(Op.CLOSE), Op.CLOSE).catch(() => undefined);
-      this.terminating = true;
-      await this.worker.terminate();
-      this.pending.rejectAll(new SpoolError(SpoolErrorCode.CLOSED, 'spool is closed'));
-    })();
-    return this.closing;
+    return this.host.close(Op.CLOSE, (id) => this.begin(Op.CLOSE, id)).catch(() => undefined);
   }
 
   /** @internal Test hook: stop the worker thread abruptly, as a crash would. */
   killWorkerForTest(): Promise<number> {
-    return this.worker.terminate();
+    return this.host.kill();
   }
 
   // ---- calls -------------------------------------------------------------------------
 
-  private refuse(): SpoolError | undefined {
-    if (this.closing) return new SpoolError(SpoolErrorCode.CLOSED, 'spool is closed');
-    return this.failure;
+  /** Start encoding call `id` into this turn's message. */
+  private begin(op: Op, id: number): void {
+    this.calls.begin(op, id, this.now());
   }
 
-  /** Start encoding a call into this turn's message; returns its id. */
-  private begin(op: Op): number {
-    const id = this.pending.newId();
-    this.slots.push(op, id, this.now());
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      // As RocksSpool schedules its group commit: every call of this turn goes in one message.
-      setImmediate(() => this.flush());
-    }
-    return id;
-  }
-
-  private wait<T>(id: number, op: Op): Promise<T> {
-    if (this.failure) return Promise.reject(this.failure); // only close() gets here after a failure
-    // A call in flight keeps the process alive, an idle spool does not.
-    return this.pending.wait<T>(id, op);
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const slots = this.slots;
-    const payloads = this.payloads;
-    const lengths = this.payloadLengths;
-    this.slots = [];
-    this.payloads = [];
-    this.payloadLengths = [];
-    const bytes = this.payloadBytes;
-    this.payloadBytes = 0;
-    if (slots.length === 0 || this.failure) return; // a failure already rejected these calls
-    const base = 8 * (1 + slots.length);
-    const buf = Buffer.allocUnsafeSlow(base + bytes); // an ArrayBuffer of its own, not the pool's
-    const head = new Float64Array(buf.buffer, 0, 1 + slots.length);
-    head[0] = slots.length;
-    head.set(slots, 1);
-    let off = base;
-    for (let i = 0; i < payloads.length; i++) {
-      payloads[i]!.copy(buf, off, 0, lengths[i]);
-      off += lengths[i]!; // the length given at the call keeps the layout even if the caller shrank its buffer
-    }
-    try {
-      this.worker.postMessage(buf.buffer, [buf.buffer]);
-    } catch (err) {
-      this.fail(err);
-    }
-  }
-
-  private onMessage(m: WorkerMessage): void {
+  private onMessage(m: SpoolEvent): void {
     switch (m.t) {
       case 'answers': {
         this.snap = m.stats;
         const d = m.done;
         for (let i = 0; i < d.length; i += 3) {
-          const p = this.pending.take(d[i]!);
-          if (!p) continue;
-          const a = d[i + 1]!;
-          const b = d[i + 2]!;
-          p.resolve(doneValue(p.op, a, b));
+          const p = this.host.take(d[i]!);
+          p?.resolve(doneValue(p.op, d[i + 1]!, d[i + 2]!));
         }
         for (const x of m.other) {
-          const p = this.pending.take(x.id);
+          const p = this.host.take(x.id);
           if (!p) continue;
           if ('error' in x) p.reject(rebuildError(x.error));
           else p.resolve(decodeEntries(x.entries));
@@ -283,19 +213,6 @@ export class WorkerSpool implements Spool {
       case 'log':
         this.log[m.level](fromWireLog(m.obj), m.msg);
         return;
-      case 'opened':
-        this.snap = m.stats;
-        this.worker.unref();
-        this.startTimer();
-        this.openSettle?.resolve();
-        this.openSettle = undefined;
-        return;
-      case 'open-failed':
-        this.terminating = true;
-        void this.worker.terminate();
-        this.openSettle?.reject(rebuildError(m.error));
-        this.openSettle = undefined;
-        return;
     }
   }
 
@@ -303,34 +220,12 @@ export class WorkerSpool implements Spool {
   private startTimer(): void {
     if (!(this.sweepIntervalMs > 0) || this.snap.maxAgeMs === Infinity) return;
     this.timer = setInterval(() => {
-      if (this.closing || this.failure || this.sweeping) return;
+      if (this.host.refusal() || this.sweeping) return;
       this.sweeping = true;
       this.sweep()
         .catch(() => undefined)
         .finally(() => (this.sweeping = false));
     }, this.sweepIntervalMs);
     this.timer.unref();
-  }
-
-  private fail(cause: unknown): void {
-    if (this.failure) return;
-    const message = cause instanceof Error ? cause.message : String(cause);
-    this.failure = new SpoolError(SpoolErrorCode.IO, `spool worker failed: ${message}`, {
-      retriable: true,
-      cause,
-    });
-    if (this.timer) clearInterval(this.timer);
-    if (this.openSettle) {
-      this.openSettle.reject(this.failure);
-      this.openSettle = undefined;
-    } else {
-      this.log.error(
-        { err: cause, dir: this.dir },
-        'spool worker failed; refusing further work until reopened',
-      );
-    }
-    this.pending.rejectAll(this.failure);
-    this.terminating = true;
-    void this.worker.terminate();
   }
 }

@@ -14,7 +14,7 @@
 // Straight to the spool, not ../../relay/index.js: loading the whole relay
 // doubles this child's start-up time, paid on every kill round.
 // eslint-disable-next-line no-restricted-imports
-import { openRocksSpool, openWorkerSpool, type Spool } from '../../relay/spool/index.js';
+import { openRocksSpool, WorkerSpool, type Spool } from '../../relay/spool/index.js';
 import { payloadFor, samplesFor } from './spool-crash-records.js';
 
 const [dir, mode] = process.argv.slice(2);
@@ -23,7 +23,7 @@ if (!dir || (mode !== undefined && mode !== 'worker'))
 
 // Small segments so that kills also land while segments roll and are deleted.
 const options = { dir, maxBytes: 64 << 20, segmentBytes: 64 << 10 };
-const spool: Spool = mode === 'worker' ? await openWorkerSpool(options) : await openRocksSpool(options);
+const spool: Spool = mode === 'worker' ? await WorkerSpool.open(options) : await openRocksSpool(options);
 const start = spool.nextSeq();
 process.stdout.write(`O ${start}\n`);
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { MemorySpool, openRocksSpool, openWorkerSpool } from '../../relay/index.js';
+import { MemorySpool, openRocksSpool, WorkerSpool } from '../../relay/index.js';
 import { spoolConformance } from './spool-conformance.js';
 
 spoolConformance(test, 'RocksSpool', async () => {
@@ -22,7 +22,7 @@ spoolConformance(test, 'WorkerSpool', async () => {
   const dir = path.join(root, 'spool');
   return {
     durable: true,
-    open: (options = {}) => openWorkerSpool({ dir, ...options }),
+    open: (options = {}) => WorkerSpool.open({ dir, ...options }),
     cleanup: () => fs.promises.rm(root, { recursive: true, force: true }),
   };
 });

@@ -11,7 +11,7 @@ import test from 'ava';
 import { OwlError } from '../../protocol/index.js';
 import {
   openRocksSpool,
-  openWorkerSpool,
+  WorkerSpool,
   SpoolError,
   SpoolErrorCode,
   type Spool,
@@ -60,7 +60,7 @@ test.serial(
     const lags: Record<string, number[]> = {};
     for (const [name, open] of [
       ['RocksSpool', openRocksSpool],
-      ['WorkerSpool', openWorkerSpool],
+      ['WorkerSpool', WorkerSpool.open],
     ] as const) {
       await withDir(async (dir) => {
         const spool = await open({ dir, maxBytes: 1 << 30 });
@@ -90,7 +90,7 @@ test.serial(
 
 test('error codes and the retriable flag cross the thread boundary', async (t) => {
   await withDir(async (dir) => {
-    let spool = await openWorkerSpool({ dir, maxBytes: 1 << 20 });
+    let spool = await WorkerSpool.open({ dir, maxBytes: 1 << 20 });
     try {
       // Refused on this side (only Buffers can be posted) and in the worker.
       const bad = await t.throwsAsync(spool.append([{ payload: 'x', samples: 1 }] as never));
@@ -106,7 +106,7 @@ test('error codes and the retriable flag cross the thread boundary', async (t) =
       await spool.close();
     }
 
-    spool = await openWorkerSpool({ dir, maxBytes: 1 << 20, policy: 'reject-new' });
+    spool = await WorkerSpool.open({ dir, maxBytes: 1 << 20, policy: 'reject-new' });
     try {
       let full: unknown;
       for (let i = 0; i < 1000 && full === undefined; i++) {
@@ -126,17 +126,17 @@ test('error codes and the retriable flag cross the thread boundary', async (t) =
 
 test('a second open of the same spool fails with OWL_ERR_SPOOL_LOCKED; after close it opens', async (t) => {
   await withDir(async (dir) => {
-    const first = await openWorkerSpool({ dir });
+    const first = await WorkerSpool.open({ dir });
     try {
       await first.append([{ payload: Buffer.from('one'), samples: 1 }]);
-      const err = await t.throwsAsync(openWorkerSpool({ dir }));
+      const err = await t.throwsAsync(WorkerSpool.open({ dir }));
       t.is(code(err), SpoolErrorCode.LOCKED);
       t.true(err instanceof SpoolError);
       await t.throwsAsync(openRocksSpool({ dir }), { code: SpoolErrorCode.LOCKED });
     } finally {
       await first.close();
     }
-    const again = await openWorkerSpool({ dir });
+    const again = await WorkerSpool.open({ dir });
     t.is(again.stats().records, 1, 'close released the lock');
     await again.close();
   });
@@ -150,7 +150,7 @@ test('a killed worker fails pending and later calls with a retriable OWL_ERR_SPO
       warn: () => undefined,
       error: (obj) => errors.push(obj),
     };
-    const spool = await openWorkerSpool({ dir, logger });
+    const spool = await WorkerSpool.open({ dir, logger });
     const acked = await spool.append([{ payload: Buffer.from('durable'), samples: 1 }]);
     const record = (i: number) => [{ payload: Buffer.from(`p${i}`), samples: 1 }];
     // Posted to the worker, which may be writing them when it dies ...
@@ -183,7 +183,7 @@ test('a killed worker fails pending and later calls with a retriable OWL_ERR_SPO
     await t.throwsAsync(spool.append([]), { code: SpoolErrorCode.CLOSED });
 
     // The spool reopens (the dead worker's handles are gone) with every acknowledged append.
-    const again = await openWorkerSpool({ dir });
+    const again = await WorkerSpool.open({ dir });
     try {
       const seqs = new Set((await again.read(0)).map((e) => e.seq));
       t.true(seqs.has(acked.first));
@@ -202,12 +202,12 @@ test('data survives close and reopen, in a worker or on this thread', async (t) 
       payload: Buffer.alloc(100 + i * 37, i),
       samples: (i % 5) + 1,
     }));
-    let spool: Spool = await openWorkerSpool({ dir });
+    let spool: Spool = await WorkerSpool.open({ dir });
     await Promise.all(records.map((r) => spool.append([r])));
     await spool.release(1, 10);
     const id = spool.spoolId;
     await spool.close();
-    for (const open of [openWorkerSpool, openRocksSpool, openWorkerSpool]) {
+    for (const open of [WorkerSpool.open, openRocksSpool, WorkerSpool.open]) {
       spool = await open({ dir });
       try {
         t.is(spool.spoolId, id);
@@ -231,7 +231,7 @@ test('data survives close and reopen, in a worker or on this thread', async (t) 
 
 test('buffers cross intact: callers keep what they append, reads own what they get', async (t) => {
   await withDir(async (dir) => {
-    const spool = await openWorkerSpool({ dir });
+    const spool = await WorkerSpool.open({ dir });
     try {
       const big = Buffer.alloc(64 << 10);
       for (let i = 0; i < big.length; i++) big[i] = i & 0xff;
@@ -281,7 +281,13 @@ test('the age cap runs from this thread with its clock, and the worker logs reac
       warn: (obj, msg) => (lines.push(['warn', obj, msg]), wake.wake()),
       error: (obj, msg) => lines.push(['error', obj, msg]),
     };
-    const spool = await openWorkerSpool({ dir, maxAgeMs: 1000, sweepIntervalMs: 20, now: () => now, logger });
+    const spool = await WorkerSpool.open({
+      dir,
+      maxAgeMs: 1000,
+      sweepIntervalMs: 20,
+      now: () => now,
+      logger,
+    });
     try {
       t.true(
         lines.some(([level, obj, msg]) => level === 'info' && msg === 'spool opened' && 'spoolId' in obj),

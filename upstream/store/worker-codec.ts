@@ -25,14 +25,16 @@
  *            Uint8Arrays and become Buffers (no copy) on the main side;
  *            errors become StoreError / OwlError / Error with the same code,
  *            retriable flag and message.
- *   other    { t: 'opened', blockSpanMs }, { t: 'open-failed', error },
+ *   other    { t: 'opened', blockSpanMs }, { t: 'open-failed', error } (the
+ *            handshake of worker/),
  *            { t: 'bg-error', error }: a background checkpoint failure, passed
  *            to the main side's `onError`; { t: 'wal-cut', cut }: a damaged
  *            WAL tail cut at open, passed to `onWalTailCut`.
  *
  * All of it is @internal: only the two sides use it.
  */
-import { fromWireError, type WireError } from '../../protocol/index.js';
+import type { WireError } from '../../protocol/index.js';
+import { errorRebuilder, type Outgoing, type Settled } from '../../worker/index.js';
 import { StoreError, StoreErrorCode } from './errors.js';
 import type { WalTailCut, WorkerSampleStoreOptions } from './options.js';
 import type { MetaOp, StorePoint, WriteExtra } from './types.js';
@@ -70,10 +72,13 @@ export interface WorkerInit {
   options: Omit<WorkerSampleStoreOptions, 'onError' | 'onWalTailCut'>;
 }
 
-/** A message from the worker. */
-export type WorkerMessage =
-  | { t: 'opened'; blockSpanMs: number }
-  | { t: 'open-failed'; error: WireError }
+/** What the worker's 'opened' message carries. */
+export interface StoreOpened {
+  blockSpanMs: number;
+}
+
+/** A message from the worker after the handshake. */
+export type StoreEvent =
   | { t: 'answers'; answers: WireAnswer[] }
   | { t: 'bg-error'; error: WireError }
   | { t: 'wal-cut'; cut: WalTailCut };
@@ -228,11 +233,17 @@ function toBuffer(u8: Uint8Array): Buffer {
   return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
 }
 
-const STORE_CODES = new Set<string>(Object.values(StoreErrorCode));
+/** Answers settled together, as one message (in the worker). */
+export function answersMessage(settled: Array<Settled<WireCall>>): Outgoing {
+  const answers = settled.map((s): WireAnswer =>
+    'error' in s ? { id: s.call.id, e: s.error } : { id: s.call.id, v: s.value },
+  );
+  const message: StoreEvent = { t: 'answers', answers };
+  return { message, transfer: [] };
+}
 
 /** A worker's error, rebuilt: StoreError for its own codes. */
-export function rebuildError(w: WireError): Error {
-  return fromWireError(w, (code, message, options) =>
-    STORE_CODES.has(code) ? new StoreError(code as StoreErrorCode, message, options) : undefined,
-  );
-}
+export const rebuildError = errorRebuilder(
+  StoreErrorCode,
+  (code, message, options) => new StoreError(code, message, options),
+);

@@ -4,7 +4,8 @@
  * their fdatasync), the point validation and the log/block encoding run on
  * the worker's event loop, not on the upstream's. Same semantics as
  * RocksSampleStore: the worker's store does all the work; this side forwards
- * calls and rebuilds results and errors. Mirrors relay/spool/worker-spool.ts.
+ * calls and rebuilds results and errors. The plumbing (handshake, batching,
+ * failure) is worker/, shared with relay/spool/worker-spool.ts.
  *
  * Messages: worker-codec.ts. Each direction sends at most one message per
  * event-loop turn, carrying every call (or answer) of that turn, so the
@@ -24,8 +25,7 @@
  * included), so a retry guarded by the caller's meta record is safe. Reopen
  * to recover.
  */
-import type { Worker } from 'node:worker_threads';
-import { PendingCalls, startModuleWorker } from '../../rocks/index.js';
+import { WorkerHost } from '../../worker/index.js';
 import { StoreError, StoreErrorCode } from './errors.js';
 import type { StoreCounters, WalTailCut, WorkerSampleStoreOptions } from './options.js';
 import {
@@ -48,36 +48,29 @@ import {
   uncloneable,
   wireExtra,
   type PackedPoints,
+  type StoreEvent,
+  type StoreOpened,
   type WireCall,
   type WorkerInit,
-  type WorkerMessage,
 } from './worker-codec.js';
 
 /** A SampleStore whose RocksSampleStore runs in a worker thread. Use WorkerSampleStore.open(). */
 export class WorkerSampleStore implements SampleStore {
   readonly location: string;
   readonly maxWritePoints: number;
-  private readonly worker: Worker;
+  private readonly host: WorkerHost<Op, StoreOpened, StoreEvent>;
   private readonly onError: (err: unknown) => void;
   private readonly onWalTailCut: (cut: WalTailCut) => void;
   private span = 0;
-  private readonly pending: PendingCalls<Op>;
-  /** This turn's calls, posted together by flush(). */
+  /** This turn's calls, posted together. */
   private calls: WireCall[] = [];
   /** This turn's packed columns, handed over with the message. */
   private transfer: ArrayBuffer[] = [];
-  private flushScheduled = false;
-  private closing: Promise<void> | undefined;
-  private failure: StoreError | undefined;
-  /** Set when this side stops the worker on purpose: its exit is then no failure. */
-  private terminating = false;
-  private openSettle: { resolve: () => void; reject: (err: unknown) => void } | undefined;
-  private readonly opened: Promise<void>;
 
   /** Start the worker and open the store in it (creating or recovering it); rejects with its OWL_ERR_STORE_* error. */
   static async open(options: WorkerSampleStoreOptions): Promise<WorkerSampleStore> {
     const store = new WorkerSampleStore(options);
-    await store.opened;
+    await store.host.opened;
     return store;
   }
 
@@ -91,15 +84,20 @@ export class WorkerSampleStore implements SampleStore {
     this.maxWritePoints = options.maxWritePoints ?? DEFAULT_MAX_WRITE_POINTS;
     this.onError = onError ?? (() => {});
     this.onWalTailCut = onWalTailCut ?? (() => {});
-    this.opened = new Promise<void>((resolve, reject) => (this.openSettle = { resolve, reject }));
     const init: WorkerInit = { options: data as WorkerInit['options'] };
-    this.worker = startModuleWorker(import.meta.url, 'store-worker', init);
-    this.pending = new PendingCalls(this.worker);
-    this.worker.on('message', (m: WorkerMessage) => this.onMessage(m));
-    this.worker.on('error', (err) => this.fail(err));
-    this.worker.on('messageerror', (err) => this.fail(err));
-    this.worker.on('exit', (code) => {
-      if (!this.terminating) this.fail(new Error(`store worker exited with code ${code}`));
+    this.host = new WorkerHost({
+      moduleUrl: import.meta.url,
+      module: 'store-worker',
+      workerData: init,
+      label: 'store worker',
+      failure: (message, cause) => new StoreError(StoreErrorCode.IO, message, { retriable: true, cause }),
+      closed: () => new StoreError(StoreErrorCode.CLOSED, 'sample store is closed'),
+      rebuildError,
+      takeCalls: () => this.takeCalls(),
+      unposted: (out) => this.postOneByOne(out.message as WireCall[]),
+      opened: (m) => (this.span = m.blockSpanMs),
+      message: (m) => this.onMessage(m),
+      failed: (failure) => this.onError(failure),
     });
   }
 
@@ -112,13 +110,13 @@ export class WorkerSampleStore implements SampleStore {
 
   write(points: readonly StorePoint[], extra?: WriteExtra): Promise<void> {
     const wire = wireExtra(extra);
-    if (this.closing || this.failure) return this.call<void>(Op.WRITE); // refused, nothing to encode
+    const refused = this.host.refusal();
+    if (refused) return Promise.reject(refused); // nothing to encode
     const packed = packPoints(points);
     if (packed === undefined) return this.call<void>(Op.WRITE, points, wire);
     this.transfer.push(packed.nums.buffer as ArrayBuffer);
     return this.call<void>(Op.PACKED_WRITE, packed, wire);
   }
-
   query(q: SeriesQuery): Promise<SeriesResult[]> {
     return this.call<SeriesResult[]>(Op.QUERY, q);
   }
@@ -159,85 +157,55 @@ export class WorkerSampleStore implements SampleStore {
    * with OWL_ERR_STORE_CLOSED. Rejects with the worker store's close error, if any.
    */
   close(): Promise<void> {
-    this.closing ??= this.runClose();
-    return this.closing;
+    return this.host.close(Op.CLOSE, (id) => this.calls.push({ id, op: Op.CLOSE }));
   }
 
   /** @internal Test hook: stop the worker thread abruptly, as a crash would. */
   killWorkerForTest(): Promise<number> {
-    return this.worker.terminate();
+    return this.host.kill();
   }
 
   // ---- calls -------------------------------------------------------------------------
 
-  private async runClose(): Promise<void> {
-    let error: unknown;
-    try {
-      await this.pending.whenIdle();
-      if (!this.failure) {
-        await this.send<void>(Op.CLOSE).catch((err: unknown) => {
-          if (err !== this.failure) error = err; // a dead worker has nothing left to close
-        });
-      }
-    } finally {
-      this.terminating = true;
-      await this.worker.terminate();
-      this.pending.rejectAll(new StoreError(StoreErrorCode.CLOSED, 'sample store is closed'));
-    }
-    if (error !== undefined) throw error;
-  }
-
   private call<T>(op: Op, a?: unknown, b?: unknown): Promise<T> {
-    if (this.closing) return Promise.reject(new StoreError(StoreErrorCode.CLOSED, 'sample store is closed'));
-    return this.send<T>(op, a, b);
+    return this.host.call<T>(op, (id) => {
+      const c: WireCall = { id, op };
+      if (a !== undefined) c.a = a;
+      if (b !== undefined) c.b = b;
+      this.calls.push(c);
+    });
   }
 
-  private send<T>(op: Op, a?: unknown, b?: unknown): Promise<T> {
-    if (this.failure) return Promise.reject(this.failure);
-    const id = this.pending.newId();
-    const c: WireCall = { id, op };
-    if (a !== undefined) c.a = a;
-    if (b !== undefined) c.b = b;
-    this.calls.push(c);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      // As RocksSampleStore schedules its group commit: every call of this turn goes in one message.
-      setImmediate(() => this.postCalls());
-    }
-    // A call in flight keeps the process alive, an idle store does not.
-    return this.pending.wait<T>(id, op);
-  }
-
-  private postCalls(): void {
-    this.flushScheduled = false;
+  private takeCalls(): { message: WireCall[]; transfer: ArrayBuffer[] } | undefined {
     const calls = this.calls;
     const transfer = this.transfer;
     this.calls = [];
     this.transfer = [];
-    if (calls.length === 0 || this.failure) return; // a failure already rejected these calls
-    try {
-      this.worker.postMessage(calls, transfer);
-    } catch {
-      // Something in one call cannot be cloned (a function, a symbol...): send
-      // the calls one by one, in order, refusing those that do not clone as
-      // RocksSampleStore refuses a bad argument.
-      for (const c of calls) {
-        try {
-          const nums = c.op === Op.PACKED_WRITE ? (c.a as PackedPoints).nums.buffer : undefined;
-          this.worker.postMessage([c], nums instanceof ArrayBuffer && nums.byteLength > 0 ? [nums] : []);
-        } catch (err) {
-          const p = this.pending.take(c.id);
-          p?.reject(uncloneable(c, err));
-        }
+    return calls.length === 0 ? undefined : { message: calls, transfer };
+  }
+
+  /**
+   * Something in one call of this turn cannot be cloned (a function, a
+   * symbol...): send the calls one by one, in order, refusing those that do
+   * not clone as RocksSampleStore refuses a bad argument.
+   */
+  private postOneByOne(calls: WireCall[]): void {
+    for (const c of calls) {
+      try {
+        const nums = c.op === Op.PACKED_WRITE ? (c.a as PackedPoints).nums.buffer : undefined;
+        const transfer = nums instanceof ArrayBuffer && nums.byteLength > 0 ? [nums] : [];
+        this.host.post({ message: [c], transfer });
+      } catch (err) {
+        this.host.take(c.id)?.reject(uncloneable(c, err));
       }
     }
   }
 
-  private onMessage(m: WorkerMessage): void {
+  private onMessage(m: StoreEvent): void {
     switch (m.t) {
       case 'answers':
         for (const x of m.answers) {
-          const p = this.pending.take(x.id);
+          const p = this.host.take(x.id);
           if (!p) continue;
           if ('e' in x) p.reject(rebuildError(x.e));
           else p.resolve(fromWireValue(p.op, x.v));
@@ -249,36 +217,6 @@ export class WorkerSampleStore implements SampleStore {
       case 'wal-cut':
         this.onWalTailCut(m.cut);
         return;
-      case 'opened':
-        this.span = m.blockSpanMs;
-        this.worker.unref();
-        this.openSettle?.resolve();
-        this.openSettle = undefined;
-        return;
-      case 'open-failed':
-        this.terminating = true;
-        void this.worker.terminate();
-        this.openSettle?.reject(rebuildError(m.error));
-        this.openSettle = undefined;
-        return;
     }
-  }
-
-  private fail(cause: unknown): void {
-    if (this.failure) return;
-    const message = cause instanceof Error ? cause.message : String(cause);
-    this.failure = new StoreError(StoreErrorCode.IO, `store worker failed: ${message}`, {
-      retriable: true,
-      cause,
-    });
-    if (this.openSettle) {
-      this.openSettle.reject(this.failure);
-      this.openSettle = undefined;
-    } else {
-      this.onError(this.failure);
-    }
-    this.pending.rejectAll(this.failure);
-    this.terminating = true;
-    void this.worker.terminate();
   }
 }

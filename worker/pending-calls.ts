@@ -1,34 +1,8 @@
 /**
- * What the spool's and the store's worker threads share (RocksDB's synced
- * writes block the calling thread, so both run it in a worker): starting the
- * worker module from source or from the build, and the table of calls that
- * wait for the worker's answer, which keeps the process alive only while a
- * call is in flight.
+ * The table of calls that wait for a worker's answer, which keeps the process
+ * alive only while a call is in flight.
  */
-import { Worker, type ResourceLimits } from 'node:worker_threads';
-
-/**
- * Start the worker module `name` (no extension) that sits next to the module
- * at `moduleUrl` (the caller's import.meta.url). Run from source (under tsx)
- * that module is a .ts file, and Node 20 does not apply loaders given with
- * --import to worker threads, so the worker first registers tsx itself.
- * `resourceLimits` sizes the worker's V8 heap (absent: V8's defaults).
- */
-export function startModuleWorker(
-  moduleUrl: string,
-  name: string,
-  workerData: unknown,
-  resourceLimits?: ResourceLimits,
-): Worker {
-  const limits = resourceLimits === undefined ? {} : { resourceLimits };
-  if (!moduleUrl.endsWith('.ts')) {
-    return new Worker(new URL(`./${name}.js`, moduleUrl), { workerData, ...limits });
-  }
-  const entry = JSON.stringify(new URL(`./${name}.ts`, moduleUrl).href);
-  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-  const code = `import(${tsx}).then((api) => { api.register(); return import(${entry}); });`;
-  return new Worker(code, { eval: true, workerData, ...limits });
-}
+import type { Worker } from 'node:worker_threads';
 
 export interface PendingCall<Op> {
   op: Op;
