@@ -137,7 +137,34 @@ function parseDuration(text: string): number {
   return Number(m[1]) * unit;
 }
 
-async function route(deps: ApiDeps, req: IncomingMessage): Promise<[number, unknown]> {
+/** A request, parsed: `key` is its method and path shape (`PUT hosts/:id/zone`). */
+interface Call {
+  deps: ApiDeps;
+  req: IncomingMessage;
+  url: URL;
+  key: string;
+  id: string | undefined;
+  sub: string | undefined;
+}
+
+type Answer = [number, unknown];
+
+async function route(deps: ApiDeps, req: IncomingMessage): Promise<Answer> {
+  const call = parseCall(deps, req);
+  const answer =
+    (await hostRoutes(call)) ??
+    (await relayRoutes(call)) ??
+    (await dataRoutes(call)) ??
+    (await zoneRoutes(call));
+  if (answer !== undefined) return answer;
+  throw new HttpError(
+    404,
+    UpstreamErrorCode.NOT_FOUND,
+    `no such endpoint: ${req.method ?? 'GET'} ${call.url.pathname}`,
+  );
+}
+
+function parseCall(deps: ApiDeps, req: IncomingMessage): Call {
   const url = new URL(req.url ?? '/', 'http://api');
   let parts: string[];
   try {
@@ -149,13 +176,17 @@ async function route(deps: ApiDeps, req: IncomingMessage): Promise<[number, unkn
     throw new HttpError(400, UpstreamErrorCode.BAD_FIELD, 'path: malformed percent-encoding');
   }
   const method = req.method ?? 'GET';
-  const { registry, relays, endpoint, store } = deps;
   if (parts[0] !== 'api' || parts[1] !== 'v1' || parts.length > 5)
     throw new HttpError(404, UpstreamErrorCode.NOT_FOUND, 'no such endpoint');
   const [, , resource, id, sub] = parts;
-  switch (
-    `${method} ${resource ?? ''}${id === undefined ? '' : '/:id'}${sub === undefined ? '' : `/${sub}`}`
-  ) {
+  const key = `${method} ${resource ?? ''}${id === undefined ? '' : '/:id'}${sub === undefined ? '' : `/${sub}`}`;
+  return { deps, req, url, key, id, sub };
+}
+
+/** Hosts: list, read, add, move, delete, services, ports, asset. */
+async function hostRoutes({ deps, req, key, id }: Call): Promise<Answer | undefined> {
+  const { registry } = deps;
+  switch (key) {
     case 'GET hosts':
       return [200, registry.list().map((r) => hostView(registry, r))];
     case 'GET hosts/:id': {
@@ -197,6 +228,15 @@ async function route(deps: ApiDeps, req: IncomingMessage): Promise<[number, unkn
       return [200, registry.ports(id as string)];
     case 'GET hosts/:id/asset':
       return [200, registry.asset(id as string) ?? null];
+    default:
+      return undefined;
+  }
+}
+
+/** Relays: list with their live state, add (a new token), revoke. */
+async function relayRoutes({ deps, req, key, id }: Call): Promise<Answer | undefined> {
+  const { relays, endpoint } = deps;
+  switch (key) {
     case 'GET relays':
       return [
         200,
@@ -225,6 +265,15 @@ async function route(deps: ApiDeps, req: IncomingMessage): Promise<[number, unkn
         throw new HttpError(404, UpstreamErrorCode.NOT_FOUND, 'no such relay');
       endpoint.disconnect(id as string, 'relay revoked');
       return [200, { id, revoked: true }];
+    default:
+      return undefined;
+  }
+}
+
+/** The stored samples: series, queries, totals. */
+async function dataRoutes({ deps, url, key }: Call): Promise<Answer | undefined> {
+  const { registry, endpoint, store } = deps;
+  switch (key) {
     case 'GET series': {
       const metric = url.searchParams.get('metric');
       const prefix = url.searchParams.get('prefix');
@@ -266,6 +315,15 @@ async function route(deps: ApiDeps, req: IncomingMessage): Promise<[number, unkn
         },
       ];
     }
+    default:
+      return undefined;
+  }
+}
+
+/** Zones' v3 proxy items and the latest agent version. */
+async function zoneRoutes({ deps, req, key, id, sub }: Call): Promise<Answer | undefined> {
+  const { registry } = deps;
+  switch (key) {
     case 'GET zones/:id/devices':
       return [200, registry.zoneItems<NetDevice>(id as string, 'devices')];
     case 'GET zones/:id/ports':
@@ -292,6 +350,6 @@ async function route(deps: ApiDeps, req: IncomingMessage): Promise<[number, unkn
       return [200, { version: body.version }];
     }
     default:
-      throw new HttpError(404, UpstreamErrorCode.NOT_FOUND, `no such endpoint: ${method} ${url.pathname}`);
+      return undefined;
   }
 }

@@ -97,9 +97,21 @@ export class Upstream {
         for (const c of this.direct.get(record.host.uuid) ?? []) c.pushConfig(record.host);
       } else relayPush(record);
     };
+    this.agents = this.directAgents(config, registry, log);
+    this.retentionTimer = setInterval(() => {
+      const cutoff = this.now() - config.retentionDays * 86_400_000;
+      store
+        .applyRetention(cutoff)
+        .catch((err: unknown) => log.error({ err: (err as Error).message }, 'retention failed'));
+    }, 3_600_000);
+    this.retentionTimer.unref();
+  }
+
+  /** The upstream's own agent listener: agents and v3 proxies of the direct zone, no relay between. */
+  private directAgents(config: UpstreamConfig, registry: Registry, log: Logger): AgentServer {
     const proxies = new Map(Object.entries(config.v3Proxies).map(([addr, zone]) => [unmapIPv4(addr), zone]));
     const zoneOf = (source: string): string => proxies.get(unmapIPv4(source)) ?? DIRECT_ZONE;
-    this.agents = new AgentServer({
+    return new AgentServer({
       listen: config.agents,
       ...(config.tls === undefined
         ? {}
@@ -141,13 +153,6 @@ export class Upstream {
       onError: (c, error) =>
         log.info({ agent: c.remoteAddress, code: error.code, why: error.message }, 'agent connection error'),
     });
-    this.retentionTimer = setInterval(() => {
-      const cutoff = this.now() - config.retentionDays * 86_400_000;
-      store
-        .applyRetention(cutoff)
-        .catch((err: unknown) => log.error({ err: (err as Error).message }, 'retention failed'));
-    }, 3_600_000);
-    this.retentionTimer.unref();
   }
 
   static async start(config: UpstreamConfig, options: UpstreamStartOptions = {}): Promise<Upstream> {
@@ -163,20 +168,7 @@ export class Upstream {
     /** What a failed start closes, newest first. */
     const opened: Array<() => Promise<void>> = [() => lock.release()];
     try {
-      // In a worker by default: the binding's synced write blocks the calling thread (rocksdb-facts.md).
-      const onWalTailCut = (cut: WalTailCut): void =>
-        log.warn(
-          { ...cut, part: 'store' },
-          'store: damaged WAL tail cut before recovery; the data before it is kept',
-        );
-      const storeOptions = {
-        location: paths.store,
-        onWalTailCut,
-        ...(options.maxWritePoints === undefined ? {} : { maxWritePoints: options.maxWritePoints }),
-      };
-      const store = config.storeWorker
-        ? await WorkerSampleStore.open(storeOptions)
-        : await RocksSampleStore.open(storeOptions);
+      const store = await openStore(config, paths.store, options, log);
       opened.unshift(() => store.close());
       const registry = await Registry.open(store, {
         autoRegister: config.autoRegister,
@@ -199,50 +191,63 @@ export class Upstream {
         options,
       );
       opened.splice(0, opened.length, () => up.stop());
-      const tls =
-        config.tls === undefined
-          ? undefined
-          : { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
-      const notFound = (_req: unknown, res: { writeHead: (n: number) => { end: () => void } }): void => {
-        res.writeHead(404).end();
-      };
-      if (config.tls?.ca !== undefined && config.tls.requestCert !== true) {
-        log.warn({}, 'tls.ca is set without tls.requestCert: relays are not asked for certificates');
-      }
-      const uplinkTls: HttpsServerOptions | undefined =
-        tls !== undefined && config.tls?.ca !== undefined && config.tls.requestCert === true
-          ? { ...tls, ca: readFileSync(config.tls.ca), requestCert: true, rejectUnauthorized: true }
-          : tls;
-      up.uplinkServer =
-        uplinkTls === undefined ? createHttpServer(notFound) : createHttpsServer(uplinkTls, notFound);
-      // A relay refused by the handshake never reaches the endpoint: say so here. Without a
-      // certificate OpenSSL fails the handshake (err.code); with an untrusted one Node drops the
-      // socket after it, and only `authorizationError` says why (the address is gone by then).
-      up.uplinkServer.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
-        log.warn(
-          {
-            part: 'uplink',
-            remote: socket.remoteAddress,
-            why: socket.authorizationError ?? err.code,
-            err: err.message,
-          },
-          'relay TLS handshake refused',
-        );
-      });
-      up.endpoint.attach(up.uplinkServer);
-      up.uplinkServer.listen(config.uplink.port, config.uplink.host);
-      await once(up.uplinkServer, 'listening');
-      const api = createApiHandler({ token: apiToken, registry, relays, endpoint: up.endpoint, store, now });
-      up.apiServer = tls === undefined ? createHttpServer(api) : createHttpsServer(tls, api);
-      up.apiServer.listen(config.api.port, config.api.host);
-      await once(up.apiServer, 'listening');
-      up.agentAddrs = await up.agents.start();
+      await up.listen();
       log.info({ uplink: up.uplinkAddress, api: up.apiAddress, agents: up.agentAddrs }, 'upstream started');
       return up;
     } catch (err) {
       for (const close of opened) await close().catch(() => undefined);
       throw err;
     }
+  }
+
+  /** Open the uplink, API and agent listeners. */
+  private async listen(): Promise<void> {
+    const { config, log } = this;
+    const tls =
+      config.tls === undefined
+        ? undefined
+        : { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
+    const notFound = (_req: unknown, res: { writeHead: (n: number) => { end: () => void } }): void => {
+      res.writeHead(404).end();
+    };
+    if (config.tls?.ca !== undefined && config.tls.requestCert !== true) {
+      log.warn({}, 'tls.ca is set without tls.requestCert: relays are not asked for certificates');
+    }
+    const uplinkTls: HttpsServerOptions | undefined =
+      tls !== undefined && config.tls?.ca !== undefined && config.tls.requestCert === true
+        ? { ...tls, ca: readFileSync(config.tls.ca), requestCert: true, rejectUnauthorized: true }
+        : tls;
+    this.uplinkServer =
+      uplinkTls === undefined ? createHttpServer(notFound) : createHttpsServer(uplinkTls, notFound);
+    // A relay refused by the handshake never reaches the endpoint: say so here. Without a
+    // certificate OpenSSL fails the handshake (err.code); with an untrusted one Node drops the
+    // socket after it, and only `authorizationError` says why (the address is gone by then).
+    this.uplinkServer.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+      log.warn(
+        {
+          part: 'uplink',
+          remote: socket.remoteAddress,
+          why: socket.authorizationError ?? err.code,
+          err: err.message,
+        },
+        'relay TLS handshake refused',
+      );
+    });
+    this.endpoint.attach(this.uplinkServer);
+    this.uplinkServer.listen(config.uplink.port, config.uplink.host);
+    await once(this.uplinkServer, 'listening');
+    const api = createApiHandler({
+      token: this.apiToken,
+      registry: this.registry,
+      relays: this.relays,
+      endpoint: this.endpoint,
+      store: this.store,
+      now: this.now,
+    });
+    this.apiServer = tls === undefined ? createHttpServer(api) : createHttpsServer(tls, api);
+    this.apiServer.listen(config.api.port, config.api.host);
+    await once(this.apiServer, 'listening');
+    this.agentAddrs = await this.agents.start();
   }
 
   get uplinkAddress(): AddressInfo {
@@ -305,6 +310,27 @@ export class Upstream {
     await this.stateLock.release();
     this.log.info({}, 'upstream stopped');
   }
+}
+
+/** Open the upstream's sample store. */
+async function openStore(
+  config: UpstreamConfig,
+  location: string,
+  options: UpstreamStartOptions,
+  log: Logger,
+): Promise<SampleStore> {
+  // In a worker by default: the binding's synced write blocks the calling thread (rocksdb-facts.md).
+  const onWalTailCut = (cut: WalTailCut): void =>
+    log.warn(
+      { ...cut, part: 'store' },
+      'store: damaged WAL tail cut before recovery; the data before it is kept',
+    );
+  const storeOptions = {
+    location,
+    onWalTailCut,
+    ...(options.maxWritePoints === undefined ? {} : { maxWritePoints: options.maxWritePoints }),
+  };
+  return config.storeWorker ? WorkerSampleStore.open(storeOptions) : RocksSampleStore.open(storeOptions);
 }
 
 /** The API token kept in the state dir, made at first start. */
