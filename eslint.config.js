@@ -19,7 +19,8 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: '^\\.\\./(\\.\\./)*(protocol|rocks|worker|relay|upstream)/(?!index\\.js$).+',
+              // A subfolder's index.ts is its own surface (protocol/wire: the light protocol the agent uses).
+              regex: '^\\.\\./(\\.\\./)*(protocol|rocks|worker|relay|upstream|agent)/(?!([\\w-]+/)*index\\.js$).+',
               message: "Import another folder only through its index.ts ('../<folder>/index.js').",
             },
           ],

@@ -34,6 +34,8 @@ export interface Service {
   args?: string;
   exec_interval: number;
   items?: Record<string, ServiceItem> | null;
+  /** v4: a cron expression (5 or 6 fields) to run on instead of every `exec_interval` seconds. */
+  cron?: string;
 }
 
 /** 1 HOSTCONFIGRESP: the host and its services. */

@@ -53,3 +53,17 @@ export function builtinCollectors(options: BuiltinOptions = {}): Collector[] {
     tcpStatesCollector(procRoot),
   ];
 }
+
+// Parsers and pieces, pure over the files' text: tested on fixtures (test/agent/collectors-*.test.ts).
+export { clean, parseCpuinfo, parseDmiSize, parseDmidecodeMemory } from './asset-discovery.js';
+export { parseStat } from './cpu.js';
+export { parseDiskstats } from './disk-io.js';
+export { diskUsageCollector, parseMounts, unescapeMountPath, usageReadings } from './disk-usage.js';
+export { parseFileNr } from './fd.js';
+export { parseLoadavg } from './load.js';
+export { memReadings, parseMeminfo, swapReadings } from './memory.js';
+export { parseNetDev } from './net.js';
+export { formatIpv6, parseAddress, parseListenLine } from './port-discovery.js';
+export { countTcpText, newCounts, tcpReadings } from './tcp-states.js';
+export { lineState, scanTcpTable } from './tcp-table.js';
+export { words } from './text.js';

@@ -8,14 +8,17 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import test from 'ava';
-import { discoverAssets, discoverPorts } from '../../agent/collectors/index.js';
 import {
+  discoverAssets,
+  discoverPorts,
   clean,
   parseCpuinfo,
   parseDmiSize,
   parseDmidecodeMemory,
-} from '../../agent/collectors/asset-discovery.js';
-import { formatIpv6, parseAddress, parseListenLine } from '../../agent/collectors/port-discovery.js';
+  formatIpv6,
+  parseAddress,
+  parseListenLine,
+} from '../../agent/collectors/index.js';
 
 test('parseAddress: IPv4 and IPv6 words in host byte order, both endiannesses', (t) => {
   t.deepEqual(parseAddress('0100007F:1F90', true), { ip: '127.0.0.1', port: 8080 });

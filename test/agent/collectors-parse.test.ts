@@ -7,22 +7,27 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import type { Reading } from '../../agent/collectors/collector.js';
-import { parseStat } from '../../agent/collectors/cpu.js';
-import { parseDiskstats } from '../../agent/collectors/disk-io.js';
 import {
+  type Reading,
+  parseStat,
+  parseDiskstats,
   diskUsageCollector,
   parseMounts,
   unescapeMountPath,
   usageReadings,
-} from '../../agent/collectors/disk-usage.js';
-import { parseFileNr } from '../../agent/collectors/fd.js';
-import { parseLoadavg } from '../../agent/collectors/load.js';
-import { memReadings, parseMeminfo, swapReadings } from '../../agent/collectors/memory.js';
-import { parseNetDev } from '../../agent/collectors/net.js';
-import { countTcpText, newCounts, tcpReadings } from '../../agent/collectors/tcp-states.js';
-import { lineState, scanTcpTable } from '../../agent/collectors/tcp-table.js';
-import { words } from '../../agent/collectors/text.js';
+  parseFileNr,
+  parseLoadavg,
+  memReadings,
+  parseMeminfo,
+  swapReadings,
+  parseNetDev,
+  countTcpText,
+  newCounts,
+  tcpReadings,
+  lineState,
+  scanTcpTable,
+  words,
+} from '../../agent/collectors/index.js';
 
 /** The value of `metric` (with exactly these tags, or untagged). */
 function value(readings: Reading[], metric: string, tags?: Record<string, string>): number | undefined {
