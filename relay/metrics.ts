@@ -106,54 +106,7 @@ export class RelayMetrics {
       help: 'Uplink connections established',
       registers: r,
     });
-    const gauge = (name: string, help: string, read: (s: RelayStatus) => number): void => {
-      new Gauge({
-        name,
-        help,
-        registers: r,
-        collect() {
-          this.set(read(status()));
-        },
-      });
-    };
-    gauge('owl_relay_spool_records', 'Records in the spool', (s) => s.spool.records);
-    gauge('owl_relay_spool_samples', 'Samples in the spool', (s) => s.spool.samples);
-    gauge('owl_relay_spool_bytes', 'Logical bytes in the spool', (s) => s.spool.bytes);
-    gauge('owl_relay_spool_disk_bytes', 'Bytes the spool takes on disk', (s) => s.spool.diskBytes);
-    gauge(
-      'owl_relay_spool_oldest_age_seconds',
-      'Age of the oldest spooled record',
-      (s) => s.spool.oldestAgeMs / 1000,
-    );
-    gauge(
-      'owl_relay_spool_dropped_samples_total',
-      'Samples dropped by the spool cap policy and never delivered upstream',
-      (s) => s.spool.droppedSamples,
-    );
-    gauge(
-      'owl_relay_spool_dropped_records_total',
-      'Records dropped by the spool cap policy and never delivered upstream',
-      (s) => s.spool.droppedRecords,
-    );
-    gauge('owl_relay_agents_connected', 'Agent connections open', (s) => s.agents.connected);
-    gauge('owl_relay_uplink_connected', '1 when the uplink is connected', (s) =>
-      s.uplink.state === 'connected' ? 1 : 0,
-    );
-    gauge(
-      'owl_relay_uplink_inflight_batches',
-      'Batches sent and not yet acknowledged',
-      (s) => s.uplink.inFlight,
-    );
-    gauge(
-      'owl_relay_uplink_oldest_unacked_age_seconds',
-      'Age of the oldest record the upstream has not acknowledged',
-      (s) => s.uplink.oldestUnackedAgeMs / 1000,
-    );
-    gauge(
-      'owl_relay_uplink_stuck',
-      '1 while a seq range is stuck (the upstream keeps failing to store it)',
-      (s) => (s.uplink.stuck === null ? 0 : 1),
-    );
+    registerStatusGauges(r, status);
   }
 
   /** Serve `/metrics` on host:port; resolves with the bound address. */
@@ -178,4 +131,56 @@ export class RelayMetrics {
     this.server = undefined;
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/** Gauges read from the relay's status at each scrape: spool, agents, uplink. */
+function registerStatusGauges(r: Registry[], status: () => RelayStatus): void {
+  const gauge = (name: string, help: string, read: (s: RelayStatus) => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers: r,
+      collect() {
+        this.set(read(status()));
+      },
+    });
+  };
+  gauge('owl_relay_spool_records', 'Records in the spool', (s) => s.spool.records);
+  gauge('owl_relay_spool_samples', 'Samples in the spool', (s) => s.spool.samples);
+  gauge('owl_relay_spool_bytes', 'Logical bytes in the spool', (s) => s.spool.bytes);
+  gauge('owl_relay_spool_disk_bytes', 'Bytes the spool takes on disk', (s) => s.spool.diskBytes);
+  gauge(
+    'owl_relay_spool_oldest_age_seconds',
+    'Age of the oldest spooled record',
+    (s) => s.spool.oldestAgeMs / 1000,
+  );
+  gauge(
+    'owl_relay_spool_dropped_samples_total',
+    'Samples dropped by the spool cap policy and never delivered upstream',
+    (s) => s.spool.droppedSamples,
+  );
+  gauge(
+    'owl_relay_spool_dropped_records_total',
+    'Records dropped by the spool cap policy and never delivered upstream',
+    (s) => s.spool.droppedRecords,
+  );
+  gauge('owl_relay_agents_connected', 'Agent connections open', (s) => s.agents.connected);
+  gauge('owl_relay_uplink_connected', '1 when the uplink is connected', (s) =>
+    s.uplink.state === 'connected' ? 1 : 0,
+  );
+  gauge(
+    'owl_relay_uplink_inflight_batches',
+    'Batches sent and not yet acknowledged',
+    (s) => s.uplink.inFlight,
+  );
+  gauge(
+    'owl_relay_uplink_oldest_unacked_age_seconds',
+    'Age of the oldest record the upstream has not acknowledged',
+    (s) => s.uplink.oldestUnackedAgeMs / 1000,
+  );
+  gauge(
+    'owl_relay_uplink_stuck',
+    '1 while a seq range is stuck (the upstream keeps failing to store it)',
+    (s) => (s.uplink.stuck === null ? 0 : 1),
+  );
 }

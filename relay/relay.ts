@@ -83,7 +83,16 @@ export class Relay {
       now,
       write: (records) => this.writeRecords(records),
     });
-    this.uplink = new UplinkClient({
+    this.uplink = this.uplinkClient(options);
+    this.server = this.agentServer();
+    this.diskTimer = setInterval(() => void this.refreshDiskBytes(), 5000);
+    this.diskTimer.unref();
+  }
+
+  /** The uplink to the upstream, its events counted in the metrics. */
+  private uplinkClient(options: RelayStartOptions): UplinkClient {
+    const { config, spool, cache, log, now } = this;
+    return new UplinkClient({
       relayId: config.relayId,
       token: config.token,
       urls: config.upstreams,
@@ -116,7 +125,12 @@ export class Relay {
       log: log.child({ part: 'uplink' }),
       now,
     });
-    this.server = new AgentServer({
+  }
+
+  /** The agent listener, spooling into this relay. */
+  private agentServer(): AgentServer {
+    const { config, log, now } = this;
+    return new AgentServer({
       listen: config.listen,
       ...(config.agentTls === undefined ? {} : { tls: readTls(config.agentTls) }),
       maxConnections: config.maxConnections,
@@ -152,8 +166,6 @@ export class Relay {
         log.warn({ agent: address, code }, 'agent connection refused');
       },
     });
-    this.diskTimer = setInterval(() => void this.refreshDiskBytes(), 5000);
-    this.diskTimer.unref();
   }
 
   /**

@@ -254,33 +254,15 @@ export class Registry {
     };
     for (const e of events) {
       switch (e.kind) {
-        case 'heartbeat': {
-          const r = this.hosts.get(e.uuid);
-          // A relay's clock may run ahead: a time past ours would keep a dead host up.
-          const at = Math.min(e.atMs, this.options.now());
-          if (r !== undefined && at > r.lastSeenMs) {
-            this.hosts.set(e.uuid, { ...r, lastSeenMs: at });
+        case 'heartbeat':
+          if (this.seen(e)) changedHosts.add(e.uuid);
+          break;
+        case 'discover':
+          if (this.discover(e)) {
             changedHosts.add(e.uuid);
+            pushed.add(e.uuid);
           }
           break;
-        }
-        case 'discover': {
-          const r = this.hosts.get(e.uuid);
-          const services = r?.host.services ?? [];
-          const i = services.findIndex((s) => s.name === e.service);
-          const service = services[i];
-          if (r === undefined || service === undefined || service.items?.[e.metric] !== undefined) break;
-          const updated: Service = {
-            ...service,
-            items: { ...service.items, [e.metric]: { key: e.metric, data_type: 'GAUGE' } },
-          };
-          const next = services.slice();
-          next[i] = updated;
-          this.hosts.set(e.uuid, { ...r, host: { ...r.host, services: next } });
-          changedHosts.add(e.uuid);
-          pushed.add(e.uuid);
-          break;
-        }
         case 'ports':
           setKv(`inv/ports/${e.uuid}`, e.ports);
           break;
@@ -307,6 +289,33 @@ export class Registry {
         }
       },
     };
+  }
+
+  /** A heartbeat: the host's last-seen time moves forward (true), or stays. */
+  private seen(e: Extract<RegistryEvent, { kind: 'heartbeat' }>): boolean {
+    const r = this.hosts.get(e.uuid);
+    // A relay's clock may run ahead: a time past ours would keep a dead host up.
+    const at = Math.min(e.atMs, this.options.now());
+    if (r === undefined || at <= r.lastSeenMs) return false;
+    this.hosts.set(e.uuid, { ...r, lastSeenMs: at });
+    return true;
+  }
+
+  /** A metric discovered in a service: added to its items (true), unless unknown or already there. */
+  private discover(e: Extract<RegistryEvent, { kind: 'discover' }>): boolean {
+    const r = this.hosts.get(e.uuid);
+    const services = r?.host.services ?? [];
+    const i = services.findIndex((s) => s.name === e.service);
+    const service = services[i];
+    if (r === undefined || service === undefined || service.items?.[e.metric] !== undefined) return false;
+    const updated: Service = {
+      ...service,
+      items: { ...service.items, [e.metric]: { key: e.metric, data_type: 'GAUGE' } },
+    };
+    const next = services.slice();
+    next[i] = updated;
+    this.hosts.set(e.uuid, { ...r, host: { ...r.host, services: next } });
+    return true;
   }
 
   /** GETDEVICES / GETPORTS: answered by zone. */
