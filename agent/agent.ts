@@ -147,6 +147,7 @@ export class Agent {
       ackTimeoutMs: config.ackTimeout * 1000,
       heartbeatMs: config.heartbeatInterval * 1000,
       hostUpdateMs: config.hostUpdateInterval * 1000,
+      probeMs: config.relayProbeInterval * 1000,
     });
     this.sender.start();
     await this.scheduleCollectors();

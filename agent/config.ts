@@ -34,6 +34,8 @@ export interface AgentConfig {
   /** Seconds between HOSTCONFIG/CLIENTVERSION requests. */
   hostUpdateInterval: number;
   heartbeatInterval: number;
+  /** Seconds between checks, while on another relay, whether the nearest one answers again. */
+  relayProbeInterval: number;
   /** Seconds without an ACK for the oldest batch before the connection is dropped (never below 10). */
   ackTimeout: number;
   /** Seconds a plugin may run (default: its interval, at most 60). */
@@ -56,6 +58,7 @@ export function defaultAgentConfig(): AgentConfig {
     hostUpdateInterval: 300,
     heartbeatInterval: 30,
     ackTimeout: 30,
+    relayProbeInterval: 60,
     buffer: { maxBytes: 64 * 1024 * 1024, memoryBytes: 1024 * 1024 },
     batch: { maxSamples: 1000, lingerMs: 200 },
     discovery: { portsInterval: 600, assetsInterval: 900 },
@@ -94,6 +97,7 @@ export const AGENT_CONFIG_RULE: Rule = {
     hostUpdateInterval: { type: 'integer', min: 10, max: 86_400 },
     heartbeatInterval: { type: 'integer', min: 1, max: 3600 },
     ackTimeout: { type: 'integer', min: 10, max: 3600 },
+    relayProbeInterval: { type: 'integer', min: 1, max: 86_400 },
     pluginTimeout: { type: 'integer', min: 1, max: 3600 },
     buffer: {
       type: 'object',

@@ -36,3 +36,4 @@ export { seriesDataFrames, v3MetricName } from './link/v3-frames.js';
 export { fetchAgentStatus } from './status-socket.js';
 export { parseClientConf, readV3Dir } from './v3-migration.js';
 export { AGENT_NAME, AGENT_VERSION } from './version.js';
+export { RateTracker, ratesFromReadings, seriesKey, wrappedDelta, type RawReading } from './rates.js';

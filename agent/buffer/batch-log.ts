@@ -103,7 +103,7 @@ export class BatchLog {
 
   /** Open the buffer in `dir`, creating it or recovering what a crash left. */
   static async open(options: BatchLogOptions): Promise<BatchLog> {
-    await mkdir(options.dir, { recursive: true });
+    await mkdir(options.dir, { recursive: true, mode: 0o700 });
     const sessionPath = join(options.dir, 'session');
     let session = (await readFileIfExists(sessionPath))?.trim();
     if (!session) {
@@ -271,7 +271,7 @@ export class BatchLog {
 
   private async openSegment(seq: number, existing?: Segment): Promise<void> {
     const segment = existing ?? { name: segmentName(seq), bytes: 0, live: 0 };
-    const fh = await open(join(this.options.dir, segment.name), existing ? 'r+' : 'w');
+    const fh = await open(join(this.options.dir, segment.name), existing ? 'r+' : 'w', 0o600);
     if (!existing) {
       this.segments.push(segment);
       await syncDir(this.options.dir);

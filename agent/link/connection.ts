@@ -69,6 +69,9 @@ export class RelayConnection {
   mode: SessionMode | undefined;
   /** Milliseconds from connect() to the TCP (or TLS) connection being up. */
   connectMs: number | undefined;
+  /** Milliseconds from connect() to the session being ready (HELLO answered): how near the relay is. */
+  readyMs: number | undefined;
+  readonly startedAt: number;
   private readonly socket: Socket;
   private readonly decoder: FrameDecoder;
   private timer: TimerHandle | undefined;
@@ -82,6 +85,7 @@ export class RelayConnection {
   ) {
     this.decoder = new FrameDecoder({ maxFrameBytes: options.maxFrameBytes ?? 1 << 20 });
     const started = options.timers.now();
+    this.startedAt = started;
     this.socket = openSocket(address);
     this.socket.setNoDelay(true);
     this.timer = options.timers.setTimeout(
@@ -158,6 +162,7 @@ export class RelayConnection {
     if (this.mode !== undefined || this.done) return;
     this.options.timers.clearTimeout(this.timer);
     this.mode = mode;
+    this.readyMs = this.options.timers.now() - this.startedAt;
     this.on.ready(mode);
   }
 

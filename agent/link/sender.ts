@@ -64,7 +64,8 @@ export interface SenderStatus {
   mode: SessionMode | null;
   connectedAt: number | null;
   inFlight: number;
-  connectMs: Record<string, number>;
+  /** Per relay, ms to a ready session when last measured. */
+  readyMs: Record<string, number>;
   acked: number;
   duplicates: number;
   rejectedBatches: number;
@@ -84,7 +85,8 @@ const CONTENT_CODES = new Set<string>([
 export class Sender {
   private link: RelayConnection | undefined;
   private attempts = new Set<RelayConnection>();
-  private readonly connectMs = new Map<string, number>();
+  /** Per relay, ms from connect to a ready session at the last race: the nearest is the smallest. */
+  private readonly distance = new Map<string, number>();
   /** Relays that refused HELLO: spoken to in v3 from then on. */
   private readonly v3Relays = new Set<string>();
   private readonly inFlight = new Map<number, number>();
@@ -134,7 +136,7 @@ export class Sender {
       mode: this.link?.mode ?? null,
       connectedAt: this.connectedAt,
       inFlight: this.inFlight.size,
-      connectMs: Object.fromEntries(this.connectMs),
+      readyMs: Object.fromEntries(this.distance),
       ...this.counts,
       lastError: this.lastError,
     };
@@ -191,16 +193,22 @@ export class Sender {
   }
 
   private onReady(conn: RelayConnection, mode: SessionMode): void {
-    if (conn.connectMs !== undefined) this.connectMs.set(conn.address.label, conn.connectMs);
+    this.distance.set(conn.address.label, conn.readyMs!);
     if (this.link || this.stopped) return conn.close(undefined, 'another relay answered first');
     this.link = conn;
-    for (const other of this.attempts)
-      if (other !== conn) other.close(undefined, 'another relay answered first');
+    for (const other of this.attempts) {
+      if (other === conn) continue;
+      // Not ready yet: at least this far, so a stale better figure does not pull the agent back.
+      const atLeast = this.o.timers.now() - other.startedAt;
+      if ((this.distance.get(other.address.label) ?? 0) < atLeast)
+        this.distance.set(other.address.label, atLeast);
+      other.close(undefined, 'another relay answered first');
+    }
     this.attempts.clear();
     this.connectedAt = this.o.timers.now();
     this.unreachableLogged = false;
     if (mode === 'v3') this.backoff.reset();
-    this.o.logger.info({ relay: conn.address.label, mode, connectMs: conn.connectMs }, 'connected to relay');
+    this.o.logger.info({ relay: conn.address.label, mode, readyMs: conn.readyMs }, 'connected to relay');
     this.sendHostConfig();
     for (const frame of this.pendingInventory.values()) conn.send(frame);
     this.pendingInventory.clear();
@@ -229,9 +237,6 @@ export class Sender {
 
   private onClosed(conn: RelayConnection, reason: CloseReason): void {
     this.attempts.delete(conn);
-    if (conn.connectMs !== undefined && !this.connectMs.has(conn.address.label)) {
-      this.connectMs.set(conn.address.label, conn.connectMs);
-    }
     if (reason.helloRefused && conn.address.protocol === 'auto') this.v3Relays.add(conn.address.label);
     if (conn !== this.link) {
       if (!this.link && this.attempts.size === 0) this.scheduleRetry(reason);
@@ -277,8 +282,8 @@ export class Sender {
     if (!link || this.stopped) return;
     let best: RelayAddress | undefined;
     for (const r of this.o.relays) {
-      const ms = this.connectMs.get(r.label);
-      if (ms !== undefined && (best === undefined || ms < this.connectMs.get(best.label)!)) best = r;
+      const ms = this.distance.get(r.label);
+      if (ms !== undefined && (best === undefined || ms < this.distance.get(best.label)!)) best = r;
     }
     if (!best || best.label === link.address.label) return;
     const ms = await probeConnect(best, this.o.connectTimeoutMs ?? 5000);

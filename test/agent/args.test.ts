@@ -1,7 +1,6 @@
-/* eslint-disable no-restricted-imports -- unit tests reach the agent's modules directly (there is no agent/index.ts) */
 import test from 'ava';
 import fc from 'fast-check';
-import { ArgsError, joinArgs, quoteArg, splitArgs } from '../../agent/plugins/args.js';
+import { ArgsError, joinArgs, quoteArg, splitArgs } from '../../agent/plugins/index.js';
 
 test('whitespace separates words; runs of it are one separator', (t) => {
   t.deepEqual(splitArgs('  -h  localhost\t-p 80\n'), ['-h', 'localhost', '-p', '80']);

@@ -1,4 +1,3 @@
-/* eslint-disable no-restricted-imports -- unit tests reach the agent's modules directly (there is no agent/index.ts) */
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -6,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BatchSample, Service } from '../../protocol/wire/index.js';
-import type { AgentLogger } from '../../agent/log.js';
-import { PluginHost, type ServiceStatus } from '../../agent/plugins/plugin-host.js';
+import type { AgentLogger } from '../../agent/index.js';
+import { PluginHost, type ServiceStatus } from '../../agent/plugins/index.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
 import { PluginDir, pollUntil, processAlive, TCP_STATE_PY } from '../fixtures/agent-plugins/plugin-dir.js';
 

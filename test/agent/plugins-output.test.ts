@@ -1,6 +1,5 @@
-/* eslint-disable no-restricted-imports -- unit tests reach the agent's modules directly (there is no agent/index.ts) */
 import test from 'ava';
-import { parsePluginOutput, snippet } from '../../agent/plugins/output.js';
+import { parsePluginOutput, snippet } from '../../agent/plugins/index.js';
 
 test('v3 flat object: each numeric key a sample', (t) => {
   const out = parsePluginOutput('{"TCP_CLOSE_WAIT": 46, "TCP_LISTEN": 46, "TCP_ESTABLISHED": 97}\n');

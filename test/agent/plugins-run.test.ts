@@ -1,10 +1,9 @@
-/* eslint-disable no-restricted-imports -- unit tests reach the agent's modules directly (there is no agent/index.ts) */
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runPlugin } from '../../agent/plugins/run-plugin.js';
-import { resolvePluginPath } from '../../agent/plugins/plugin-path.js';
+import { runPlugin } from '../../agent/plugins/index.js';
+import { resolvePluginPath } from '../../agent/plugins/index.js';
 import { PluginDir, pollUntil, processAlive, TCP_STATE_PY } from '../fixtures/agent-plugins/plugin-dir.js';
 
 let dir: PluginDir;

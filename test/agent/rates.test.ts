@@ -1,4 +1,3 @@
-/* eslint-disable no-restricted-imports -- unit tests reach the agent's modules directly (there is no agent/index.ts) */
 import test from 'ava';
 import {
   RateTracker,
@@ -6,7 +5,7 @@ import {
   seriesKey,
   wrappedDelta,
   type RawReading,
-} from '../../agent/rates.js';
+} from '../../agent/index.js';
 
 const T0 = 1_700_000_000_000;
 

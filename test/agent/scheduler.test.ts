@@ -1,7 +1,6 @@
-/* eslint-disable no-restricted-imports -- unit tests reach the agent's modules directly (there is no agent/index.ts) */
 import test from 'ava';
-import { Scheduler } from '../../agent/plugins/scheduler.js';
-import type { AgentLogger } from '../../agent/log.js';
+import { Scheduler } from '../../agent/plugins/index.js';
+import type { AgentLogger } from '../../agent/index.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
 
 /** A logger that keeps what it was told. */
