@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import type { TimerHandle } from '../protocol/index.js';
 import type { IngestGate } from './ingest-gate.js';
 
-export interface AgentFlowOptions {
+interface AgentFlowOptions {
   /** Pause reading while this many packets of the connection await durability. */
   maxPendingPackets: number;
   /** Refuse a write that would let more unsent bytes than this pile up. */

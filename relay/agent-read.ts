@@ -24,7 +24,7 @@ interface FrameRun {
 }
 
 /** The packets queued during one read, and the promise their append settles. */
-export interface ReadAppend {
+interface ReadAppend {
   requests: SpoolRequest[];
   /** The run being extended, not yet in `requests`. */
   run: FrameRun | undefined;

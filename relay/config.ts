@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { RelayError, RelayErrorCode } from './errors.js';
 import { ZSTD_MAX_LEVEL } from '../protocol/index.js';
-
-export type SpoolPolicy = 'drop-oldest' | 'reject-new';
+import type { SpoolPolicy } from './spool/index.js';
 
 export interface RelayConfig {
   /** This relay's id at the upstream (its zone). */
@@ -54,7 +53,7 @@ export interface RelayConfig {
  * default saved). The first two act on the process and take effect when `owl-relay run` starts
  * Node with them (relay/process-settings.ts); the rest are bounds inside the relay.
  */
-export interface RelayMemoryConfig {
+interface RelayMemoryConfig {
   /**
    * V8 semi-space of the main thread, MiB (node --max-semi-space-size; the young generation is
    * about three of them). Node 24 grows it to 64 MiB under load, and each collection then finds

@@ -48,7 +48,7 @@ import { StuckRanges, type StuckRange } from './uplink-stuck.js';
 import { newTrace, tlsRefusal, TlsRefusals, tracedTlsConnect, type AttemptTrace } from './uplink-tls.js';
 
 export { TLS_FAILURES_BEFORE_SLOW } from './uplink-tls.js';
-export { STUCK_AFTER_FAILURES, type StuckRange } from './uplink-stuck.js';
+export type { StuckRange } from './uplink-stuck.js';
 
 export type UplinkState = 'connecting' | 'connected' | 'disconnected' | 'stopped';
 

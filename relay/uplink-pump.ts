@@ -34,7 +34,7 @@ import type { Released, Spool, SpoolEntry } from './spool/index.js';
 import { LiveTail } from './uplink-tail.js';
 import type { UplinkClientOptions, UplinkLogger } from './uplink-client.js';
 
-export interface PumpOptions extends Pick<
+interface PumpOptions extends Pick<
   UplinkClientOptions,
   | 'batch'
   | 'tailBytes'

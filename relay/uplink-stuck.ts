@@ -22,7 +22,7 @@ export interface StuckRange {
 }
 
 /** Same failure, same range, this many times in a row: the range is stuck and retried slowly. */
-export const STUCK_AFTER_FAILURES = 2;
+const STUCK_AFTER_FAILURES = 2;
 
 export class StuckRanges {
   /** The failure the upstream reported on the current connection, if any. */

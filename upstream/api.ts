@@ -12,7 +12,7 @@ import { StoreError, StoreErrorCode, type SampleStore } from './store/index.js';
 import { DIRECT_ZONE } from './zones.js';
 import { HttpError, UpstreamErrorCode } from './errors.js';
 
-export interface ApiDeps {
+interface ApiDeps {
   token: string;
   registry: Registry;
   relays: RelayDirectory;

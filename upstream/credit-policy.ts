@@ -41,7 +41,7 @@
 /** Default budget of unacknowledged batches across all relays (4 relays at the default window of 8). */
 export const DEFAULT_MAX_INFLIGHT_BATCHES = 32;
 
-export interface CreditPolicyOptions {
+interface CreditPolicyOptions {
   /** Batches in flight across all relays, shared evenly. */
   maxInflightBatches: number;
   /** Most batches in flight for one relay, however few are connected. */

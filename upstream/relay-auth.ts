@@ -11,7 +11,7 @@ import { TLSSocket } from 'node:tls';
 import { parseAuthHeader, UPLINK_PATH } from '../protocol/index.js';
 import type { RelayDirectory } from './relays.js';
 
-export type UpgradeVerdict =
+type UpgradeVerdict =
   { ok: true; relayId: string } | { ok: false; status: number; text: string; why: string; relay?: string };
 
 /** Check an upgrade request's path, credentials and client certificate. */

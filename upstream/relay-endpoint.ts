@@ -62,13 +62,13 @@ import type { SampleStore } from './store/index.js';
 /** Most points in one store write (the store may take fewer: its maxWritePoints, 100,000 by default). */
 const MAX_WRITE_POINTS = 50_000;
 
-export interface EndpointLogger {
+interface EndpointLogger {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
 }
 
-export interface RelayEndpointOptions {
+interface RelayEndpointOptions {
   store: SampleStore;
   ranges: StoredRanges;
   registry: Registry;

@@ -14,14 +14,14 @@ import { UPLINK_MAX_RECORD_BYTES } from './record.js';
 type Schema = Record<string, unknown>;
 
 /** Types whose body is binary, not JSON. */
-export type BinaryType = 'BATCH' | 'BATCH_ACK';
+type BinaryType = 'BATCH' | 'BATCH_ACK';
 export type JsonType = Exclude<UplinkMessageType, BinaryType>;
 
 /** Largest batch payload a WELCOME may allow (64 MiB). */
 const UPLINK_MAX_BATCH_BYTES_LIMIT = 64 * 1024 * 1024;
 
 /** Where a JSON body carries a v3 packet body, and its packet type. */
-export interface NestedPacket {
+interface NestedPacket {
   /** JSON pointer of the nested body. */
   field: string;
   type: PacketType;

@@ -32,7 +32,7 @@ const zstd = createRequire(import.meta.url)('zstd-napi/binding.js') as typeof Zs
 /** Highest level accepted (zstd's own maximum is 22; above 19 needs far more memory). */
 export const ZSTD_MAX_LEVEL = 19;
 
-export interface ZstdOptions {
+interface ZstdOptions {
   /** 1–ZSTD_MAX_LEVEL. */
   level: number;
   /** Shortest match (3–7); absent: the level's own. */
@@ -44,7 +44,7 @@ export interface ZstdOptions {
  * a fresh context per call, as its API offers no other). A bench switch (docs/benchmarks.md, zstd
  * A/B), read from OWL_ZSTD_IMPL when a compressor is made; `napi` unless it says `zlib`.
  */
-export type ZstdImpl = 'napi' | 'zlib';
+type ZstdImpl = 'napi' | 'zlib';
 
 function implFromEnv(): ZstdImpl {
   return process.env.OWL_ZSTD_IMPL === 'zlib' ? 'zlib' : 'napi';

@@ -13,11 +13,11 @@
  * Segment directories are named `seg-<first seq as 16 hex digits>`.
  */
 
-export const KEY_BYTES = 8;
+const KEY_BYTES = 8;
 export const VALUE_HEADER_BYTES = 12;
 export const META_KEY = Buffer.from([0xff]);
-export const META_VERSION = 1;
-export const SEGMENT_PREFIX = 'seg-';
+const META_VERSION = 1;
+const SEGMENT_PREFIX = 'seg-';
 export const TRASH_PREFIX = 'trash-';
 
 /** Logical bytes of one record: key + value. */
@@ -37,15 +37,6 @@ export function decodeKey(key: Buffer): number {
   return key.readUInt32BE(0) * 2 ** 32 + key.readUInt32BE(4);
 }
 
-export function encodeValue(receivedAt: number, samples: number, payload: Buffer): Buffer {
-  return encodeValueInto(
-    Buffer.allocUnsafe(VALUE_HEADER_BYTES + payload.length),
-    receivedAt,
-    samples,
-    payload,
-  );
-}
-
 /** The value into the start of `out` (at least VALUE_HEADER_BYTES + payload.length long); returns that view. */
 export function encodeValueInto(out: Buffer, receivedAt: number, samples: number, payload: Buffer): Buffer {
   out.writeDoubleBE(receivedAt, 0);
@@ -54,7 +45,7 @@ export function encodeValueInto(out: Buffer, receivedAt: number, samples: number
   return out.subarray(0, VALUE_HEADER_BYTES + payload.length);
 }
 
-export interface DecodedValue {
+interface DecodedValue {
   receivedAt: number;
   samples: number;
   payload: Buffer;

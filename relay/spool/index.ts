@@ -12,13 +12,7 @@ export type {
 } from './spool.js';
 export { DEFAULT_READ_MAX_RECORDS, DEFAULT_READ_MAX_BYTES } from './spool.js';
 export { SpoolError, SpoolErrorCode } from './errors.js';
-export {
-  RocksSpool,
-  openRocksSpool,
-  type RocksSpoolOptions,
-  SEGMENT_MAX_RECORDS,
-  MIN_MAX_BYTES,
-} from './rocks-spool.js';
+export { RocksSpool, openRocksSpool, type RocksSpoolOptions } from './rocks-spool.js';
 export { WorkerSpool, type WorkerSpoolOptions } from './worker-spool.js';
 export { MemorySpool, type MemorySpoolOptions } from './memory-spool.js';
 export { recordBytes } from './format.js';

@@ -82,8 +82,6 @@ import { attributeReleased, checkRecords, mergeRanges, noopLogger } from './comm
 import { SegmentLog } from './segment-log.js';
 import { recoverSegments, SEGMENT_MAX_RECORDS } from './recovery.js';
 
-export { SEGMENT_MAX_RECORDS };
-
 export interface RocksSpoolOptions {
   /** Spool directory (created if missing). */
   dir: string;
@@ -106,7 +104,7 @@ export interface RocksSpoolOptions {
   maxOpenSegments?: number;
 }
 
-export const MIN_MAX_BYTES = 1 << 20;
+const MIN_MAX_BYTES = 1 << 20;
 const DEFAULT_MAX_BYTES = 1 << 30;
 const MAX_RECORDS_PER_APPEND = 1 << 20;
 

@@ -29,7 +29,7 @@ import {
 /** Rows per iterator step and per delete batch. */
 const CHUNK = 4096;
 
-export interface SegmentLogOptions {
+interface SegmentLogOptions {
   dir: string;
   rocksOptions: RocksOpenOptions;
   now: () => number;
@@ -43,7 +43,7 @@ export interface SegmentLogOptions {
 }
 
 /** What one append staged: its records' logical bytes and samples. */
-export interface StagedAppend {
+interface StagedAppend {
   records: readonly SpoolRecord[];
   bytes: number;
   samples: number;

@@ -47,7 +47,7 @@ function clamp(x: number, lo: number, hi: number): number {
  * A record to write: its value (header, then payload) is encoded when the batch is built, into a
  * buffer reused for every record, so staging a record copies nothing and allocates no value.
  */
-export interface RecordPut {
+interface RecordPut {
   key: Buffer;
   receivedAt: number;
   samples: number;

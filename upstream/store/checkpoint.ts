@@ -15,7 +15,7 @@ import { PendingSet } from './pending.js';
 import type { StoreLimits, StoreTimers } from './options.js';
 import type { StoreState } from './store-state.js';
 
-export interface CheckpointDeps {
+interface CheckpointDeps {
   limits: Pick<StoreLimits, 'maxPendingPoints' | 'maxPendingAgeMs' | 'checkpointChunkBlocks'>;
   now: () => number;
   timers: StoreTimers;

@@ -14,7 +14,7 @@ import { mergeSorted, normalize, type PendingSet } from './pending.js';
 import type { StoreState } from './store-state.js';
 
 /** One (series, bucket) slice of a checkpoint: points [start, end) of `ts`/`vals`. */
-export interface FoldUnit {
+interface FoldUnit {
   id: number;
   bucket: number;
   ts: number[];

@@ -4,11 +4,11 @@
  * and its invariants are described in rocks-store.ts.
  */
 
-export const P_FORMAT = 0x76; // 'v'
-export const P_COUNTER = 0x63; // 'c'
-export const P_SERIES = 0x73; // 's'  series key -> id
+const P_FORMAT = 0x76; // 'v'
+const P_COUNTER = 0x63; // 'c'
+const P_SERIES = 0x73; // 's'  series key -> id
 export const P_ID = 0x69; // 'i'      id -> series key
-export const P_BLOCK = 0x62; // 'b'   id, bucket -> block
+const P_BLOCK = 0x62; // 'b'   id, bucket -> block
 export const P_LOG = 0x77; // 'w'     seq -> buffered write record
 export const P_META = 0x6d; // 'm'    caller meta
 
@@ -17,7 +17,7 @@ export const TWO_32 = 2 ** 32;
 
 export const FORMAT_KEY = Buffer.from([P_FORMAT]);
 
-export function counterKey(name: string): Buffer {
+function counterKey(name: string): Buffer {
   return Buffer.concat([Buffer.from([P_COUNTER]), Buffer.from(name, 'utf8')]);
 }
 

@@ -11,7 +11,7 @@ import type { MetaOp } from './types.js';
 
 const MAX_META_KEY_CHARS = 1024;
 
-export function checkMetaKey(key: unknown): void {
+function checkMetaKey(key: unknown): void {
   if (typeof key !== 'string' || key.length === 0 || key.length > MAX_META_KEY_CHARS) {
     throw new StoreError(StoreErrorCode.BAD_META, 'meta key must be a non-empty string within 1024 chars');
   }

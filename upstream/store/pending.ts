@@ -4,7 +4,7 @@
  * checkpoint threshold (`maxPendingPoints`): about 16 bytes per point.
  */
 
-export class SeriesPending {
+class SeriesPending {
   readonly ts: number[] = [];
   readonly vals: number[] = [];
 }

@@ -10,7 +10,7 @@ import { closedError } from './errors.js';
 import type { StoreState } from './store-state.js';
 import type { WriteTask } from './write-task.js';
 
-export interface PipelineHooks {
+interface PipelineHooks {
   /** Commit one group, settling each of its writes. */
   commit(group: WriteTask[]): Promise<void>;
   /** Run after each group (a checkpoint may be due). */

@@ -30,7 +30,7 @@ export interface WriteTask {
   reject: (err: unknown) => void;
 }
 
-export type PreparedWrite = Omit<WriteTask, 'resolve' | 'reject'>;
+type PreparedWrite = Omit<WriteTask, 'resolve' | 'reject'>;
 
 /** Check a write and look its series up; undefined when it holds nothing to commit. Throws the coded refusal. */
 export function prepareWrite(
