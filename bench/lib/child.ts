@@ -6,10 +6,9 @@
  * closes (the bench died). Waits are on lines or exit, always with deadlines.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { WakeSignal } from '../../test/helpers/wake-signal.js';
+import { LineProcess } from '../../test/helpers/watched-process.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -25,38 +24,11 @@ export interface StartOptions {
   tsx?: boolean;
 }
 
-export class Child {
-  readonly lines: string[] = [];
-  stderrTail = '';
-  exited = false;
-  exitCode: number | null = null;
-  exitSignal: NodeJS.Signals | null = null;
-  private partial = '';
-  private readonly signal = new WakeSignal();
-  private readonly exit: Promise<void>;
+export class Child extends LineProcess {
+  protected readonly lineWaitMs = 20_000;
 
-  private constructor(
-    readonly name: string,
-    readonly proc: ChildProcess,
-  ) {
-    proc.stdout?.setEncoding('utf8');
-    proc.stdout?.on('data', (chunk: string) => {
-      const parts = (this.partial + chunk).split('\n');
-      this.partial = parts.pop() ?? '';
-      this.lines.push(...parts);
-      this.signal.wake();
-    });
-    proc.stderr?.setEncoding('utf8');
-    proc.stderr?.on('data', (chunk: string) => {
-      this.stderrTail = (this.stderrTail + chunk).slice(-4000);
-    });
-    proc.stdin?.on('error', () => undefined);
-    this.exit = once(proc, 'exit').then(([code, signal]) => {
-      this.exited = true;
-      this.exitCode = code as number | null;
-      this.exitSignal = signal as NodeJS.Signals | null;
-      this.signal.wake();
-    });
+  private constructor(name: string, proc: ChildProcess) {
+    super(name, proc);
   }
 
   /** Run `bench/lib/<script>` (or `options.file`) with `args`. */
@@ -73,62 +45,9 @@ export class Child {
     return new Child(script, proc);
   }
 
-  get pid(): number {
-    return this.proc.pid ?? -1;
-  }
-
-  /** Wait for a stdout line (at index >= `from`) matching `re`. */
-  async waitLine(re: RegExp, ms = 20_000, from = 0): Promise<RegExpMatchArray> {
-    const deadline = Date.now() + ms;
-    let i = from;
-    for (;;) {
-      for (; i < this.lines.length; i++) {
-        const m = re.exec(this.lines[i] as string);
-        if (m !== null) return m;
-      }
-      if (this.exited) {
-        throw new Error(`${this.name} exited (${this.describeExit()}) before ${re}:\n${this.stderrTail}`);
-      }
-      const left = deadline - Date.now();
-      if (left <= 0)
-        throw new Error(`${this.name}: no line matching ${re} within ${ms} ms:\n${this.stderrTail}`);
-      await this.signal.sleep(left);
-    }
-  }
-
-  send(line: string): void {
-    this.proc.stdin?.write(`${line}\n`);
-  }
-
-  /** Send `command` and wait for the next line matching `re` after it. */
-  async ask(command: string, re: RegExp, ms = 20_000): Promise<RegExpMatchArray> {
-    const from = this.lines.length;
-    this.send(command);
-    return this.waitLine(re, ms, from);
-  }
-
-  /** `status` → parsed `STATUS <json>`. */
-  async status<T>(ms = 10_000): Promise<T> {
-    const m = await this.ask('status', /^STATUS (.*)$/, ms);
-    return JSON.parse(m[1] as string) as T;
-  }
-
   /** Ask the child to stop (`stop` line), wait for its exit; SIGKILL after `ms`. */
   async stop(ms = 15_000): Promise<void> {
-    if (this.exited) return;
-    this.send('stop');
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), ms);
-    await this.exit;
-    clearTimeout(timer);
-  }
-
-  async kill(): Promise<void> {
-    if (!this.exited) this.proc.kill('SIGKILL');
-    await this.exit;
-  }
-
-  describeExit(): string {
-    return this.exitSignal !== null ? `signal ${this.exitSignal}` : `code ${String(this.exitCode)}`;
+    await this.stopBy(() => this.send('stop'), ms);
   }
 }
 

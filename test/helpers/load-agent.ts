@@ -14,15 +14,8 @@
  */
 import { createHash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { once } from 'node:events';
-import {
-  defaultParser,
-  encodePacket,
-  FrameDecoder,
-  PacketType,
-  type BatchSample,
-  type SeriesBatch,
-} from '../../protocol/index.js';
+import { encodePacket, PacketType, type BatchSample, type SeriesBatch } from '../../protocol/index.js';
+import { helloLink } from './hello-link.js';
 import { WakeSignal } from './wake-signal.js';
 
 export interface LoadAgentOptions {
@@ -135,46 +128,27 @@ export class LoadAgent {
     this.sentAt.clear();
     clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
-    socket.setNoDelay(true);
-    socket.on('error', () => undefined);
-    await once(socket, 'connect');
-    const decoder = new FrameDecoder();
-    let helloSeen = false;
-    socket.on('data', (chunk: Buffer) => {
-      let frames;
-      try {
-        frames = decoder.push(chunk);
-      } catch (err) {
-        this.errors.push(String(err));
-        socket.destroy();
-        return;
-      }
-      for (const frame of frames) {
-        const packet = defaultParser.parse(frame);
-        if (packet.type === PacketType.HELLO) helloSeen = true;
-        else if (packet.type === PacketType.ACK)
-          this.handleAck(socket, packet.body.seq, packet.body.duplicate);
-        else if (packet.type === PacketType.ERROR) this.errors.push(packet.body.code);
-      }
-      this.signal.wake();
-    });
-    socket.on('close', () => {
-      if (this.socket === socket) {
-        this.ready = false;
-        this.scheduleReconnect();
-      }
-      this.signal.wake();
-    });
-    socket.write(
-      encodePacket(PacketType.HELLO, {
+    const answered = await helloLink(
+      socket,
+      {
         version: 1,
         features: ['batch', 'ack'],
         uuid: this.options.uuid,
         ...(this.options.token === undefined ? {} : { token: this.options.token }),
-      }),
+      },
+      {
+        ack: (s, seq, duplicate) => this.handleAck(s, seq, duplicate),
+        error: (text) => this.errors.push(text),
+        close: (s) => {
+          if (this.socket !== s) return;
+          this.ready = false;
+          this.scheduleReconnect();
+        },
+        wake: () => this.signal.wake(),
+      },
+      (predicate, ms, what) => this.until(predicate, ms, what),
     );
-    await this.until(() => helloSeen || socket.destroyed, 10_000, 'HELLO answer');
-    if (!helloSeen) throw new Error(`relay closed the connection: ${this.errors.join(', ')}`);
+    if (!answered) throw new Error(`relay closed the connection: ${this.errors.join(', ')}`);
     this.ready = true;
     this.connects++;
     for (const seq of this.unacked()) {

@@ -12,8 +12,8 @@
  * `Pacer` drives agents at a total rate (samples/s), bounded in batches.
  */
 import { connect, type Socket } from 'node:net';
-import { once } from 'node:events';
-import { defaultParser, encodePacket, FrameDecoder, PacketType } from '../../protocol/index.js';
+import { encodePacket, PacketType } from '../../protocol/index.js';
+import { helloLink } from './hello-link.js';
 import { callApi, type ApiTarget } from './upstream-api.js';
 import { seededRandom } from './upstream-check.js';
 import { WakeSignal } from './wake-signal.js';
@@ -193,43 +193,26 @@ export class NoisyAgent {
     this.socket = socket;
     this.ready = false;
     this.inFlight = 0;
-    socket.setNoDelay(true);
-    socket.on('error', () => undefined);
-    await once(socket, 'connect');
-    const decoder = new FrameDecoder();
-    let helloSeen = false;
-    socket.on('data', (chunk: Buffer) => {
-      let frames;
-      try {
-        frames = decoder.push(chunk);
-      } catch (err) {
-        this.errors.push(String(err));
-        socket.destroy();
-        return;
-      }
-      for (const frame of frames) {
-        const packet = defaultParser.parse(frame);
-        if (packet.type === PacketType.HELLO) helloSeen = true;
-        else if (packet.type === PacketType.ACK) this.onAck(socket, packet.body.seq, packet.body.duplicate);
-        else if (packet.type === PacketType.ERROR) this.errors.push(packet.body.code);
-      }
-      this.signal.wake();
-    });
-    socket.on('close', () => {
-      if (this.socket === socket) this.ready = false;
-      this.signal.wake();
-    });
-    socket.write(
-      encodePacket(PacketType.HELLO, {
+    const answered = await helloLink(
+      socket,
+      {
         version: 1,
         features: ['batch', 'ack'],
         uuid: this.options.uuid,
         token: this.options.token,
         agent: 'owl-test-noisy-agent/1',
-      }),
+      },
+      {
+        ack: (s, seq, duplicate) => this.onAck(s, seq, duplicate),
+        error: (text) => this.errors.push(text),
+        close: (s) => {
+          if (this.socket === s) this.ready = false;
+        },
+        wake: () => this.signal.wake(),
+      },
+      (predicate, ms, what) => this.until(predicate, ms, what),
     );
-    await this.until(() => helloSeen || socket.destroyed, 10_000, 'HELLO answer');
-    if (!helloSeen) throw new Error(`relay closed the connection: ${this.errors.join(', ')}`);
+    if (!answered) throw new Error(`relay closed the connection: ${this.errors.join(', ')}`);
     this.ready = true;
     for (const seq of this.unacked()) {
       this.write(socket, seq);

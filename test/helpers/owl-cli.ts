@@ -9,14 +9,13 @@
  * or a bench that failed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fetchStatus, type RelayStatus } from '../../relay/index.js';
 import { callApi, type ApiTarget } from './upstream-api.js';
-import { WakeSignal } from './wake-signal.js';
+import { WatchedProcess } from './watched-process.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -28,48 +27,25 @@ process.on('exit', () => {
   for (const p of running) if (!p.exited) p.proc.kill('SIGKILL');
 });
 
-export class OwlProcess {
+export class OwlProcess extends WatchedProcess {
   /** Every stdout line parsed as JSON (lines that are not JSON are kept as `{msg: <line>}`). */
   readonly log: LogLine[] = [];
-  stderrTail = '';
-  exited = false;
-  exitCode: number | null = null;
-  exitSignal: NodeJS.Signals | null = null;
-  private partial = '';
-  private readonly signal = new WakeSignal();
-  private readonly exit: Promise<void>;
 
-  private constructor(
-    readonly name: string,
-    readonly proc: ChildProcess,
-  ) {
+  private constructor(name: string, proc: ChildProcess) {
+    super(name, proc);
     running.add(this);
-    proc.stdout?.setEncoding('utf8');
-    proc.stdout?.on('data', (chunk: string) => {
-      const parts = (this.partial + chunk).split('\n');
-      this.partial = parts.pop() ?? '';
-      for (const line of parts) {
-        if (line === '') continue;
-        try {
-          this.log.push(JSON.parse(line) as LogLine);
-        } catch {
-          this.log.push({ msg: line });
-        }
+    void this.exit.then(() => running.delete(this));
+  }
+
+  protected takeLines(lines: string[]): void {
+    for (const line of lines) {
+      if (line === '') continue;
+      try {
+        this.log.push(JSON.parse(line) as LogLine);
+      } catch {
+        this.log.push({ msg: line });
       }
-      this.signal.wake();
-    });
-    proc.stderr?.setEncoding('utf8');
-    proc.stderr?.on('data', (chunk: string) => {
-      this.stderrTail = (this.stderrTail + chunk).slice(-4000);
-    });
-    proc.stdin?.on('error', () => undefined);
-    this.exit = once(proc, 'exit').then(([code, signal]) => {
-      this.exited = true;
-      this.exitCode = code as number | null;
-      this.exitSignal = signal as NodeJS.Signals | null;
-      running.delete(this);
-      this.signal.wake();
-    });
+    }
   }
 
   /** `node [nodeArgs] --import tsx <program>/cli.ts <args>` from the repository root. */
@@ -83,22 +59,17 @@ export class OwlProcess {
     return new OwlProcess(`owl-${program}`, proc);
   }
 
-  get pid(): number {
-    return this.proc.pid ?? -1;
-  }
-
   /** Wait for a log line (index >= `from`) that `match` accepts; returns it. */
   async waitLog(match: (line: LogLine) => boolean, what: string, ms = 30_000, from = 0): Promise<LogLine> {
-    const deadline = Date.now() + ms;
     let i = from;
-    for (;;) {
-      for (; i < this.log.length; i++) if (match(this.log[i] as LogLine)) return this.log[i] as LogLine;
-      if (this.exited)
-        throw new Error(`${this.name} exited (${this.describeExit()}) before ${what}: ${this.stderrTail}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`${this.name}: no ${what} within ${ms} ms: ${this.stderrTail}`);
-      await this.signal.sleep(left);
-    }
+    return this.waitFor(
+      () => {
+        for (; i < this.log.length; i++) if (match(this.log[i] as LogLine)) return this.log[i] as LogLine;
+        return undefined;
+      },
+      what,
+      ms,
+    );
   }
 
   /** Log lines at warn level or above, as `msg {fields}` strings (for failure messages and figures). */
@@ -127,23 +98,9 @@ export class OwlProcess {
     }
   }
 
-  /** SIGKILL (kill -9) and wait for the exit. */
-  async kill(): Promise<void> {
-    if (!this.exited) this.proc.kill('SIGKILL');
-    await this.exit;
-  }
-
   /** SIGTERM (graceful stop) and wait for the exit; SIGKILL after `ms`. */
   async stop(ms = 20_000): Promise<void> {
-    if (this.exited) return;
-    this.proc.kill('SIGTERM');
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), ms);
-    await this.exit;
-    clearTimeout(timer);
-  }
-
-  describeExit(): string {
-    return this.exitSignal !== null ? `signal ${this.exitSignal}` : `code ${String(this.exitCode)}`;
+    await this.stopBy(() => this.proc.kill('SIGTERM'), ms);
   }
 }
 

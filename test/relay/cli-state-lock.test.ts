@@ -11,11 +11,11 @@ import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { PacketType } from '../../protocol/index.js';
-import { RocksErrorCode } from '../../rocks/index.js';
 import { TestAgent, eventually } from '../helpers/agent-client.js';
-import { OwlProcess, startRelayCli, type RelayCli } from '../helpers/owl-cli.js';
+import { startRelayCli, type RelayCli } from '../helpers/owl-cli.js';
 import { RELAY_ID, RELAY_TOKEN, startRelay, tempDir } from '../helpers/relay-harness.js';
-import { appendToNewestWal, damagedEntries, walDigests } from '../helpers/state-files.js';
+import { appendToNewestWal, walDigests } from '../helpers/state-files.js';
+import { secondRunRefused, secondStartRefused } from '../helpers/state-lock.js';
 import { v3Sample } from '../helpers/v3-sample.js';
 
 const UPSTREAM = 'ws://127.0.0.1:9/owl/v1/uplink';
@@ -49,23 +49,8 @@ test('a second owl-relay on a live state dir exits 1 with one line and leaves it
   appendToNewestWal(segment, randomBytes(300));
   const before = walDigests(dir.path);
 
-  const second = OwlProcess.start('relay', [
-    'run',
-    '--state-dir',
-    dir.path,
-    '--listen',
-    '127.0.0.1:0',
-    '--upstream',
-    UPSTREAM,
-    '--log-level',
-    'silent',
-  ]);
-  await second.waitExit();
-  t.is(second.exitCode, 1);
-  t.is(second.stderrTail, `another owl-relay is running on ${dir.path} (pid ${first.proc.pid})\n`);
-
-  t.deepEqual(walDigests(dir.path), before, "the running relay's WAL files are byte-identical");
-  t.deepEqual(damagedEntries(dir.path), [], 'nothing moved aside');
+  const args = ['--listen', '127.0.0.1:0', '--upstream', UPSTREAM, '--log-level', 'silent'];
+  await secondRunRefused(t, 'relay', dir.path, args, first.proc.pid, before);
   const status = await first.status();
   t.is(status.spool.samples, SAMPLES, 'the first relay still serves, its spool intact');
 
@@ -80,12 +65,7 @@ test('a second owl-relay on a live state dir exits 1 with one line and leaves it
 test('in one process: a second Relay.start on a held state dir is refused with OWL_ERR_STATE_LOCKED; after stop it starts', async (t) => {
   const dir = tempDir('owl-relay-lock-');
   t.teardown(() => dir.remove());
-  const { relay } = await startRelay(UPSTREAM, dir.path);
-  const err = await t.throwsAsync(startRelay(UPSTREAM, dir.path), { code: RocksErrorCode.STATE_LOCKED });
-  t.is(err?.message, `another owl-relay is running on ${dir.path} (pid ${process.pid})`);
-  await relay.stop();
-  const again = await startRelay(UPSTREAM, dir.path);
-  await again.relay.stop();
+  await secondStartRefused(t, 'relay', dir.path, async () => (await startRelay(UPSTREAM, dir.path)).relay);
   t.pass();
 });
 

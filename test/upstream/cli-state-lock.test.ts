@@ -10,10 +10,10 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { RocksErrorCode } from '../../rocks/index.js';
-import { OwlProcess, startUpstreamCli, type UpstreamCli } from '../helpers/owl-cli.js';
+import { startUpstreamCli, type UpstreamCli } from '../helpers/owl-cli.js';
 import { tempDir } from '../helpers/relay-harness.js';
-import { appendToNewestWal, damagedEntries, walDigests } from '../helpers/state-files.js';
+import { appendToNewestWal, walDigests } from '../helpers/state-files.js';
+import { secondRunRefused, secondStartRefused } from '../helpers/state-lock.js';
 import { callApi } from '../helpers/upstream-api.js';
 import { startUpstream } from '../helpers/upstream-harness.js';
 
@@ -33,23 +33,8 @@ test('a second owl-upstream on a live state dir exits 1 with one line and leaves
   appendToNewestWal(join(dir.path, 'store'), randomBytes(300));
   const before = walDigests(dir.path);
 
-  const second = OwlProcess.start('upstream', [
-    'run',
-    '--state-dir',
-    dir.path,
-    '--uplink',
-    '127.0.0.1:0',
-    '--agents',
-    '127.0.0.1:0',
-    '--api',
-    '127.0.0.1:0',
-  ]);
-  await second.waitExit();
-  t.is(second.exitCode, 1);
-  t.is(second.stderrTail, `another owl-upstream is running on ${dir.path} (pid ${first.proc.pid})\n`);
-
-  t.deepEqual(walDigests(dir.path), before, "the running upstream's WAL files are byte-identical");
-  t.deepEqual(damagedEntries(dir.path), [], 'nothing moved aside');
+  const args = ['--uplink', '127.0.0.1:0', '--agents', '127.0.0.1:0', '--api', '127.0.0.1:0'];
+  await secondRunRefused(t, 'upstream', dir.path, args, first.proc.pid, before);
   t.deepEqual(await relayIds(first), ['zone-a'], 'the first upstream still serves, its store intact');
 
   await first.proc.kill();
@@ -63,12 +48,7 @@ test('a second owl-upstream on a live state dir exits 1 with one line and leaves
 test('in one process: a second Upstream.start on a held state dir is refused with OWL_ERR_STATE_LOCKED; after stop it starts', async (t) => {
   const dir = tempDir('owl-upstream-lock-');
   t.teardown(() => dir.remove());
-  const up = await startUpstream(dir.path);
-  const err = await t.throwsAsync(startUpstream(dir.path), { code: RocksErrorCode.STATE_LOCKED });
-  t.is(err?.message, `another owl-upstream is running on ${dir.path} (pid ${process.pid})`);
-  await up.stop();
-  const again = await startUpstream(dir.path);
-  await again.stop();
+  await secondStartRefused(t, 'upstream', dir.path, () => startUpstream(dir.path));
   t.pass();
 });
 
