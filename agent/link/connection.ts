@@ -99,8 +99,8 @@ export class RelayConnection {
     });
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('drain', () => this.on.drain());
-    this.socket.on('error', (err) => this.close((err as NodeJS.ErrnoException).code, err.message));
-    this.socket.on('close', () => this.close(undefined, 'closed by the peer'));
+    this.socket.on('error', (err) => this.close((err as NodeJS.ErrnoException).code, err.message, true));
+    this.socket.on('close', () => this.close(undefined, 'closed by the peer', true));
   }
 
   /** The local address of the connection (the host's IP as the relay sees it). */
@@ -127,7 +127,8 @@ export class RelayConnection {
     if (!this.done) this.socket.end();
   }
 
-  close(code: string | undefined, message: string): void {
+  /** Close; `byPeer` when the peer or the network ended it (only then may a silent close mean "a v3 peer refusing HELLO"). */
+  close(code: string | undefined, message: string, byPeer = false): void {
     if (this.done) return;
     this.done = true;
     this.options.timers.clearTimeout(this.timer);
@@ -137,7 +138,7 @@ export class RelayConnection {
       code,
       message,
       beforeReady,
-      helloRefused: beforeReady && this.sentHello && this.connectMs !== undefined,
+      helloRefused: byPeer && beforeReady && this.sentHello && this.connectMs !== undefined,
     });
   }
 

@@ -286,6 +286,10 @@ export class Sender {
       if (ms !== undefined && (best === undefined || ms < this.distance.get(best.label)!)) best = r;
     }
     if (!best || best.label === link.address.label) return;
+    // Clearly nearer only (a fifth and 2 ms), so two relays about as near do not swap back and forth.
+    const here = this.distance.get(link.address.label) ?? Infinity;
+    const there = this.distance.get(best.label)!;
+    if (there > here * 0.8 || here - there < 2) return;
     const ms = await probeConnect(best, this.o.connectTimeoutMs ?? 5000);
     if (ms === undefined || this.link !== link) return;
     this.o.logger.info(

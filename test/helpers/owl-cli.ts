@@ -49,7 +49,11 @@ export class OwlProcess extends WatchedProcess {
   }
 
   /** `node [nodeArgs] --import tsx <program>/cli.ts <args>` from the repository root. */
-  static start(program: 'relay' | 'upstream', args: string[], nodeArgs: readonly string[] = []): OwlProcess {
+  static start(
+    program: 'relay' | 'upstream' | 'agent',
+    args: string[],
+    nodeArgs: readonly string[] = [],
+  ): OwlProcess {
     const argv = [...nodeArgs, '--import', 'tsx', join(REPO_ROOT, program, 'cli.ts'), ...args];
     const proc = spawn(process.execPath, argv, {
       cwd: REPO_ROOT,
@@ -166,6 +170,8 @@ export interface RelayCliOptions {
   metricsPort?: number;
   /** CIDRs v3 agents (no HELLO) may connect from. */
   v3Allow?: string[];
+  /** Agent listener port on 127.0.0.1 (default any free port): fixed to restart a relay where its agents look. */
+  agentPort?: number;
 }
 
 export interface RelayCli {
@@ -190,7 +196,7 @@ export async function startRelayCli(o: RelayCliOptions): Promise<RelayCli> {
     '--upstream',
     o.upstreamUrl,
     '--listen',
-    '127.0.0.1:0',
+    `127.0.0.1:${o.agentPort ?? 0}`,
     '--zone-token',
     o.zoneToken,
     ...(o.metricsPort === undefined ? [] : ['--metrics', `127.0.0.1:${o.metricsPort}`]),

@@ -16,6 +16,9 @@
  *   is not passed to the other. New connections are accepted and held
  *   without a byte. Nothing is ever closed by the proxy itself.
  *
+ * `setReplyDelay(ms)` holds every chunk from the target that long before it
+ * reaches the client (a far relay: its HELLO reply comes late).
+ *
  * `heal()` ends a partition: held connections are closed (as connect
  * attempts that timed out), pairs whose side closed meanwhile are closed on
  * both sides, and the others carry on, with what was waiting.
@@ -109,6 +112,13 @@ export class TcpProxy {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
+  /** Delay bytes from the target to clients by `ms` (connections accepted from now on). */
+  setReplyDelay(ms: number): void {
+    this.replyDelayMs = ms;
+  }
+
+  private replyDelayMs = 0;
+
   private onConnection(client: Socket): void {
     this.accepted++;
     client.on('error', () => undefined);
@@ -128,8 +138,14 @@ export class TcpProxy {
     upstream.on('error', () => undefined);
     client.setNoDelay(true);
     upstream.setNoDelay(true);
+    const delay = this.replyDelayMs;
     const copy = (from: Socket, to: Socket): void => {
+      const later = from === upstream && delay > 0;
       from.on('data', (chunk: Buffer) => {
+        if (later) {
+          setTimeout(() => to.write(chunk), delay);
+          return;
+        }
         if (!to.write(chunk)) {
           from.pause();
           to.once('drain', () => {
@@ -140,6 +156,7 @@ export class TcpProxy {
       // An orderly end is passed on after the bytes before it; an abrupt close (kill, reset) at once.
       from.on('end', () => {
         if (pair.frozen) pair.brokenWhileFrozen = true;
+        else if (later) setTimeout(() => to.end(), delay);
         else to.end();
       });
       from.on('close', () => {
