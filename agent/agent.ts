@@ -16,6 +16,7 @@ import {
   type HostConfigRequest,
   type Timers,
 } from '../protocol/wire/index.js';
+import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 import { Batcher } from './batcher.js';
 import { BatchLog, type BatchLogStats } from './buffer/batch-log.js';
 import { CollectorRunner, type CollectorRound } from './collect.js';
@@ -50,6 +51,8 @@ export interface AgentStatus {
   buffer: BatchLogStats & { heldSamples: number; heldDropped: number };
   plugins: ServiceStatus[];
   collectors: CollectorRound | null;
+  /** process.memoryUsage(), bytes: what the agent costs its host. */
+  memory: NodeJS.MemoryUsage;
 }
 
 export class Agent {
@@ -117,6 +120,7 @@ export class Agent {
       buffer: { ...this.log.stats(), heldSamples: this.batcher.held, heldDropped: this.batcher.dropped },
       plugins: this.plugins.status(),
       collectors: this.collectors.last ?? null,
+      memory: process.memoryUsage(),
     };
   }
 
@@ -148,6 +152,9 @@ export class Agent {
       heartbeatMs: config.heartbeatInterval * 1000,
       hostUpdateMs: config.hostUpdateInterval * 1000,
       probeMs: config.relayProbeInterval * 1000,
+      knownV4: await readKnownV4(config.stateDir),
+      onKnownV4: (labels) =>
+        void writeFileAtomic(join(config.stateDir, KNOWN_V4_FILE), JSON.stringify(labels)),
     });
     this.sender.start();
     await this.scheduleCollectors();
@@ -225,6 +232,18 @@ function selectCollectors(config: AgentConfig, options: BuiltinOptions | undefin
 function logIdentity(logger: AgentLogger, id: { uuid: string; source: IdentitySource }): void {
   if (id.source === 'state') return;
   logger.info({ uuid: id.uuid, source: id.source }, 'host identity made');
+}
+
+/** The relays that answered HELLO once (link/sender.ts says why it matters). */
+const KNOWN_V4_FILE = 'v4-relays.json';
+
+async function readKnownV4(stateDir: string): Promise<string[]> {
+  try {
+    const list = JSON.parse((await readFileIfExists(join(stateDir, KNOWN_V4_FILE))) ?? '[]') as unknown;
+    return Array.isArray(list) ? list.filter((x): x is string => typeof x === 'string') : [];
+  } catch {
+    return [];
+  }
 }
 
 let osName: string | undefined;

@@ -1,14 +1,20 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=1 --max-opt=1 --single-threaded-gc
 /**
  * `owl-agent run`, `owl-agent once` (every collector and plugin once, the
  * samples printed: for plugin authors) and `owl-agent status`.
  * A config error is one line naming the file and the key, exit code 2.
+ * The first line runs it light, for a process on every host (docs/agent.md,
+ * measured in bench/agent-footprint.ts): one malloc arena, a 1 MiB young
+ * generation, no optimizing compiler (its code and zones cost 9 MB of RSS;
+ * the agent has no hot loop that needs it), GC on the main thread.
+ * Flags are read with node:util's parseArgs, not commander: commander and
+ * the stream machinery it loads cost the agent 4.5 MB of RSS (Node 24).
  */
-import { Command } from 'commander';
-import { pino } from 'pino';
+import { parseArgs } from 'node:util';
 import { Agent, readOsName, type AgentStatus } from './agent.js';
 import { ConfigError } from './config-check.js';
 import {
+  checkAgentConfig,
   DEFAULT_CONFIG_PATH,
   readAgentConfigFile,
   resolveAgentConfig,
@@ -18,6 +24,7 @@ import {
 import { runOnce } from './once.js';
 import { fetchAgentStatus } from './status-socket.js';
 import { readV3Dir, type V3Settings } from './v3-migration.js';
+import { jsonLogger } from './json-log.js';
 import { AGENT_NAME } from './version.js';
 
 interface Flags {
@@ -29,9 +36,8 @@ interface Flags {
   v3Dir?: string;
   collectInterval?: string;
   logLevel?: AgentConfig['logLevel'];
+  json?: boolean;
 }
-
-const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 async function loadConfig(flags: Flags): Promise<{ config: AgentConfig; v3?: V3Settings }> {
   const file = await readAgentConfigFile(flags.config ?? DEFAULT_CONFIG_PATH, flags.config !== undefined);
@@ -44,6 +50,7 @@ async function loadConfig(flags: Flags): Promise<{ config: AgentConfig; v3?: V3S
     ...(flags.collectInterval !== undefined ? { collectInterval: Number(flags.collectInterval) } : {}),
     ...(flags.logLevel ? { logLevel: flags.logLevel } : {}),
   };
+  checkAgentConfig(fromFlags, 'command line');
   const v3Dir = fromFlags.v3Dir ?? file.v3Dir;
   let v3: V3Settings | undefined;
   if (v3Dir) {
@@ -59,7 +66,7 @@ async function loadConfig(flags: Flags): Promise<{ config: AgentConfig; v3?: V3S
 
 async function run(flags: Flags): Promise<void> {
   const { config, v3 } = await loadConfig(flags);
-  const logger = pino({ level: config.logLevel, base: { program: 'owl-agent' } });
+  const logger = jsonLogger(config.logLevel, { program: 'owl-agent' });
   if (v3)
     logger.info(
       { v3Dir: config.v3Dir, files: v3.files, ignoredKeys: v3.ignored },
@@ -100,53 +107,92 @@ function formatStatus(s: AgentStatus): string {
   return lines.join('\n');
 }
 
-const program = new Command('owl-agent').description(
-  'OWL host agent: runs plugins and collectors, sends to the nearest relay',
-);
+const USAGE = `Usage: owl-agent <command> [flags]
 
-const withConfigFlags = (cmd: Command): Command =>
-  cmd
-    .option('-c, --config <file>', `JSON config (default ${DEFAULT_CONFIG_PATH} if present)`)
-    .option('--state-dir <dir>', 'identity, cached config and buffer')
-    .option('--plugin-dir <dir>', 'where plugins are (never written by the agent)')
-    .option('--relay <host:port>', 'a relay to send to (repeat for several; the nearest is used)', collect)
-    .option('--token <token>', 'the zone token')
-    .option('--v3-dir <dir>', 'a v3 td-client directory to take over (client.conf, var/host.json)')
-    .option('--collect-interval <s>', 'seconds between built-in collector rounds (0: off)')
-    .option('--log-level <level>', 'debug, info, warn or error');
+Commands:
+  run      run the agent
+  once     run every collector and plugin once and print the samples (--json: one JSON sample per line)
+  status   the running agent's relay, buffer and plugins (--json)
 
-withConfigFlags(program.command('run').description('run the agent')).action(run);
+Flags (run, once):
+  -c, --config <file>       JSON config (default ${DEFAULT_CONFIG_PATH} if present)
+  --state-dir <dir>         identity, cached config and buffer
+  --plugin-dir <dir>        where plugins are (never written by the agent)
+  --relay <host:port>       a relay to send to (repeat for several; the nearest is used)
+  --token <token>           the zone token
+  --v3-dir <dir>            a v3 td-client directory to take over (client.conf, var/host.json)
+  --collect-interval <s>    seconds between built-in collector rounds (0: off)
+  --log-level <level>       debug, info, warn or error
+Flags (status):
+  --state-dir <dir>         the agent's state directory (default /var/lib/owl-agent)
+`;
 
-withConfigFlags(
-  program.command('once').description('run every collector and plugin once and print the samples'),
-)
-  .option('--json', 'one JSON sample per line instead of a table')
-  .action(async (flags: Flags & { json?: boolean }) => {
+function parseFlags(argv: string[]): { command: string | undefined; flags: Flags } {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      'state-dir': { type: 'string' },
+      'plugin-dir': { type: 'string' },
+      relay: { type: 'string', multiple: true },
+      token: { type: 'string' },
+      'v3-dir': { type: 'string' },
+      'collect-interval': { type: 'string' },
+      'log-level': { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help || positionals.length !== 1) return { command: undefined, flags: {} };
+  const level = values['log-level'];
+  if (level !== undefined && !['debug', 'info', 'warn', 'error'].includes(level)) {
+    throw new ConfigError(`--log-level: must be debug, info, warn or error, not "${level}"`);
+  }
+  const flags: Flags = {
+    ...(values.config !== undefined ? { config: values.config } : {}),
+    ...(values['state-dir'] !== undefined ? { stateDir: values['state-dir'] } : {}),
+    ...(values['plugin-dir'] !== undefined ? { pluginDir: values['plugin-dir'] } : {}),
+    ...(values.relay !== undefined ? { relay: values.relay } : {}),
+    ...(values.token !== undefined ? { token: values.token } : {}),
+    ...(values['v3-dir'] !== undefined ? { v3Dir: values['v3-dir'] } : {}),
+    ...(values['collect-interval'] !== undefined ? { collectInterval: values['collect-interval'] } : {}),
+    ...(level !== undefined ? { logLevel: level as AgentConfig['logLevel'] } : {}),
+    ...(values.json ? { json: true } : {}),
+  };
+  return { command: positionals[0], flags };
+}
+
+async function status(flags: Flags): Promise<void> {
+  const stateDir = flags.stateDir ?? '/var/lib/owl-agent';
+  let s: AgentStatus;
+  try {
+    s = (await fetchAgentStatus(stateDir)) as AgentStatus;
+  } catch (err) {
+    process.stderr.write(`owl-agent status: no agent answers on ${stateDir} (${(err as Error).message})\n`);
+    process.exit(1);
+  }
+  process.stdout.write(flags.json ? `${JSON.stringify(s, null, 2)}\n` : `${formatStatus(s)}\n`);
+}
+
+async function main(): Promise<void> {
+  // Before the first fs call starts libuv's pool: two threads are plenty for a few files a second.
+  process.env.UV_THREADPOOL_SIZE ??= '2';
+  const { command, flags } = parseFlags(process.argv.slice(2));
+  if (command === 'run') return run(flags);
+  if (command === 'once') {
     const { config, v3 } = await loadConfig(flags);
     process.stdout.write(await runOnce(config, v3, flags.json === true));
-  });
+    return;
+  }
+  if (command === 'status') return status(flags);
+  process.stdout.write(USAGE);
+  if (command !== undefined) process.exit(2);
+}
 
-program
-  .command('status')
-  .description("the running agent's relay, buffer and plugins")
-  .option('--state-dir <dir>', 'the agent state directory', '/var/lib/owl-agent')
-  .option('--json', 'print the status as JSON')
-  .action(async (flags: { stateDir: string; json?: boolean }) => {
-    let status: AgentStatus;
-    try {
-      status = (await fetchAgentStatus(flags.stateDir)) as AgentStatus;
-    } catch (err) {
-      process.stderr.write(
-        `owl-agent status: no agent answers on ${flags.stateDir} (${(err as Error).message})\n`,
-      );
-      process.exit(1);
-    }
-    process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : `${formatStatus(status)}\n`);
-  });
-
-program.parseAsync().catch((err: unknown) => {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`owl-agent: ${err.message}\n`);
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError || (err as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`owl-agent: ${(err as Error).message}\n`);
     process.exit(2);
   }
   process.stderr.write(`owl-agent: ${(err as Error)?.stack ?? String(err)}\n`);

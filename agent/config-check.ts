@@ -24,8 +24,10 @@ function describe(rule: Rule): string {
       return rule.enum ? `one of ${rule.enum.map((e) => JSON.stringify(e)).join(', ')}` : 'a string';
     case 'integer':
     case 'number': {
-      const range = rule.min !== undefined ? ` >= ${rule.min}` : '';
-      return `${rule.type === 'integer' ? 'an integer' : 'a number'}${range}${rule.max !== undefined ? ` <= ${rule.max}` : ''}`;
+      const what = rule.type === 'integer' ? 'an integer' : 'a number';
+      if (rule.min !== undefined && rule.max !== undefined) return `${what} from ${rule.min} to ${rule.max}`;
+      if (rule.min !== undefined) return `${what} >= ${rule.min}`;
+      return rule.max !== undefined ? `${what} <= ${rule.max}` : what;
     }
     case 'boolean':
       return 'true or false';

@@ -7,7 +7,6 @@
  * random. machine-id is confidential by systemd's rules, so it is hashed
  * with an application key first, as sd_id128_get_machine_app_specific does.
  */
-import { createHmac, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { readFileIfExists, writeFileAtomic } from './atomic-file.js';
 
@@ -44,6 +43,8 @@ export async function loadIdentity(
 
 async function makeIdentity(sources: IdentitySources): Promise<{ uuid: string; source: IdentitySource }> {
   if (sources.v3Uuid) return { uuid: sources.v3Uuid, source: 'v3' };
+  // Loaded only the first time: node:crypto costs the agent 5 MB of RSS for the rest of its life.
+  const { createHmac, randomUUID } = await import('node:crypto');
   const dmi = (await readQuietly(sources.dmiProductUuid ?? '/sys/class/dmi/id/product_uuid'))
     ?.trim()
     .toLowerCase();

@@ -37,3 +37,5 @@ export { fetchAgentStatus } from './status-socket.js';
 export { parseClientConf, readV3Dir } from './v3-migration.js';
 export { AGENT_NAME, AGENT_VERSION } from './version.js';
 export { RateTracker, ratesFromReadings, seriesKey, wrappedDelta, type RawReading } from './rates.js';
+export { crc32 } from './buffer/record.js';
+export { jsonLogger } from './json-log.js';

@@ -17,9 +17,9 @@ import {
   builtinCollectors,
   discoverAssets,
   discoverPorts,
+  tcpStatesCollector,
   type Collector,
 } from '../agent/collectors/index.js';
-import { tcpStatesCollector } from '../agent/collectors/tcp-states.js';
 
 const rounds = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice(9) ?? 50);
 const gc = (globalThis as { gc?: () => void }).gc;

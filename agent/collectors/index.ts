@@ -64,6 +64,6 @@ export { parseLoadavg } from './load.js';
 export { memReadings, parseMeminfo, swapReadings } from './memory.js';
 export { parseNetDev } from './net.js';
 export { formatIpv6, parseAddress, parseListenLine } from './port-discovery.js';
-export { countTcpText, newCounts, tcpReadings } from './tcp-states.js';
+export { countTcpText, newCounts, tcpReadings, tcpStatesCollector } from './tcp-states.js';
 export { lineState, scanTcpTable } from './tcp-table.js';
 export { words } from './text.js';

@@ -49,6 +49,13 @@ export interface SenderOptions {
   hostConfigRequest(localIp: string | undefined): HostConfigRequest;
   onHostConfig(host: Host): void;
   onVersion(version: string): void;
+  /**
+   * Relays that answered HELLO before (kept by the agent across restarts): for them a missing
+   * HELLO answer is a stalled relay or a partition, never a v3 peer, so the agent does not fall
+   * back to v3, whose writes nothing acknowledges.
+   */
+  knownV4?: Iterable<string>;
+  onKnownV4?(labels: string[]): void;
   windowBatches?: number;
   ackTimeoutMs?: number;
   heartbeatMs?: number;
@@ -89,6 +96,7 @@ export class Sender {
   private readonly distance = new Map<string, number>();
   /** Relays that refused HELLO: spoken to in v3 from then on. */
   private readonly v3Relays = new Set<string>();
+  private readonly knownV4: Set<string>;
   private readonly inFlight = new Map<number, number>();
   private sentUpTo = 0;
   private cursor: IterableIterator<BufferedBatch> | undefined;
@@ -107,6 +115,7 @@ export class Sender {
   private stopWaiter: (() => void) | undefined;
 
   constructor(private readonly o: SenderOptions) {
+    this.knownV4 = new Set(o.knownV4 ?? []);
     const b = o.backoff ?? { initialMs: 1000, maxMs: 60_000 };
     this.backoff = new Backoff({ ...b, factor: 2, minMs: Math.min(250, b.initialMs) });
   }
@@ -167,7 +176,12 @@ export class Sender {
   private connectAll(): void {
     if (this.stopped || this.link || this.attempts.size > 0) return;
     for (const relay of this.o.relays) {
-      const address = this.v3Relays.has(relay.label) ? { ...relay, protocol: 'v3' as const } : relay;
+      const protocol = this.v3Relays.has(relay.label)
+        ? 'v3'
+        : this.knownV4.has(relay.label)
+          ? 'v4'
+          : relay.protocol;
+      const address = protocol === relay.protocol ? relay : { ...relay, protocol };
       const conn: RelayConnection = new RelayConnection(
         address,
         {
@@ -206,6 +220,10 @@ export class Sender {
     }
     this.attempts.clear();
     this.connectedAt = this.o.timers.now();
+    if (mode === 'v4' && !this.knownV4.has(conn.address.label)) {
+      this.knownV4.add(conn.address.label);
+      this.o.onKnownV4?.([...this.knownV4]);
+    }
     this.unreachableLogged = false;
     if (mode === 'v3') this.backoff.reset();
     this.o.logger.info({ relay: conn.address.label, mode, readyMs: conn.readyMs }, 'connected to relay');
@@ -237,7 +255,9 @@ export class Sender {
 
   private onClosed(conn: RelayConnection, reason: CloseReason): void {
     this.attempts.delete(conn);
-    if (reason.helloRefused && conn.address.protocol === 'auto') this.v3Relays.add(conn.address.label);
+    if (reason.helloRefused && conn.address.protocol === 'auto' && !this.knownV4.has(conn.address.label)) {
+      this.v3Relays.add(conn.address.label);
+    }
     if (conn !== this.link) {
       if (!this.link && this.attempts.size === 0) this.scheduleRetry(reason);
       return;
@@ -262,9 +282,9 @@ export class Sender {
 
   private scheduleRetry(reason: CloseReason): void {
     if (this.stopped) return;
+    this.lastError = reason.code ? `${reason.code}: ${reason.message}` : reason.message;
     if (!this.unreachableLogged && !this.link) {
       this.unreachableLogged = true;
-      this.lastError = reason.code ? `${reason.code}: ${reason.message}` : reason.message;
       this.o.logger.warn(
         { relays: this.o.relays.map((r) => r.label), reason: this.lastError },
         'no relay reachable',

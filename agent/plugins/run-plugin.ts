@@ -13,7 +13,6 @@
  * ends is killed too, so nothing a plugin starts outlives its run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { performance } from 'node:perf_hooks';
 import { SYSTEM_TIMERS, type TimerHandle, type Timers } from '../../protocol/wire/index.js';
 import { resolvePluginPath } from './plugin-path.js';
 

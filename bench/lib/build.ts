@@ -21,15 +21,20 @@ const FOLDERS = ['protocol', 'rocks', 'relay', 'bench/lib', 'test/helpers'];
 
 /** Transpile the relay's folders into `outDir`; returns the path of bench/lib/relay-main.js there. */
 export function buildRelay(outDir: string): string {
+  buildFolders(outDir, FOLDERS);
+  return path.join(outDir, 'bench', 'lib', 'relay-main.js');
+}
+
+/** Transpile `folders` of the repo into `outDir`, beside a link to node_modules, as `tsc` would emit them. */
+export function buildFolders(outDir: string, folders: readonly string[]): void {
   const options: ts.CompilerOptions = {
     target: ts.ScriptTarget.ES2022,
     module: ts.ModuleKind.ESNext,
     verbatimModuleSyntax: true,
   };
-  for (const folder of FOLDERS) transpileFolder(folder, outDir, options);
+  for (const folder of folders) transpileFolder(folder, outDir, options);
   fs.writeFileSync(path.join(outDir, 'package.json'), JSON.stringify({ type: 'module' }));
   fs.symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(outDir, 'node_modules'), 'dir');
-  return path.join(outDir, 'bench', 'lib', 'relay-main.js');
 }
 
 function transpileFolder(folder: string, outDir: string, options: ts.CompilerOptions): void {

@@ -259,3 +259,49 @@ test('against a v3 server side: the agent in v3 mode talks to the upstream’s v
   t.is(new Set(values).size, values.length);
   await agent.stop();
 });
+
+test('a relay that stops answering (a silent partition) is left after the ACK timeout, never taken for v3; nothing lost', async (t) => {
+  t.timeout(180_000);
+  const r = await rig(t);
+  const token = await addRelay(r.up.api, 'zone-a');
+  const relay = await startRelayCli({
+    stateDir: join(r.dir, 'relay'),
+    relayId: 'zone-a',
+    token,
+    upstreamUrl: `ws://127.0.0.1:${r.up.uplinkPort}${UPLINK_PATH}`,
+    zoneToken: ZONE_TOKEN,
+  });
+  const proxy = await TcpProxy.start(relay.agentPort);
+  t.teardown(() => proxy.close());
+  const agent = await startAgent(t, r, { relays: [`127.0.0.1:${proxy.port}`], ackTimeout: 10 });
+  await waitFor(async () => (await storedValues(r.up.api)).length >= 3, 30_000, 'first samples stored');
+  const from = agent.log.length;
+  proxy.cutSilently();
+  const lost = await agent.waitLog((l) => l.msg === 'relay connection lost', 'the ACK timeout', 30_000, from);
+  t.is(lost['code'], 'OWL_ERR_IDLE_TIMEOUT');
+  t.regex(String(lost['reason']), /no ACK within 10000 ms/);
+  // Reconnects meet a silent door; the relay answered HELLO before, so no answer is not "a v3 peer".
+  await waitFor(
+    async () => /no HELLO/.test((await agentStatus(r)).relay.lastError ?? ''),
+    40_000,
+    'a HELLO timeout',
+  );
+  proxy.heal();
+  const healed = agent.log.length;
+  await agent.waitLog((l) => l.msg === 'connected to relay', 'reconnect after the partition', 90_000, healed);
+  t.deepEqual(
+    agent.log.filter((l) => l.msg === 'connected to relay').map((l) => l['mode']),
+    agent.log.filter((l) => l.msg === 'connected to relay').map(() => 'v4'),
+  );
+  const back = counter(r);
+  await waitFor(() => counter(r) >= back + 3, 20_000, 'runs after the partition');
+  await agent.stop();
+  const last = counter(r);
+  await waitFor(
+    async () => Math.max(0, ...(await storedValues(r.up.api))) >= last - 1,
+    60_000,
+    'the last samples stored',
+  );
+  checkExactlyOnce(t, await storedValues(r.up.api), last, (v) => v >= last - 1);
+  await relay.proc.stop();
+});
