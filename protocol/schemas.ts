@@ -62,6 +62,7 @@ export function packetSchemas(limits: ProtocolLimits): Map<PacketType, Schema> {
       args: str,
       exec_interval: num,
       items: map(obj({ key: str, data_type: dataType }, ['key', 'data_type'])),
+      cron: str,
     },
     ['name', 'plugin', 'exec_interval'],
   );
