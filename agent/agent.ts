@@ -146,7 +146,10 @@ export class Agent {
       timers: this.o.timers ?? SYSTEM_TIMERS,
       logger,
       hostConfigRequest: (ip) => hostConfigRequest(this.uuid, ip),
-      onHostConfig: (host) => void this.onHostConfig(host),
+      onHostConfig: (host) =>
+        void this.onHostConfig(host).catch((err: Error) =>
+          logger.error({ reason: err.message }, 'host config not applied'),
+        ),
       onVersion: (v) => (this.offeredVersion = v),
       ackTimeoutMs: config.ackTimeout * 1000,
       heartbeatMs: config.heartbeatInterval * 1000,

@@ -14,9 +14,7 @@ export type Rule =
   | { type: 'object'; props: Record<string, Rule>; required?: readonly string[] }
   | { type: 'oneOf'; rules: readonly Rule[]; describe: string };
 
-export class ConfigError extends Error {
-  readonly code = 'OWL_ERR_AGENT_CONFIG';
-}
+export { ConfigError } from './errors.js';
 
 function describe(rule: Rule): string {
   switch (rule.type) {

@@ -39,3 +39,4 @@ export { AGENT_NAME, AGENT_VERSION } from './version.js';
 export { RateTracker, ratesFromReadings, seriesKey, wrappedDelta, type RawReading } from './rates.js';
 export { crc32 } from './buffer/record.js';
 export { jsonLogger } from './json-log.js';
+export { AgentErrorCode } from './errors.js';

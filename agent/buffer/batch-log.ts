@@ -123,6 +123,11 @@ export class BatchLog {
     return this.pending.values();
   }
 
+  /** True while batch `seq` waits for its ACK. */
+  has(seq: number): boolean {
+    return this.pending.has(seq);
+  }
+
   get size(): number {
     return this.pending.size;
   }

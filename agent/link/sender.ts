@@ -31,6 +31,7 @@ import {
   type Timers,
 } from '../../protocol/wire/index.js';
 import type { BatchLog, BufferedBatch } from '../buffer/batch-log.js';
+import { AgentErrorCode } from '../errors.js';
 import type { AgentLogger } from '../log.js';
 import type { RelayAddress } from './address.js';
 import { RelayConnection, type CloseReason, type SessionMode } from './connection.js';
@@ -334,8 +335,9 @@ export class Sender {
         if (link.writableLength > 256 * 1024) break;
         const batch = this.nextBatch();
         if (!batch) break;
-        const body = await this.o.log.body(batch);
+        const body = await this.bodyOf(batch);
         if (this.link !== link) break;
+        if (!body) continue;
         this.sentUpTo = batch.seq;
         this.inFlight.set(batch.seq, this.o.timers.now());
         if (link.mode === 'v4') {
@@ -349,6 +351,22 @@ export class Sender {
       }
     } finally {
       this.pumping = false;
+    }
+  }
+
+  /**
+   * The batch's body; undefined when it went meanwhile (ACKed on another session or dropped by
+   * the cap, its segment deleted). A read that fails otherwise drops the session: the batch stays
+   * buffered and is tried again after the reconnect.
+   */
+  private async bodyOf(batch: BufferedBatch): Promise<Buffer | undefined> {
+    try {
+      return await this.o.log.body(batch);
+    } catch (err) {
+      this.sentUpTo = Math.max(this.sentUpTo, batch.seq);
+      if (!this.o.log.has(batch.seq)) return undefined;
+      this.link?.close(AgentErrorCode.BUFFER_IO, `buffer read failed: ${(err as Error).message}`);
+      return undefined;
     }
   }
 

@@ -17,7 +17,7 @@ import ts from 'typescript';
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Folders the relay process loads (bench/lib/child.ts imports test/helpers/watched-process.ts). */
-const FOLDERS = ['protocol', 'rocks', 'relay', 'bench/lib', 'test/helpers'];
+const FOLDERS = ['protocol', 'rocks', 'worker', 'relay', 'bench/lib', 'test/helpers'];
 
 /** Transpile the relay's folders into `outDir`; returns the path of bench/lib/relay-main.js there. */
 export function buildRelay(outDir: string): string {

@@ -11,7 +11,9 @@
  * the check allows exactly that window and nothing else.
  */
 import { readFileSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import { fetchAgentStatus, type AgentStatus } from '../../agent/index.js';
 import {
@@ -27,6 +29,7 @@ import { callApi, type ApiTarget } from '../helpers/upstream-api.js';
 import { closedPort } from '../helpers/upstream-check.js';
 import { UPLINK_PATH } from '../../protocol/index.js';
 
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const ZONE_TOKEN = 'zone-token-0123456789';
 const UUID = '0f6b1c2e-4a5d-4e6f-8a9b-0c1d2e3f4a5b';
 const LONG = process.env['OWL_LONG'] === '1';
@@ -255,6 +258,17 @@ test('against a v3 server side: the agent in v3 mode talks to the upstream’s v
   // No cached config: the plugin runs once the v3 HOSTCONFIGRESP arrived.
   await waitFor(async () => (await storedValues(r.up.api)).length >= 3, 30_000, 'samples stored through v3');
   t.is((await agentStatus(r)).relay.mode, 'v3');
+  const cli = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(REPO, 'agent', 'cli.ts'), 'status', '--state-dir', r.stateDir],
+    {
+      cwd: REPO,
+      encoding: 'utf8',
+    },
+  );
+  t.is(cli.status, 0, cli.stderr);
+  t.regex(cli.stdout, new RegExp(`^relay +127\\.0\\.0\\.1:${agents[0]!.port} \\(v3\\)$`, 'm'));
+  t.regex(cli.stdout, /^plugin +counter \(counter\.sh\): ok at /m);
   const values = await storedValues(r.up.api);
   t.is(new Set(values).size, values.length);
   await agent.stop();
