@@ -26,3 +26,4 @@ export { scanForward, type ForwardSummary } from './scan.js';
 export { toWireError, fromWireError, type WireError } from './wire-error.js';
 export * from './uplink/index.js';
 export { SYSTEM_TIMERS, type TimerHandle, type Timers } from './timers.js';
+export { Backoff, type BackoffOptions } from './backoff.js';

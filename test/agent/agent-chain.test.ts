@@ -114,6 +114,18 @@ async function storedValues(api: ApiTarget): Promise<number[]> {
   return (q.body as Array<{ values: number[] }>).flatMap((s) => s.values);
 }
 
+/** Stop the agent (SIGTERM), wait for the last samples in the store; returns the last value made. */
+async function stopAndDrain(r: Rig, agent: OwlProcess): Promise<number> {
+  await agent.stop();
+  const last = counter(r);
+  await waitFor(
+    async () => Math.max(0, ...(await storedValues(r.up.api))) >= last - 1,
+    60_000,
+    'the last samples stored',
+  );
+  return last;
+}
+
 /** Each value once; the only ones missing are those `allowedGap` accepts. */
 function checkExactlyOnce(
   t: ExecutionContext,
@@ -173,13 +185,7 @@ test('cached config with no relay, relay down 60 s, agent kill -9 while resendin
   const killedAt = counter(r);
   agent = await startAgent(t, r, { relays: [`127.0.0.1:${agentPort}`] });
   await waitFor(() => counter(r) >= killedAt + 5, 30_000, 'runs after the restart');
-  await agent.stop();
-  const last = counter(r);
-  await waitFor(
-    async () => Math.max(0, ...(await storedValues(r.up.api))) >= last - 1,
-    60_000,
-    'the last samples stored',
-  );
+  const last = await stopAndDrain(r, agent);
   const values = await storedValues(r.up.api);
   checkExactlyOnce(t, values, last, (v) => Math.abs(v - killedAt) <= 2 || v >= last - 1);
   await relay.proc.stop();
@@ -230,13 +236,7 @@ test('failover between two real relays, and back to the nearest once it returns:
   );
   const back = counter(r);
   await waitFor(() => counter(r) >= back + 3, 20_000, 'runs after moving back');
-  await agent.stop();
-  const last = counter(r);
-  await waitFor(
-    async () => Math.max(0, ...(await storedValues(r.up.api))) >= last - 1,
-    60_000,
-    'the last samples stored',
-  );
+  const last = await stopAndDrain(r, agent);
   const q = await callApi(
     r.up.api,
     'GET',
@@ -309,13 +309,7 @@ test('a relay that stops answering (a silent partition) is left after the ACK ti
   );
   const back = counter(r);
   await waitFor(() => counter(r) >= back + 3, 20_000, 'runs after the partition');
-  await agent.stop();
-  const last = counter(r);
-  await waitFor(
-    async () => Math.max(0, ...(await storedValues(r.up.api))) >= last - 1,
-    60_000,
-    'the last samples stored',
-  );
+  const last = await stopAndDrain(r, agent);
   checkExactlyOnce(t, await storedValues(r.up.api), last, (v) => v >= last - 1);
   await relay.proc.stop();
 });
