@@ -20,6 +20,11 @@
  * structure seen in bytes is the one JSON.parse sees. A string's byte count is
  * never below its UTF-16 length (1–3 bytes per unit, 4 per surrogate pair, 2–6
  * per escape), so a byte count within a cap proves the cap.
+ *
+ * One file (over the 500-line mark) on purpose: it is one recursive-descent
+ * reader whose cursor and bounds every function shares, and it is held whole
+ * against parser.ts and schemas.ts by the differential tests; split, its
+ * rules would have to be read across files to check them against the schema.
  */
 import type { ProtocolLimits } from './limits.js';
 import { PacketType } from './packet-types.js';
