@@ -20,7 +20,8 @@ export default tseslint.config(
           patterns: [
             {
               // A subfolder's index.ts is its own surface (protocol/wire: the light protocol the agent uses).
-              regex: '^\\.\\./(\\.\\./)*(protocol|rocks|worker|relay|upstream|agent)/(?!([\\w-]+/)*index\\.js$).+',
+              regex:
+                '^\\.\\./(\\.\\./)*(protocol|rocks|worker|relay|upstream|agent)/(?!([\\w-]+/)*index\\.js$).+',
               message: "Import another folder only through its index.ts ('../<folder>/index.js').",
             },
           ],
