@@ -103,7 +103,13 @@ export class Agent {
       ...(config.pluginTimeout ? { defaultTimeoutMs: config.pluginTimeout * 1000 } : {}),
     });
     const scheduler = new Scheduler({ timers, logger });
-    const collectors = new CollectorRunner(selectCollectors(config, o.collectors), timers, logger);
+    const every = new Map(
+      Object.entries(config.collectorIntervals).map(([name, s]) => [
+        name,
+        Math.max(1, Math.round(s / Math.max(1, config.collectInterval))),
+      ]),
+    );
+    const collectors = new CollectorRunner(selectCollectors(config, o.collectors), timers, logger, every);
     const agent = new Agent(o, id.uuid, log, batcher, plugins, scheduler, collectors, undefined);
     ref.agent = agent;
     await agent.startParts(await relayAddresses(config));

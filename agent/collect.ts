@@ -19,22 +19,27 @@ export interface CollectorRound {
 export class CollectorRunner {
   private readonly trackers = new Map<string, RateTracker>();
   private readonly failing = new Set<string>();
+  private rounds = 0;
   last: CollectorRound | undefined;
 
+  /** `every`: a collector named there runs every that many rounds (the first round runs them all). */
   constructor(
     private readonly collectors: readonly Collector[],
     private readonly timers: Timers,
     private readonly logger: AgentLogger,
+    private readonly every: ReadonlyMap<string, number> = new Map(),
   ) {}
 
   /** One round; `raw` sends counters as read (for `owl-agent once`, which has no previous round). */
   async round(raw = false): Promise<BatchSample[]> {
     const at = this.timers.now();
-    const results = await Promise.allSettled(this.collectors.map((c) => c.read()));
+    const n = this.rounds++;
+    const due = this.collectors.filter((c) => n % (this.every.get(c.name) ?? 1) === 0);
+    const results = await Promise.allSettled(due.map((c) => c.read()));
     const out: BatchSample[] = [];
     const failed: Record<string, string> = {};
     for (const [i, result] of results.entries()) {
-      const c = this.collectors[i]!;
+      const c = due[i]!;
       if (result.status === 'rejected') {
         failed[c.name] = (result.reason as Error)?.message ?? String(result.reason);
         this.noteFailure(c.name, failed[c.name]);

@@ -12,6 +12,7 @@ export type Rule =
   | { type: 'boolean' }
   | { type: 'array'; items: Rule; minItems?: number }
   | { type: 'object'; props: Record<string, Rule>; required?: readonly string[] }
+  | { type: 'record'; values: Rule }
   | { type: 'oneOf'; rules: readonly Rule[]; describe: string };
 
 export { ConfigError } from './errors.js';
@@ -32,6 +33,7 @@ function describe(rule: Rule): string {
     case 'array':
       return 'an array';
     case 'object':
+    case 'record':
       return 'an object';
     case 'oneOf':
       return rule.describe;
@@ -64,6 +66,13 @@ export function check(value: unknown, rule: Rule, path: string): string | undefi
       return undefined;
     case 'object':
       return checkObject(value, rule, path) ?? undefined;
+    case 'record':
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail();
+      for (const [k, v] of Object.entries(value)) {
+        const err = check(v, rule.values, path ? `${path}.${k}` : k);
+        if (err) return err;
+      }
+      return undefined;
     case 'oneOf':
       return rule.rules.some((r) => check(value, r, path) === undefined) ? undefined : fail();
   }

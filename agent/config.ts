@@ -31,6 +31,12 @@ export interface AgentConfig {
   collectInterval: number;
   /** Built-in collectors to run (default all). */
   collectors?: string[];
+  /**
+   * Seconds between rounds of one collector, where it differs from collectInterval (rounded to a
+   * multiple of it). Default `{"tcp": 60}`: reading /proc/net/tcp{,6} makes the kernel walk its
+   * whole TCP hash table (sized from RAM), 10 ms of CPU a round, most of the agent's own CPU.
+   */
+  collectorIntervals: Record<string, number>;
   /** Seconds between HOSTCONFIG/CLIENTVERSION requests. */
   hostUpdateInterval: number;
   heartbeatInterval: number;
@@ -55,6 +61,7 @@ export function defaultAgentConfig(): AgentConfig {
     stateDir: '/var/lib/owl-agent',
     pluginDir: '/usr/lib/owl-agent/plugins',
     collectInterval: 10,
+    collectorIntervals: { tcp: 60 },
     hostUpdateInterval: 300,
     heartbeatInterval: 30,
     ackTimeout: 30,
@@ -94,6 +101,7 @@ export const AGENT_CONFIG_RULE: Rule = {
     pluginDir: path,
     collectInterval: seconds,
     collectors: { type: 'array', items: { type: 'string', minLength: 1 } },
+    collectorIntervals: { type: 'record', values: { type: 'integer', min: 1, max: 86_400 } },
     hostUpdateInterval: { type: 'integer', min: 10, max: 86_400 },
     heartbeatInterval: { type: 'integer', min: 1, max: 3600 },
     ackTimeout: { type: 'integer', min: 10, max: 3600 },
@@ -157,8 +165,9 @@ export function resolveAgentConfig(layers: AgentConfigInput[], v3?: V3Settings):
       }
     : {};
   for (const layer of [v3Layer, ...layers]) {
-    const { buffer, batch, discovery, ...rest } = layer;
+    const { buffer, batch, discovery, collectorIntervals, ...rest } = layer;
     Object.assign(out, stripUndefined(rest));
+    Object.assign(out.collectorIntervals, collectorIntervals ?? {});
     Object.assign(out.buffer, stripUndefined(buffer ?? {}));
     Object.assign(out.batch, stripUndefined(batch ?? {}));
     Object.assign(out.discovery, stripUndefined(discovery ?? {}));

@@ -57,6 +57,14 @@ test('precedence: flags over the file over a v3 td-client over the defaults', as
   t.is(c.pluginDir, '/p');
   t.is(c.buffer.maxBytes, 8 << 20);
   t.is(c.buffer.memoryBytes, 1 << 20, 'a nested default is kept beside a nested override');
+  t.deepEqual(resolveAgentConfig([{ collectorIntervals: { disk: 300 } }]).collectorIntervals, {
+    tcp: 60,
+    disk: 300,
+  });
+  t.is(
+    t.throws(() => checkAgentConfig({ collectorIntervals: { tcp: 0 } }, 'a.json'))!.message,
+    'a.json: collectorIntervals.tcp: must be an integer from 1 to 86400, not 0',
+  );
   const addresses = await relayAddresses(c);
   t.like(addresses[0], { host: '10.1.0.1', port: 10040, protocol: 'auto', label: '10.1.0.1:10040' });
 });
