@@ -4,7 +4,7 @@
  * their samples printed. Counters and DERIVE items are printed as read
  * (a rate needs two readings), marked as such. Nothing is sent or buffered.
  */
-import type { BatchSample, Host, Service } from '../protocol/wire/index.js';
+import { SYSTEM_TIMERS, type BatchSample, type Host, type Service } from '../protocol/wire/index.js';
 import { CollectorRunner } from './collect.js';
 import { builtinCollectors } from './collectors/index.js';
 import type { AgentConfig } from './config.js';
@@ -12,7 +12,6 @@ import { hostCachePath, loadHostCache } from './host-cache.js';
 import type { AgentLogger } from './log.js';
 import { PluginHost, type ServiceStatus } from './plugins/plugin-host.js';
 import type { V3Settings } from './v3-migration.js';
-import { SYSTEM_TIMERS } from '../protocol/wire/index.js';
 
 /** Plugin problems go to stderr as they happen, one line each. */
 const stderrLogger: AgentLogger = {

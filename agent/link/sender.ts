@@ -21,6 +21,7 @@
 import {
   Backoff,
   encodeFrame,
+  encodePacket,
   ErrorCode,
   PacketType,
   type ErrorBody,
@@ -135,7 +136,7 @@ export class Sender {
     type: T,
     body: PacketBodies[T],
   ): void {
-    const frame = encodeFrame(type, JSON.stringify(body));
+    const frame = encodePacket(type, body);
     if (this.link?.mode) this.link.send(frame);
     else this.pendingInventory.set(type, frame);
   }

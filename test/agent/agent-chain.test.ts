@@ -23,6 +23,7 @@ import {
   startUpstreamCli,
   type UpstreamCli,
 } from '../helpers/owl-cli.js';
+import { eventually } from '../helpers/agent-client.js';
 import { tempDir } from '../helpers/relay-harness.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { callApi, type ApiTarget } from '../helpers/upstream-api.js';
@@ -37,13 +38,9 @@ const LONG = process.env['OWL_LONG'] === '1';
 const OUTAGE_RUNS = 60;
 const COUNTER = { name: 'counter', plugin: 'counter.sh', exec_interval: 1 };
 
-/** Poll `check` until it holds, within `ms`. */
-async function waitFor(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+/** Poll `check` every 100 ms (it asks other processes) until it holds, within `ms`. */
+function waitFor(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  return eventually(check, ms, what, 100);
 }
 
 interface Rig {

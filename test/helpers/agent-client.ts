@@ -78,16 +78,20 @@ export class TestAgent {
   }
 }
 
-/** Poll `check` until it returns true, within `ms`. For state that emits no event. */
+/**
+ * Poll `check` until it returns true, within `ms`. For state that emits no event. `everyMs`:
+ * longer for checks that ask another process (an API call, a status socket).
+ */
 export async function eventually(
   check: () => boolean | Promise<boolean>,
   ms = 10_000,
   what = 'condition',
+  everyMs = 10,
 ): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     if (await check()) return;
     if (Date.now() > deadline) throw new Error(`${what} not met within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }

@@ -11,9 +11,8 @@
  * With `worker` after the directory, the spool is a WorkerSpool: the same
  * RocksSpool in a worker thread, acknowledged back across the threads.
  */
-// Straight to the spool, not ../../relay/index.js: loading the whole relay
+// Straight to the spool's own surface, not ../../relay/index.js: loading the whole relay
 // doubles this child's start-up time, paid on every kill round.
-// eslint-disable-next-line no-restricted-imports
 import { openRocksSpool, WorkerSpool, type Spool } from '../../relay/spool/index.js';
 import { payloadFor, samplesFor } from './spool-crash-records.js';
 
