@@ -42,7 +42,14 @@ export interface RelayConfig {
   spool: { maxBytes: number; maxAgeMs: number; policy: SpoolPolicy; compressLevel: number; worker: boolean };
   /** maxSamples: most samples in one batch (the upstream may ask for fewer in WELCOME). */
   batch: { maxRecords: number; maxBytes: number; maxSamples: number; lingerMs: number; compress: boolean };
+  /** Prometheus /metrics, /healthz and /readyz: on by default, on loopback (port 0: any free port, logged). */
   metrics: { enabled: boolean; host: string; port: number };
+  /**
+   * Uplink reconnects: jittered exponential backoff from initialMs up to maxMs between attempts
+   * (docs/uplink.md section 2). A long cap keeps hundreds of relays from hammering an upstream
+   * that is down; a relay is back within maxMs of its return.
+   */
+  reconnect: { initialMs: number; maxMs: number };
   /** What the relay may hold in memory: sized for a gateway (512 MB-1 GB for everything) by default. */
   memory: RelayMemoryConfig;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -101,7 +108,8 @@ export function defaultRelayConfig(): RelayConfig {
     ],
     v3Allow: ['127.0.0.0/8', '::1/128'],
     maxConnections: 20_000,
-    maxConnectionsPerSource: 64,
+    // A zone behind NAT is hundreds of hosts behind one address.
+    maxConnectionsPerSource: 1024,
     idleTimeoutMs: 90_000,
     maxFrameBytes: 1024 * 1024,
     spool: {
@@ -119,7 +127,8 @@ export function defaultRelayConfig(): RelayConfig {
       lingerMs: 50,
       compress: true,
     },
-    metrics: { enabled: false, host: '127.0.0.1', port: 9464 },
+    metrics: { enabled: true, host: '127.0.0.1', port: 9464 },
+    reconnect: { initialMs: 100, maxMs: 30_000 },
     memory: {
       semiSpaceMiB: 2,
       mallocArenas: 2,
@@ -138,7 +147,8 @@ const schema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    relayId: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+    // docs/uplink.md: no dot, the first dot of the Authorization header splits id and token.
+    relayId: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
     token: { type: 'string' },
     upstreams: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^wss?://' } },
     stateDir: pathString,
@@ -199,6 +209,14 @@ const schema = {
         port: { type: 'integer', minimum: 0 },
       },
     },
+    reconnect: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        initialMs: { type: 'integer', minimum: 1 },
+        maxMs: { type: 'integer', minimum: 1, maximum: 3_600_000 },
+      },
+    },
     memory: {
       type: 'object',
       additionalProperties: false,
@@ -217,7 +235,10 @@ const schema = {
 
 const validate = new Ajv({ allErrors: true }).compile(schema);
 
-export type RelayConfigInput = Partial<Omit<RelayConfig, 'spool' | 'batch' | 'metrics' | 'memory'>> & {
+export type RelayConfigInput = Partial<
+  Omit<RelayConfig, 'spool' | 'batch' | 'metrics' | 'memory' | 'reconnect'>
+> & {
+  reconnect?: Partial<RelayConfig['reconnect']>;
   spool?: Partial<RelayConfig['spool']>;
   batch?: Partial<RelayConfig['batch']>;
   metrics?: Partial<RelayConfig['metrics']>;
@@ -240,6 +261,7 @@ export function resolveRelayConfig(input: RelayConfigInput): RelayConfig {
     batch: { ...base.batch, ...input.batch },
     metrics: { ...base.metrics, ...input.metrics },
     memory: { ...base.memory, ...input.memory },
+    reconnect: { ...base.reconnect, ...input.reconnect },
   } as RelayConfig;
 }
 
@@ -260,6 +282,7 @@ export function loadRelayConfig(file: string | undefined, overrides: RelayConfig
     batch: { ...fromFile.batch, ...overrides.batch },
     metrics: { ...fromFile.metrics, ...overrides.metrics },
     memory: { ...fromFile.memory, ...overrides.memory },
+    reconnect: { ...fromFile.reconnect, ...overrides.reconnect },
   });
 }
 

@@ -20,7 +20,7 @@ import type { AgentConnection } from './agent-connection.js';
 import type { SpoolRequest } from './agent-sink.js';
 import { Packer } from './packer.js';
 import { AgentServer } from './agent-server.js';
-import type { BackoffOptions } from './backoff.js';
+import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { ConfigCache } from './config-cache.js';
 import { IngestGate } from './ingest-gate.js';
 import { startControlServer } from './control.js';
@@ -101,7 +101,7 @@ export class Relay {
       batch: config.batch,
       tailBytes: config.memory.liveTailBytes,
       liveLagBytes: Math.floor(config.memory.liveTailBytes / 2),
-      ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+      backoff: options.backoff ?? { ...DEFAULT_BACKOFF, ...config.reconnect },
       ...(options.slowRetryMs === undefined ? {} : { slowRetryMs: options.slowRetryMs }),
       ...(options.statusIntervalMs === undefined ? {} : { statusIntervalMs: options.statusIntervalMs }),
       status: () => this.uplinkStatus(),

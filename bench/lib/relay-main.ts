@@ -41,6 +41,7 @@ export interface RelayBenchStatus {
 
 const input = JSON.parse(process.argv[2] ?? '{}') as RelayConfigInput;
 const config = resolveRelayConfig({
+  metrics: { port: 0 },
   relayId: BENCH_RELAY_ID,
   token: BENCH_RELAY_TOKEN,
   listen: [{ host: '127.0.0.1', port: 0 }],

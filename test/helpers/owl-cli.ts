@@ -199,7 +199,9 @@ export async function startRelayCli(o: RelayCliOptions): Promise<RelayCli> {
     `127.0.0.1:${o.agentPort ?? 0}`,
     '--zone-token',
     o.zoneToken,
-    ...(o.metricsPort === undefined ? [] : ['--metrics', `127.0.0.1:${o.metricsPort}`]),
+    // Metrics are on by default at 127.0.0.1:9464; tests run side by side, so any free port.
+    '--metrics',
+    `127.0.0.1:${o.metricsPort ?? 0}`,
     ...(o.v3Allow ?? []).flatMap((cidr) => ['--v3-allow', cidr]),
   ]);
   const started = await proc.waitLog((l) => l.msg === 'relay started', '"relay started" line');

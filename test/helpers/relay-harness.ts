@@ -19,6 +19,7 @@ export async function startRelay(
   overrides: RelayConfigInput = {},
 ): Promise<{ relay: Relay; port: number }> {
   const config = resolveRelayConfig({
+    metrics: { port: 0 },
     relayId: RELAY_ID,
     token: RELAY_TOKEN,
     upstreams: [upstreamUrl],

@@ -48,6 +48,7 @@ if (process.argv[3] === '--wait') {
 
 const input = JSON.parse(process.argv[2] ?? '{}') as RelayConfigInput;
 const config = resolveRelayConfig({
+  metrics: { port: 0 },
   relayId: RELAY_ID,
   token: RELAY_TOKEN,
   listen: [{ host: '127.0.0.1', port: 0 }],

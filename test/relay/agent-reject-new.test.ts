@@ -73,6 +73,7 @@ function checkAcked(
 /** A relay with a reject-new spool of CAP bytes, its log lines collected. */
 async function startRejectingRelay(upstream: string, stateDir: string, logs: LogLine[]): Promise<Relay> {
   const config = resolveRelayConfig({
+    metrics: { port: 0 },
     relayId: RELAY_ID,
     token: RELAY_TOKEN,
     upstreams: [upstream],

@@ -23,6 +23,8 @@ test('owl-relay run starts on given flags; owl-relay status reports spool, uplin
       dir.path,
       '--listen',
       '127.0.0.1:0',
+      '--metrics',
+      '127.0.0.1:0',
       '--upstream',
       'ws://127.0.0.1:9/owl/v1/uplink',
       '--log-level',

@@ -42,6 +42,7 @@ test('uplink cut 40 times mid-stream by the upstream: the relay closes nothing i
   });
   const relay = await Relay.start(
     resolveRelayConfig({
+      metrics: { port: 0 },
       relayId: RELAY_ID,
       token: RELAY_TOKEN,
       upstreams: [receiver.url],

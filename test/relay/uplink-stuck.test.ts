@@ -27,6 +27,7 @@ test('a range the upstream fails to store twice is stuck: one coded log line, sl
   const log = captureLog();
   const relay = await Relay.start(
     resolveRelayConfig({
+      metrics: { port: 0 },
       relayId: RELAY_ID,
       token,
       upstreams: [up.uplinkUrl],

@@ -104,6 +104,7 @@ async function relayFor(
   const log = captureLog();
   const relay = await Relay.start(
     resolveRelayConfig({
+      metrics: { port: 0 },
       relayId: 'zone-a',
       upstreams: [url],
       stateDir,
