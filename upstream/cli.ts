@@ -22,6 +22,7 @@ program
   .option('--uplink <host:port>', 'relay WebSocket listener', hostPort)
   .option('--agents <host:port>', 'direct agent listener', hostPort)
   .option('--api <host:port>', 'operator API listener', hostPort)
+  .option('--metrics <host:port>', 'Prometheus /metrics, /healthz, /readyz listener', hostPort)
   .option('--log-level <level>', 'pino log level')
   .action(
     async (flags: {
@@ -30,6 +31,7 @@ program
       uplink?: { host: string; port: number };
       agents?: { host: string; port: number };
       api?: { host: string; port: number };
+      metrics?: { host: string; port: number };
       logLevel?: UpstreamConfigInput['logLevel'];
     }) => {
       const o: UpstreamConfigInput = {};
@@ -37,6 +39,7 @@ program
       if (flags.uplink !== undefined) o.uplink = flags.uplink;
       if (flags.agents !== undefined) o.agents = [flags.agents];
       if (flags.api !== undefined) o.api = flags.api;
+      if (flags.metrics !== undefined) o.metrics = { enabled: true, ...flags.metrics };
       if (flags.logLevel !== undefined) o.logLevel = flags.logLevel;
       const up = await Upstream.start(loadUpstreamConfig(flags.config, o)).catch(refusedStart);
       onSignals(() => up.stop());

@@ -18,8 +18,10 @@ export interface UpstreamConfig {
   uplink: { host: string; port: number };
   /** Plain TCP (or TLS) listener for v3 agents and v3 proxies that reach the upstream directly. */
   agents: { host: string; port: number }[];
-  /** Operator HTTP JSON API. */
+  /** Operator HTTP JSON API (and the dashboard). */
   api: { host: string; port: number };
+  /** Prometheus /metrics, /healthz and /readyz: on by default, on loopback (port 0: any free port, logged). */
+  metrics: { enabled: boolean; host: string; port: number };
   /**
    * PEM files: TLS for the uplink and API listeners and the agent listener.
    * `requestCert: true` with `ca` turns on mTLS for the uplink listener only:
@@ -55,6 +57,7 @@ export function defaultUpstreamConfig(): UpstreamConfig {
     uplink: { host: '0.0.0.0', port: 7080 },
     agents: [{ host: '0.0.0.0', port: 7071 }],
     api: { host: '127.0.0.1', port: 7090 },
+    metrics: { enabled: true, host: '127.0.0.1', port: 9465 },
     autoRegister: true,
     heartbeatMs: 30_000,
     missedHeartbeats: 3,

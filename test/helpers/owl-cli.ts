@@ -145,6 +145,8 @@ export async function startUpstreamCli(
       '127.0.0.1:0',
       '--api',
       '127.0.0.1:0',
+      '--metrics',
+      '127.0.0.1:0',
     ],
     nodeArgs,
   );

@@ -14,6 +14,7 @@ export async function startUpstream(
   options: UpstreamStartOptions = {},
 ): Promise<Upstream> {
   const config = resolveUpstreamConfig({
+    metrics: { enabled: true, host: '127.0.0.1', port: 0 },
     stateDir,
     uplink: { host: '127.0.0.1', port: 0 },
     agents: [{ host: '127.0.0.1', port: 0 }],

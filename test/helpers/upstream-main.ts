@@ -25,6 +25,7 @@ interface UpstreamChildInput {
 
 const input = JSON.parse(process.argv[2] ?? '{}') as UpstreamChildInput;
 const config = resolveUpstreamConfig({
+  metrics: { enabled: true, host: '127.0.0.1', port: 0 },
   uplink: { host: '127.0.0.1', port: 0 },
   agents: [{ host: '127.0.0.1', port: 0 }],
   api: { host: '127.0.0.1', port: 0 },
