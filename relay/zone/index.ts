@@ -1,0 +1,5 @@
+/** The relay's zone duties: polling the zone's network devices (SNMP) and checking its hosts' ports. */
+export { counterRate, type CounterReading, type RateResult } from './counter-rate.js';
+export { deviceLabel, type SnmpDevice, type SnmpUser } from './device.js';
+export { DevicePoller, type InterfaceRow, type PollResult } from './device-poller.js';
+export { SnmpSession } from './snmp-session.js';
