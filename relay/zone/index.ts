@@ -3,3 +3,5 @@ export { counterRate, type CounterReading, type RateResult } from './counter-rat
 export { deviceLabel, type SnmpDevice, type SnmpUser } from './device.js';
 export { DevicePoller, type InterfaceRow, type PollResult } from './device-poller.js';
 export { SnmpSession } from './snmp-session.js';
+export { Limiter } from './limiter.js';
+export { checkPort, PortWatch, type PortCheckResult, type PortWatchOptions } from './port-check.js';
