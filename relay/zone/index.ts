@@ -5,3 +5,12 @@ export { DevicePoller, type InterfaceRow, type PollResult } from './device-polle
 export { SnmpSession } from './snmp-session.js';
 export { Limiter } from './limiter.js';
 export { checkPort, PortWatch, type PortCheckResult, type PortWatchOptions } from './port-check.js';
+export {
+  DEVICE_DEFAULTS,
+  deviceId,
+  fromNetDevice,
+  interfacesUpdate,
+  type DeviceDefaults,
+  type NetDeviceV4,
+} from './net-device.js';
+export { ZonePoller, type ZoneLog, type ZonePollerOptions, type ZoneSink } from './zone-poller.js';
