@@ -41,6 +41,7 @@ export {
   type UplinkVersionResp,
   type UplinkInventoryReq,
   type UplinkInventoryResp,
+  type UplinkInventoryPush,
   type UplinkConfigError,
   type UplinkRelayStatus,
   type UplinkBodies,

@@ -45,6 +45,7 @@ export const UPLINK_KINDS = {
   INVENTORY_REQ: { channel: UplinkChannel.CONFIG, kind: 6, from: 'relay' },
   INVENTORY_RESP: { channel: UplinkChannel.CONFIG, kind: 7, from: 'upstream' },
   CONFIG_ERROR: { channel: UplinkChannel.CONFIG, kind: 8, from: 'upstream' },
+  INVENTORY_PUSH: { channel: UplinkChannel.CONFIG, kind: 9, from: 'upstream' },
   RELAY_STATUS: { channel: UplinkChannel.STATUS, kind: 1, from: 'relay' },
 } as const satisfies Record<string, UplinkKindInfo>;
 

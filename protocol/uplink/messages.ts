@@ -153,6 +153,9 @@ export interface UplinkInventoryReq {
 export type UplinkInventoryResp =
   { id: number; what: 'devices'; items: NetDevice[] } | { id: number; what: 'ports'; items: Port[] };
 
+/** CONFIG INVENTORY_PUSH, upstream → relay: the zone's devices or ports changed; here is the whole list. */
+export type UplinkInventoryPush = { what: 'devices'; items: NetDevice[] } | { what: 'ports'; items: Port[] };
+
 /** CONFIG CONFIG_ERROR, upstream → relay: request `id` failed upstream; the relay keeps its cache and retries later. */
 export interface UplinkConfigError {
   id: number;
@@ -199,6 +202,7 @@ export interface UplinkBodies {
   VERSION_RESP: UplinkVersionResp;
   INVENTORY_REQ: UplinkInventoryReq;
   INVENTORY_RESP: UplinkInventoryResp;
+  INVENTORY_PUSH: UplinkInventoryPush;
   CONFIG_ERROR: UplinkConfigError;
   RELAY_STATUS: UplinkRelayStatus;
 }

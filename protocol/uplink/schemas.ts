@@ -39,6 +39,7 @@ export function nestedPackets(type: JsonType, body: Record<string, unknown>): Ne
         ? []
         : [{ field: '/host', type: PacketType.HOSTCONFIGRESP, value: body.host }];
     case 'INVENTORY_RESP':
+    case 'INVENTORY_PUSH':
       return [
         {
           field: '/items',
@@ -127,6 +128,10 @@ export function uplinkSchemas(limits: ProtocolLimits): Map<JsonType, Schema> {
       ]),
     ],
     ['CONFIG_ERROR', obj({ id: uint, ...codeMessage }, ['id', 'code', 'message'])],
+    [
+      'INVENTORY_PUSH',
+      obj({ what: { enum: ['devices', 'ports'] }, items: { type: 'array' } }, ['what', 'items']),
+    ],
     [
       'RELAY_STATUS',
       obj(

@@ -78,6 +78,10 @@ const bodies: { [T in UplinkMessageType]: UplinkBodies[T] } = {
     ],
   },
   CONFIG_ERROR: { id: 4, code: 'OWL_ERR_INTERNAL', message: 'database unavailable' },
+  INVENTORY_PUSH: {
+    what: 'ports',
+    items: [{ id: 9, ip: '10.1.0.23', port: 443, proc_name: 'nginx', status: 0 }],
+  },
   RELAY_STATUS: {
     version: '0.1.0',
     agents: 97,
@@ -183,6 +187,11 @@ test('JSON body errors are coded, with the field to blame', (t) => {
   );
   t.notThrows(() =>
     decodeUplinkMessage(raw('INVENTORY_RESP', '{"id":1,"what":"ports","items":[{"port":22}]}')),
+  );
+  throwsCode(
+    t,
+    () => decodeUplinkMessage(raw('INVENTORY_PUSH', '{"what":"devices","items":[{"snmp_port":161}]}')),
+    UplinkErrorCode.BAD_FIELD,
   );
   const deep = '{"t":1,"x":' + '['.repeat(40) + ']'.repeat(40) + '}';
   throwsCode(t, () => decodeUplinkMessage(raw('PING', deep)), UplinkErrorCode.TOO_DEEP);
