@@ -6,8 +6,11 @@
  * Backpressure both ways: reading pauses while too many of this
  * connection's packets wait to become durable, or while the socket's write
  * side is full; a peer that stops reading its ACKs is cut off past a byte
- * limit. Any bad input ends the connection with an ERROR packet carrying the
- * coded error, then a close; nothing else in the relay is affected. Packets
+ * limit. Bad input ends the connection with an ERROR packet carrying the
+ * coded error, then a close; nothing else in the relay is affected. One
+ * exception: a v3 peer (it never resends) that sends a well-framed packet with
+ * bad content loses that packet only (`onDroppedPacket`); framing errors
+ * (bad or oversized length) still close, as any bad input of a v4 peer. Packets
  * the spool refuses (its cap reached under 'reject-new') are never ACKed: the
  * connection ends with a retriable OWL_ERR_OVERLOADED, and the agent resends
  * them after reconnecting, once the spool has room.
@@ -48,6 +51,12 @@ import { SpoolErrorCode } from './spool/index.js';
 
 const EMPTY = Buffer.alloc(0);
 
+/** What the agent server adds to the connection options. */
+export interface AgentDropOptions {
+  /** A v3 peer's well-framed packet with bad content was dropped; the connection goes on. */
+  onDroppedPacket?: (connection: AgentConnection, error: OwlError) => void;
+}
+
 export class AgentConnection {
   readonly remoteAddress: string;
   private readonly decoder: FrameDecoder;
@@ -59,18 +68,21 @@ export class AgentConnection {
   private readonly idleTimer: TimerHandle;
   private readonly timers: Timers;
   private readonly ungate: (() => void) | undefined;
+  /** Clock time of the last complete frame (or of the connect): how long the peer has been idle. */
+  private lastFrameAt: number;
   /** Raw JSON body of the frame being handled: spooled as received, never re-encoded. */
   private currentBody: Buffer = EMPTY;
 
   constructor(
     private readonly socket: Socket,
-    private readonly options: AgentConnectionOptions,
+    private readonly options: AgentConnectionOptions & AgentDropOptions,
   ) {
     this.remoteAddress = socket.remoteAddress ?? '';
     this.decoder = new FrameDecoder({ maxFrameBytes: options.parser.limits.maxFrameBytes });
     this.session = new AgentSession(this, options.access, options.sink);
     this.reads = new AgentRead(this.remoteAddress);
     this.timers = options.timers ?? SYSTEM_TIMERS;
+    this.lastFrameAt = this.timers.now();
     this.idleTimer = this.timers.setTimeout(() => {
       // Silence while the relay itself holds the agent back is not the agent's fault.
       if (this.writes.paused) this.idleTimer.refresh();
@@ -104,6 +116,14 @@ export class AgentConnection {
     return { paused, writeBlocked, pendingPackets: pending };
   }
 
+  /**
+   * How long the peer has completed no frame, at clock time `now`; 0 while the relay itself holds
+   * it back (paused reading is not the peer's silence).
+   */
+  idleMs(now: number): number {
+    return this.writes.paused ? 0 : now - this.lastFrameAt;
+  }
+
   /** Send a config the upstream pushed for `uuid` (a v3-compatible HOSTCONFIGRESP). */
   pushConfig(host: Host): void {
     this.send(encodePacket(PacketType.HOSTCONFIGRESP, host));
@@ -124,26 +144,50 @@ export class AgentConnection {
       this.failWith(err);
       return;
     }
-    if (frames.length > 0) this.idleTimer.refresh();
-    try {
-      for (const frame of frames) {
-        if (this.closing) break;
-        this.currentBody = frame.body;
+    if (frames.length > 0) {
+      this.idleTimer.refresh();
+      this.lastFrameAt = this.timers.now();
+    }
+    for (const frame of frames) {
+      if (this.closing) break;
+      this.currentBody = frame.body;
+      let stage = 'content';
+      try {
         // Samples are spooled as bytes: validated by a scan, built only when the scan is not sure.
         const forward = this.options.parser.scan(frame);
-        if (forward !== undefined) this.forward(forward);
-        else this.handle(this.options.parser.parse(frame));
+        if (forward !== undefined) {
+          stage = 'handling';
+          this.forward(forward);
+        } else {
+          const packet = this.options.parser.parse(frame);
+          stage = 'handling';
+          this.handle(packet);
+        }
+      } catch (err) {
+        if (stage === 'content' && this.dropped(err)) continue;
+        // Packets before the bad one are good: they are spooled, then the connection ends.
+        this.flushRead();
+        this.failWith(err);
+        return;
       }
-    } catch (err) {
-      // Packets before the bad one are good: they are spooled, then the connection ends.
-      this.flushRead();
-      this.failWith(err);
-      return;
     }
     this.flushRead();
     this.currentBody = EMPTY; // a view into the read: keeping it would keep the whole read alive
     // Good frames came before a bad header in this chunk: they are spooled, now the error.
     if (this.decoder.error !== undefined) this.failWith(this.decoder.error);
+  }
+
+  /**
+   * True when a packet whose content failed validation costs only itself: a v3 peer never
+   * resends, so closing would lose the rest of the read and whatever it had queued. The decoder
+   * framed it already, and nothing of it was queued for the spool. A valid packet the peer may
+   * not send (a type agents never send, GETDEVICES from an address that is not a v3 proxy) still
+   * closes: that is not a damaged packet but the wrong peer.
+   */
+  private dropped(err: unknown): boolean {
+    if (this.session.mode !== 'v3' || !(err instanceof OwlError)) return false;
+    this.options.onDroppedPacket?.(this, err);
+    return true;
   }
 
   /** The first packet decides the session (or ends the connection). */

@@ -14,10 +14,14 @@ import {
 } from '../protocol/index.js';
 import type { AgentSink } from './agent-sink.js';
 
-/** The CLIENTVERSIONRESP to send, when the latest agent version is known. */
+/**
+ * The CLIENTVERSIONRESP to send, only when a latest agent version is set (protocol.md 5.3): a v3
+ * agent told "" would fetch `td-client-.tar.gz`, so no version (null, empty or blank) is no answer.
+ */
 export function clientVersionReply(sink: AgentSink): Buffer | undefined {
   const version = sink.clientVersion();
-  return version === null ? undefined : encodePacket(PacketType.CLIENTVERSIONRESP, { version });
+  if (version === null || version.trim() === '') return undefined;
+  return encodePacket(PacketType.CLIENTVERSIONRESP, { version });
 }
 
 /** The zone's devices or ports for a v3 proxy; throws when `source` is not a proxy served here. */

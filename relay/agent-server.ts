@@ -1,13 +1,17 @@
 /**
  * The relay's agent listener: plain TCP or TLS, IPv4 and IPv6, with caps on
  * connections in total and per source address. A connection over a cap gets
- * an ERROR (OWL_ERR_TOO_MANY_CONNECTIONS) and is closed at once.
+ * an ERROR (OWL_ERR_TOO_MANY_CONNECTIONS) and is closed at once, except when
+ * its source is at its cap and one of that source's connections has been idle
+ * for `evictIdleMs`: the longest-idle one is closed (OWL_ERR_IDLE_TIMEOUT)
+ * and the new one admitted, so idle or half-dead connections from one address
+ * (a NAT) cannot lock a restarted agent out of it.
  */
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TlsOptions } from 'node:tls';
 import { once } from 'node:events';
-import { encodePacket, ErrorCode, PacketType, type OwlErrorCode } from '../protocol/index.js';
-import { AgentConnection } from './agent-connection.js';
+import { encodePacket, ErrorCode, PacketType, SYSTEM_TIMERS, type OwlErrorCode } from '../protocol/index.js';
+import { AgentConnection, type AgentDropOptions } from './agent-connection.js';
 import type { AgentConnectionOptions } from './agent-sink.js';
 import { unmapIPv4 } from './access.js';
 
@@ -16,22 +20,50 @@ export interface ListenAddress {
   port: number;
 }
 
-export interface AgentServerOptions extends AgentConnectionOptions {
+/** Idle time after which a connection may give way to a new one from its source: a v3 HOSTHB period (30 s) and then some. */
+export const DEFAULT_EVICT_IDLE_MS = 45_000;
+
+export interface AgentServerOptions extends AgentConnectionOptions, AgentDropOptions {
   listen: ListenAddress[];
   /** TLS key/cert (and optionally CA for client certificates); plain TCP when absent. */
   tls?: TlsOptions;
   maxConnections: number;
   maxConnectionsPerSource: number;
+  /** A source at its cap: a connection of it idle this long gives way to a new one (default DEFAULT_EVICT_IDLE_MS). */
+  evictIdleMs?: number;
   onConnection?: (connection: AgentConnection) => void;
   onReject?: (address: string, code: OwlErrorCode) => void;
+  /** A connection of `address` was closed to make room for a new one from it. */
+  onEvict?: (address: string, evicted: AgentConnection, idleMs: number) => void;
 }
 
 export class AgentServer {
   private readonly servers: Server[] = [];
   private readonly connections = new Set<AgentConnection>();
-  private readonly perSource = new Map<string, number>();
+  private readonly perSource = new Map<string, Set<AgentConnection>>();
+  private dropped = 0;
+  private evicted = 0;
+  private readonly connectionOptions: AgentServerOptions;
 
-  constructor(private readonly options: AgentServerOptions) {}
+  constructor(private readonly options: AgentServerOptions) {
+    this.connectionOptions = {
+      ...options,
+      onDroppedPacket: (connection, error) => {
+        this.dropped++;
+        options.onDroppedPacket?.(connection, error);
+      },
+    };
+  }
+
+  /** Well-framed packets with bad content dropped from v3 peers (their connections went on). */
+  get droppedPackets(): number {
+    return this.dropped;
+  }
+
+  /** Idle connections closed to admit a new one from their source. */
+  get evictedConnections(): number {
+    return this.evicted;
+  }
 
   /** Number of open agent connections. */
   get connectionCount(): number {
@@ -69,10 +101,10 @@ export class AgentServer {
 
   private accept(socket: Socket): void {
     const source = unmapIPv4(socket.remoteAddress ?? '');
-    const fromSource = this.perSource.get(source) ?? 0;
+    let fromSource = this.perSource.get(source);
     if (
       this.connections.size >= this.options.maxConnections ||
-      fromSource >= this.options.maxConnectionsPerSource
+      ((fromSource?.size ?? 0) >= this.options.maxConnectionsPerSource && !this.evictIdle(source))
     ) {
       this.options.onReject?.(source, ErrorCode.TOO_MANY_CONNECTIONS);
       socket.on('error', () => undefined);
@@ -85,15 +117,48 @@ export class AgentServer {
       setTimeout(() => socket.destroy(), 1000).unref();
       return;
     }
-    this.perSource.set(source, fromSource + 1);
-    const connection = new AgentConnection(socket, this.options);
+    const connection = new AgentConnection(socket, this.connectionOptions);
+    if (fromSource === undefined) this.perSource.set(source, (fromSource = new Set()));
+    fromSource.add(connection);
     this.connections.add(connection);
+    const mine = fromSource;
     socket.once('close', () => {
       this.connections.delete(connection);
-      const left = (this.perSource.get(source) ?? 1) - 1;
-      if (left === 0) this.perSource.delete(source);
-      else this.perSource.set(source, left);
+      mine.delete(connection);
+      if (mine.size === 0 && this.perSource.get(source) === mine) this.perSource.delete(source);
     });
     this.options.onConnection?.(connection);
+  }
+
+  /**
+   * `source` is at its cap: close its longest-idle connection if one has been idle for
+   * `evictIdleMs`, making room. A connection already closing (evicted, or ending on an error)
+   * is room already: its socket holds the slot only until the close completes. So each new
+   * connection takes the room of one victim, never of the same one twice.
+   */
+  private evictIdle(source: string): boolean {
+    const now = (this.options.timers ?? SYSTEM_TIMERS).now();
+    const minIdle = this.options.evictIdleMs ?? DEFAULT_EVICT_IDLE_MS;
+    let victim: AgentConnection | undefined;
+    let longest = -1;
+    let open = 0;
+    for (const c of this.perSource.get(source) ?? []) {
+      if (c.closed) continue;
+      open++;
+      const idle = c.idleMs(now);
+      if (idle >= minIdle && idle > longest) {
+        victim = c;
+        longest = idle;
+      }
+    }
+    if (open < this.options.maxConnectionsPerSource) return true;
+    if (victim === undefined) return false;
+    this.evicted++;
+    victim.close(
+      ErrorCode.IDLE_TIMEOUT,
+      `idle for ${Math.round(longest / 1000)} s while a new connection from ${source} needed its slot`,
+    );
+    this.options.onEvict?.(source, victim, longest);
+    return true;
   }
 }

@@ -2,11 +2,15 @@
  * Connection caps on the relay's agent listener: over `maxConnections`, or over
  * `maxConnectionsPerSource` from one address, a connection gets ERROR
  * OWL_ERR_TOO_MANY_CONNECTIONS and is closed, nothing it sent is spooled, the
- * admitted agents keep working, and a slot freed by a close is usable again.
+ * admitted agents keep working, and a slot freed by a close is usable again;
+ * unless the source has a connection idle past `evictIdleMs`: then the
+ * longest-idle one gives way (on a hand-driven clock, last test).
  * Other source addresses are 127.0.0.2, 127.0.0.3 (Linux routes 127/8 to lo).
  */
 import test, { type ExecutionContext } from 'ava';
-import { encodePacket, ErrorCode, PacketType } from '../../protocol/index.js';
+import { createPacketParser, encodePacket, ErrorCode, PacketType } from '../../protocol/index.js';
+import { AccessPolicy, AgentServer, BatchDedupe, type AgentSink } from '../../relay/index.js';
+import { FakeTimers } from '../helpers/fake-timers.js';
 import { eventually } from '../helpers/agent-client.js';
 import { RawPeer, type PeerOptions } from '../helpers/agent-peer.js';
 import {
@@ -116,4 +120,72 @@ test('maxConnectionsPerSource: counted per source address, refused with a coded 
     'records carry the source address the cap was counted for',
   );
   t.is(await rejectedCount(rig.relay, ErrorCode.TOO_MANY_CONNECTIONS), 4);
+});
+
+test('a source at its cap: its longest-idle connection gives way to a new one; busy ones never do', async (t) => {
+  const timers = new FakeTimers();
+  const spooled: string[] = [];
+  const evictions: { source: string; idleMs: number }[] = [];
+  const sink: AgentSink = {
+    spool: (requests) => {
+      for (const r of requests) spooled.push(r.uuid);
+      return Promise.resolve();
+    },
+    hostConfig: () => Promise.resolve(null),
+    clientVersion: () => null,
+    attach: () => undefined,
+    detach: () => undefined,
+  };
+  const server = new AgentServer({
+    listen: [{ host: '127.0.0.1', port: 0 }],
+    maxConnections: 100,
+    maxConnectionsPerSource: 2,
+    evictIdleMs: 45_000,
+    parser: createPacketParser(),
+    access: new AccessPolicy(['127.0.0.0/8'], undefined),
+    dedupe: new BatchDedupe(),
+    sink,
+    idleTimeoutMs: 90_000,
+    maxPendingPackets: 4096,
+    maxWriteBacklogBytes: 1 << 20,
+    closeGraceMs: 1000,
+    timers,
+    onEvict: (source, _c, idleMs) => evictions.push({ source, idleMs }),
+  });
+  const [address] = await server.start();
+  t.teardown(() => server.stop());
+  const port = address?.port ?? 0;
+  const src = { localAddress: '127.0.0.2' };
+  /** A v3 heartbeat from `peer`, waited for until the server has it (the clock only moves after). */
+  const beat = async (peer: RawPeer, uuid: string): Promise<void> => {
+    const before = spooled.length;
+    await peer.send(PacketType.HOSTHB, { uuid });
+    await eventually(() => spooled.length > before, 10_000, `HOSTHB of ${uuid} handled`);
+  };
+  const counts = (n: number) => eventually(() => server.connectionCount === n, 10_000, `${n} connections`);
+
+  const old = await RawPeer.connect(port, src);
+  await beat(old, 'old');
+  const busy = await RawPeer.connect(port, src);
+  await beat(busy, 'busy');
+  await counts(2);
+  t.teardown(() => [old, busy].forEach((p) => p.destroy()));
+  await expectRefused(t, port, src, 'at the cap, nobody idle');
+
+  timers.advance(30_000);
+  await beat(busy, 'busy');
+  timers.advance(20_000); // old: idle 50 s; busy: 20 s
+  const fresh = await RawPeer.connect(port, src);
+  t.teardown(() => fresh.destroy());
+  await old.waitClosed();
+  t.is(old.bytesReceived, 0, 'the evicted v3 peer gets no v4 packet');
+  await beat(fresh, 'fresh');
+  t.false(busy.closed, 'the busy connection stays');
+  t.deepEqual(evictions, [{ source: '127.0.0.2', idleMs: 50_000 }]);
+  t.is(server.evictedConnections, 1);
+  await counts(2);
+
+  // Nobody idle long enough now (busy 20 s, fresh 0 s): refused again.
+  await expectRefused(t, port, src, 'at the cap again, nobody idle');
+  t.is(server.evictedConnections, 1);
 });

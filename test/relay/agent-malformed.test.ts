@@ -1,9 +1,12 @@
 /**
  * Malformed input on the relay's agent side: connections that each send 1,000
- * bad frames in one write get one coded ERROR (a v3 peer: none) and are closed,
- * while well-behaved agents on other connections keep sending before, during
- * and after, and every one of their samples arrives upstream exactly once.
- * Real relay, real TCP on 127.0.0.1, real uplink receiver.
+ * bad frames in one write get one coded ERROR and are closed, while
+ * well-behaved agents on other connections keep sending before, during and
+ * after, and every one of their samples arrives upstream exactly once. A v3
+ * peer (it never resends) is the exception for well-framed packets with bad
+ * content: it loses those packets only, counted, and its good packets around
+ * them are stored; a framing error still closes it. Real relay, real TCP on
+ * 127.0.0.1, real uplink receiver.
  */
 import test from 'ava';
 import { encodeFrame, encodePacket, ErrorCode, PacketType } from '../../protocol/index.js';
@@ -32,10 +35,8 @@ interface Variant {
   payload: Buffer;
   /** Half-close right after the payload. */
   endAfter?: boolean;
-  /** Expected ERROR code; undefined: a v3 peer, closed without any packet. */
-  code: string | undefined;
-  /** Code the relay counts in its metrics (defaults to `code`). */
-  metricCode?: string;
+  /** Expected ERROR code. */
+  code: string;
   field?: string;
 }
 
@@ -146,12 +147,11 @@ const VARIANTS: Variant[] = [
     code: ErrorCode.TRUNCATED_FRAME,
   },
   {
-    name: 'a v3 peer (first packet a valid HOSTHB) then bad JSON',
+    name: 'a v3 peer (first packet a valid HOSTHB) then an oversized length header',
     hello: false,
     prelude: encodePacket(PacketType.HOSTHB, { uuid: 'v3-then-bad' }),
-    payload: bad(PacketType.SERIESDATA, '{"uuid":'),
-    code: undefined,
-    metricCode: ErrorCode.BAD_JSON,
+    payload: repeatFrame(frameHeader(MAX_FRAME + 1), COPIES),
+    code: ErrorCode.FRAME_TOO_LARGE,
   },
 ];
 
@@ -202,7 +202,7 @@ test('1,000 malformed frames per connection: coded ERROR then close; other agent
     t.true(peer.gotEnd, `${v.name}: the relay closed its side`);
     const afterHello = v.hello ? peer.received.slice(1) : peer.received;
     if (v.hello) t.is(peer.received[0]?.type, PacketType.HELLO, `${v.name}: HELLO reply first`);
-    if (v.code === undefined) {
+    if (v.prelude !== undefined && !v.hello) {
       t.is(peer.bytesReceived, 0, `${v.name}: a v3 peer gets no v4 packet`);
       continue;
     }
@@ -242,10 +242,7 @@ test('1,000 malformed frames per connection: coded ERROR then close; other agent
   );
 
   const expected = new Map<string, number>();
-  for (const v of VARIANTS) {
-    const code = v.metricCode ?? (v.code as string);
-    expected.set(code, (expected.get(code) ?? 0) + 1);
-  }
+  for (const v of VARIANTS) expected.set(v.code, (expected.get(v.code) ?? 0) + 1);
   for (const [code, n] of expected) t.is(await agentErrorCount(relay, code), n, `metric for ${code}`);
   await eventually(
     () => relay.server.connectionCount === everyone.length,
@@ -276,4 +273,74 @@ test('frames before a bad frame are handled, nothing after it is: batch 1 stored
   t.false(counts.has(sampleKey('pre-bad', 2)), 'the batch after the bad frame is never stored');
   // Its ACK may or may not have gone out before the close; if it did, it is the right one.
   for (const ack of peer.acks()) t.deepEqual(ack, { session: 'pre', seq: 1 });
+});
+
+const v3Sample = (uuid: string, value: number): Buffer =>
+  encodePacket(PacketType.SERIESDATA, {
+    uuid,
+    ip: '127.0.0.1',
+    group: '',
+    timestamp: 1_700_000_000 + value,
+    service_name: 'robust',
+    metric: 'm',
+    value,
+    flag: 0,
+  });
+
+test('a v3 peer: bad packets between good ones in one write are dropped and counted, the good ones stored, the connection kept', async (t) => {
+  const { relay, receiver, port } = await startRig(t);
+  const uuid = 'v3-keeps-going';
+  const peer = await RawPeer.connect(port);
+  // The first packet makes it a v3 session (a bad first packet still closes: it has not spoken v3).
+  await peer.write(encodePacket(PacketType.HOSTHB, { uuid }));
+  const badOnes = [
+    encodeFrame(PacketType.SERIESDATA, '{"uuid":'), // bad JSON
+    encodeFrame(PacketType.SERIESDATA, JSON.stringify({ uuid, timestamp: 1, value: 'x' })), // bad fields
+    encodeFrame(PacketType.SERIESDATA), // empty body
+    encodeFrame(200, '{}'), // unknown type
+  ];
+  await peer.write(Buffer.concat([v3Sample(uuid, 1), ...badOnes, v3Sample(uuid, 2)]));
+  await eventually(() => relay.server.droppedPackets === badOnes.length, 10_000, 'bad packets counted');
+  // Later writes of the same connection are still read.
+  await peer.write(Buffer.concat([v3Sample(uuid, 3), badOnes[0] as Buffer, v3Sample(uuid, 4)]));
+  const keys = [1, 2, 3, 4].map((v) => sampleKey(uuid, v));
+  await waitUpstream(receiver, keys, 10_000, 'good samples around the bad ones upstream');
+  const counts = upstreamSampleCounts(receiver.records);
+  t.deepEqual(
+    keys.map((k) => counts.get(k)),
+    [1, 1, 1, 1],
+    'each good sample stored once',
+  );
+  t.is(relay.server.droppedPackets, badOnes.length + 1);
+  t.false(peer.closed, 'the connection is kept');
+  t.is(peer.bytesReceived, 0, 'a v3 peer gets no v4 packet (no ERROR)');
+  t.is(await agentErrorCount(relay, ErrorCode.BAD_JSON), 0, 'no connection closed on bad content');
+  const stored = receiver.records.filter((r) => r.uuid === uuid).map((r) => r.type);
+  t.deepEqual(
+    stored.filter((type) => type !== PacketType.SERIESDATA),
+    [PacketType.HOSTHB],
+    'nothing of a bad packet was stored',
+  );
+
+  // A framing error still closes a v3 peer, without an ERROR packet.
+  await peer.write(Buffer.concat([v3Sample(uuid, 5), frameHeader(MAX_FRAME + 1)]));
+  await peer.waitClosed();
+  t.is(peer.bytesReceived, 0);
+  await waitUpstream(receiver, [sampleKey(uuid, 5)], 10_000, 'the sample before the bad header');
+  t.is(await agentErrorCount(relay, ErrorCode.FRAME_TOO_LARGE), 1);
+});
+
+test('a v4 peer keeps the strict rule: a bad packet after HELLO closes it with a coded ERROR', async (t) => {
+  const { relay, port } = await startRig(t);
+  const peer = await RawPeer.connect(port);
+  await peer.hello(ZONE_TOKEN, 'v4-strict');
+  await peer.write(
+    Buffer.concat([
+      encodeFrame(PacketType.SERIESBATCH, batchJson('strict', 1, 1)),
+      encodeFrame(PacketType.SERIESBATCH, '{"session":'),
+    ]),
+  );
+  await peer.waitClosed();
+  t.like(peer.errors(), [{ code: ErrorCode.BAD_JSON }]);
+  t.is(relay.server.droppedPackets, 0);
 });
