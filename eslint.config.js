@@ -29,4 +29,28 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The dashboard's page set: plain browser ES modules (uPlot is loaded by a classic script).
+    files: ['upstream/dashboard/assets/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        [
+          'window',
+          'document',
+          'location',
+          'history',
+          'sessionStorage',
+          'fetch',
+          'URL',
+          'URLSearchParams',
+          'performance',
+          'setTimeout',
+          'clearTimeout',
+          'addEventListener',
+          'removeEventListener',
+          'uPlot',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
 );

@@ -1,6 +1,8 @@
 /**
  * Operator HTTP JSON API (docs/api.md). Every request carries
  * `Authorization: Bearer <api token>`. Bodies and answers are JSON.
+ * The same listener serves the dashboard's files (upstream/dashboard/, docs/dashboard.md) to GETs
+ * outside /api/, without the token: they hold no data, the page's own API calls carry it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timingSafeEqual, createHash } from 'node:crypto';
@@ -11,6 +13,7 @@ import type { RelayEndpoint } from './relay-endpoint.js';
 import { StoreError, StoreErrorCode, type SampleStore } from './store/index.js';
 import { DIRECT_ZONE } from './zones.js';
 import { HttpError, UpstreamErrorCode } from './errors.js';
+import { createDashboardHandler, type DashboardHandler } from './dashboard/index.js';
 
 interface ApiDeps {
   token: string;
@@ -19,6 +22,8 @@ interface ApiDeps {
   endpoint: RelayEndpoint;
   store: SampleStore;
   now: () => number;
+  /** The dashboard's files (default: the page set of upstream/dashboard/). */
+  dashboard?: DashboardHandler;
 }
 
 const MAX_BODY = 1024 * 1024;
@@ -37,7 +42,9 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       )
     );
   };
+  const dashboard = deps.dashboard ?? createDashboardHandler();
   return (req, res) => {
+    if (dashboard(req, res)) return;
     const reply = (status: number, body: unknown): void => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };

@@ -416,7 +416,7 @@ test('version: PUT default and per platform; bad bodies refused', async (t) => {
 test('unknown routes, wrong methods, malformed paths and oversized bodies get coded errors', async (t) => {
   const f = await withUpstream(t);
   for (const [method, path, status, errorCode] of [
-    ['GET', '/', 404, 'OWL_ERR_NOT_FOUND'],
+    ['GET', '/nowhere', 404, 'OWL_ERR_NOT_FOUND'],
     ['GET', '/api/v2/hosts', 404, 'OWL_ERR_NOT_FOUND'],
     ['GET', '/api/v1/nothing', 404, 'OWL_ERR_NOT_FOUND'],
     ['POST', '/api/v1/hosts/x', 404, 'OWL_ERR_NOT_FOUND'],
