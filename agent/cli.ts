@@ -2,7 +2,8 @@
 /**
  * `owl-agent run`, `owl-agent once` (every collector and plugin once, the
  * samples printed: for plugin authors) and `owl-agent status`.
- * A config error is one line naming the file and the key, exit code 2.
+ * A config error is one line naming the file and the key, exit code 2 (with --debug, the stack
+ * trace too); `--version` prints the version.
  * The first line runs it light, for a process on every host (docs/agent.md,
  * measured in bench/agent-footprint.ts): one malloc arena, a 1 MiB young
  * generation, no optimizing compiler (its code and zones cost 9 MB of RSS;
@@ -25,7 +26,7 @@ import { runOnce } from './once.js';
 import { fetchAgentStatus } from './status-socket.js';
 import { readV3Dir, type V3Settings } from './v3-migration.js';
 import { jsonLogger } from './json-log.js';
-import { AGENT_NAME } from './version.js';
+import { AGENT_NAME, AGENT_VERSION } from './version.js';
 
 interface Flags {
   config?: string;
@@ -37,6 +38,7 @@ interface Flags {
   collectInterval?: string;
   logLevel?: AgentConfig['logLevel'];
   json?: boolean;
+  debug?: boolean;
 }
 
 async function loadConfig(flags: Flags): Promise<{ config: AgentConfig; v3?: V3Settings }> {
@@ -113,6 +115,7 @@ Commands:
   run      run the agent
   once     run every collector and plugin once and print the samples (--json: one JSON sample per line)
   status   the running agent's relay, buffer and plugins (--json)
+  --version  print the version
 
 Flags (run, once):
   -c, --config <file>       JSON config (default ${DEFAULT_CONFIG_PATH} if present)
@@ -123,6 +126,7 @@ Flags (run, once):
   --v3-dir <dir>            a v3 td-client directory to take over (client.conf, var/host.json)
   --collect-interval <s>    seconds between built-in collector rounds (0: off)
   --log-level <level>       debug, info, warn or error
+  --debug                   a failed start prints its stack trace too
 Flags (status):
   --state-dir <dir>         the agent's state directory (default /var/lib/owl-agent)
 `;
@@ -141,9 +145,12 @@ function parseFlags(argv: string[]): { command: string | undefined; flags: Flags
       'collect-interval': { type: 'string' },
       'log-level': { type: 'string' },
       json: { type: 'boolean' },
+      debug: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
     },
   });
+  if (values.version) return { command: 'version', flags: {} };
   if (values.help || positionals.length !== 1) return { command: undefined, flags: {} };
   const level = values['log-level'];
   if (level !== undefined && !['debug', 'info', 'warn', 'error'].includes(level)) {
@@ -159,6 +166,7 @@ function parseFlags(argv: string[]): { command: string | undefined; flags: Flags
     ...(values['collect-interval'] !== undefined ? { collectInterval: values['collect-interval'] } : {}),
     ...(level !== undefined ? { logLevel: level as AgentConfig['logLevel'] } : {}),
     ...(values.json ? { json: true } : {}),
+    ...(values.debug ? { debug: true } : {}),
   };
   return { command: positionals[0], flags };
 }
@@ -179,6 +187,7 @@ async function main(): Promise<void> {
   // Before the first fs call starts libuv's pool: two threads are plenty for a few files a second.
   process.env.UV_THREADPOOL_SIZE ??= '2';
   const { command, flags } = parseFlags(process.argv.slice(2));
+  if (command === 'version') return void process.stdout.write(`${AGENT_VERSION}\n`);
   if (command === 'run') return run(flags);
   if (command === 'once') {
     const { config, v3 } = await loadConfig(flags);
@@ -193,6 +202,7 @@ async function main(): Promise<void> {
 main().catch((err: unknown) => {
   if (err instanceof ConfigError || (err as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS')) {
     process.stderr.write(`owl-agent: ${(err as Error).message}\n`);
+    if (process.argv.includes('--debug')) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
     process.exit(2);
   }
   process.stderr.write(`owl-agent: ${(err as Error)?.stack ?? String(err)}\n`);

@@ -27,3 +27,11 @@ export { toWireError, fromWireError, type WireError } from './wire-error.js';
 export * from './uplink/index.js';
 export { SYSTEM_TIMERS, type TimerHandle, type Timers } from './timers.js';
 export { Backoff, type BackoffOptions } from './backoff.js';
+export {
+  compileConfigSchema,
+  parseConfigJson,
+  type ConfigCheck,
+  type ConfigSchema,
+} from './config-schema.js';
+export { startupFailureLine, startupFailureStack, type StartupContext } from './startup-failure.js';
+export { OWL_VERSION } from './version.js';

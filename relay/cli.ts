@@ -1,10 +1,13 @@
 #!/usr/bin/env node
-/** `owl-relay run` and `owl-relay status`. */
+/**
+ * `owl-relay run` and `owl-relay status`. A start that fails (config, token, TLS file, port,
+ * state dir) is one line on stderr and exit code 2; the stack trace too with --debug.
+ */
 import { Command, InvalidArgumentError } from 'commander';
-import { RocksError } from '../rocks/index.js';
+import { OWL_VERSION, startupFailureLine, startupFailureStack } from '../protocol/index.js';
 import { parseHostPort as hostPort } from './host-port.js';
 import { fetchStatus } from './control.js';
-import { loadRelayConfig, type RelayConfigInput } from './config.js';
+import { assertRunnable, loadRelayConfig, type RelayConfig, type RelayConfigInput } from './config.js';
 import { applyRelayProcessSettings } from './process-settings.js';
 import { Relay } from './relay.js';
 import type { RelayStatus } from './metrics.js';
@@ -65,17 +68,27 @@ function formatStatus(s: RelayStatus): string {
   ].join('\n');
 }
 
-/**
- * A start refused over the state dir (another relay holds it, OWL_ERR_STATE_LOCKED; or it cannot
- * be locked): its one-line message and exit code 1, no stack trace. Anything else is rethrown.
- */
-function refusedStart(err: unknown): never {
-  if (!(err instanceof RocksError)) throw err;
-  process.stderr.write(`${err.message}\n`);
-  process.exit(1);
+/** A failed start: one line naming the key (listeners and state dir from `config`), exit code 2. */
+function startFailed(err: unknown, config: RelayConfig | undefined, debug: boolean): never {
+  const context = {
+    stateDir: config?.stateDir ?? '',
+    listeners: [
+      ...(config?.listen ?? []).map((l, i) => ({ key: `listen[${i}]`, ...l })),
+      ...(config?.metrics.enabled === true ? [{ key: 'metrics', ...config.metrics }] : []),
+    ],
+  };
+  process.stderr.write(`owl-relay: ${startupFailureLine(err, context)}\n`);
+  if (debug) process.stderr.write(`${startupFailureStack(err)}\n`);
+  process.exit(2);
 }
 
-const program = new Command('owl-relay').description('OWL relay: one per network zone');
+const program = new Command('owl-relay')
+  .description('OWL relay: one per network zone')
+  .version(OWL_VERSION)
+  .option('--debug', 'print the stack trace of a failed start')
+  // A usage error is a failed start too: exit code 2 (help and --version: 0).
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+const debug = (): boolean => program.opts<{ debug?: boolean }>().debug === true;
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
 program
@@ -84,7 +97,7 @@ program
   .option('-c, --config <file>', 'JSON config file')
   .option('--state-dir <dir>', 'state directory (default /var/lib/owl-relay)')
   .option('--relay-id <id>', 'this relay id at the upstream')
-  .option('--token <token>', 'uplink token')
+  .option('--token <token>', 'uplink token (from `owl-upstream relay add <id>`)')
   .option('--upstream <url>', 'upstream URL (repeatable)', collect)
   .option('--listen <host:port>', 'agent listener (repeatable)', listen)
   .option('--zone-token <token>', 'token v4 agents present in HELLO')
@@ -94,10 +107,17 @@ program
   .option('--metrics <host:port>', 'serve Prometheus /metrics there')
   .option('--log-level <level>', 'pino log level')
   .action(async (flags: RunFlags) => {
-    const config = loadRelayConfig(flags.config, overrides(flags));
-    // The memory settings that need a fresh process: this process is replaced by one that has them.
-    applyRelayProcessSettings(config);
-    const relay = await Relay.start(config).catch(refusedStart);
+    let config: RelayConfig | undefined;
+    let relay: Relay;
+    try {
+      config = loadRelayConfig(flags.config, overrides(flags));
+      assertRunnable(config);
+      // The memory settings that need a fresh process: this process is replaced by one that has them.
+      applyRelayProcessSettings(config);
+      relay = await Relay.start(config);
+    } catch (err) {
+      startFailed(err, config, debug());
+    }
     let stopping = false;
     const stop = (): void => {
       if (stopping) return;

@@ -5,15 +5,19 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Ajv } from 'ajv';
 import { RelayError, RelayErrorCode } from './errors.js';
-import { ZSTD_MAX_LEVEL } from '../protocol/index.js';
+import {
+  compileConfigSchema,
+  parseConfigJson,
+  ZSTD_MAX_LEVEL,
+  type ConfigSchema,
+} from '../protocol/index.js';
 import type { SpoolPolicy } from './spool/index.js';
 
 export interface RelayConfig {
-  /** This relay's id at the upstream (its zone). */
+  /** This relay's id at the upstream (its zone); empty by default: a relay without one refuses to start. */
   relayId: string;
-  /** Uplink token (from `owl-upstream relay add`). */
+  /** Uplink token (from `owl-upstream relay add`); empty by default: a relay without one refuses to start. */
   token: string;
   /** Upstream WebSocket URLs, tried in order (`ws://` or `wss://`). */
   upstreams: string[];
@@ -98,7 +102,7 @@ const DEFAULT_STATE_DIR = '/var/lib/owl-relay';
 
 export function defaultRelayConfig(): RelayConfig {
   return {
-    relayId: 'relay',
+    relayId: '',
     token: '',
     upstreams: ['ws://127.0.0.1:7080/owl/v1/uplink'],
     stateDir: DEFAULT_STATE_DIR,
@@ -141,14 +145,21 @@ export function defaultRelayConfig(): RelayConfig {
   };
 }
 
-const positive = { type: 'integer', minimum: 1 };
-const pathString = { type: 'string', minLength: 1 };
-const schema = {
+// docs/uplink.md: no dot, the first dot of the Authorization header splits id and token.
+const RELAY_ID = /^[A-Za-z0-9_-]{1,64}$/;
+// docs/uplink.md: RFC 6750's b64token alphabet, 1-1024 characters (protocol/uplink/auth.ts).
+const TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+const MAX_TOKEN = 1024;
+// upstream/zones.ts DIRECT_ZONE: `owl-upstream relay add` refuses it.
+const RESERVED_ID = 'direct';
+
+const positive = { type: 'integer', minimum: 1 } as const;
+const pathString = { type: 'string', minLength: 1 } as const;
+const schema: ConfigSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    // docs/uplink.md: no dot, the first dot of the Authorization header splits id and token.
-    relayId: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+    relayId: { type: 'string', pattern: RELAY_ID.source },
     token: { type: 'string' },
     upstreams: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^wss?://' } },
     stateDir: pathString,
@@ -233,7 +244,7 @@ const schema = {
   },
 };
 
-const validate = new Ajv({ allErrors: true }).compile(schema);
+const checkSchema = compileConfigSchema(schema);
 
 export type RelayConfigInput = Partial<
   Omit<RelayConfig, 'spool' | 'batch' | 'metrics' | 'memory' | 'reconnect'>
@@ -245,14 +256,13 @@ export type RelayConfigInput = Partial<
   memory?: Partial<RelayConfig['memory']>;
 };
 
-/** Merge `input` over the defaults and validate; throws OWL_ERR_CONFIG_INVALID naming every bad field. */
-export function resolveRelayConfig(input: RelayConfigInput): RelayConfig {
-  if (!validate(input)) {
-    const problems = (validate.errors ?? [])
-      .map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`)
-      .join('; ');
-    throw new RelayError(RelayErrorCode.CONFIG_INVALID, `relay config: ${problems}`);
-  }
+/**
+ * Merge `input` over the defaults and validate; throws OWL_ERR_CONFIG_INVALID naming every bad
+ * key, after `source` (the file, or what else gave `input`).
+ */
+export function resolveRelayConfig(input: RelayConfigInput, source = 'relay config'): RelayConfig {
+  const problem = checkSchema(input);
+  if (problem !== undefined) throw new RelayError(RelayErrorCode.CONFIG_INVALID, `${source}: ${problem}`);
   const base = defaultRelayConfig();
   return {
     ...base,
@@ -265,25 +275,87 @@ export function resolveRelayConfig(input: RelayConfigInput): RelayConfig {
   } as RelayConfig;
 }
 
-/** Read a JSON config file (if given) and apply `overrides` (CLI flags) on top. */
+/**
+ * Read a JSON config file (if given) and apply `overrides` (CLI flags) on top. A problem in the
+ * file is reported naming the file (a syntax error with its line and column), one in the flags
+ * naming the command line.
+ */
 export function loadRelayConfig(file: string | undefined, overrides: RelayConfigInput = {}): RelayConfig {
-  let fromFile: RelayConfigInput = {};
-  if (file !== undefined) {
+  const fromFile = file === undefined ? {} : readConfigFile(file);
+  return resolveRelayConfig(
+    {
+      ...fromFile,
+      ...overrides,
+      spool: { ...fromFile.spool, ...overrides.spool },
+      batch: { ...fromFile.batch, ...overrides.batch },
+      metrics: { ...fromFile.metrics, ...overrides.metrics },
+      memory: { ...fromFile.memory, ...overrides.memory },
+      reconnect: { ...fromFile.reconnect, ...overrides.reconnect },
+    },
+    'command line',
+  );
+}
+
+function readConfigFile(file: string): RelayConfigInput {
+  const invalid = (problem: string): RelayError =>
+    new RelayError(RelayErrorCode.CONFIG_INVALID, `${file}: ${problem}`);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw invalid(`cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const parsed = parseConfigJson(text);
+  if ('problem' in parsed) throw invalid(parsed.problem);
+  const problem = checkSchema(parsed.value);
+  if (problem !== undefined) throw invalid(problem);
+  return parsed.value as RelayConfigInput;
+}
+
+/**
+ * What a start needs beyond the schema: an id and a usable token (a relay without them would
+ * spool until its cap and then drop), and readable TLS files. Throws OWL_ERR_CONFIG_INVALID,
+ * one line naming the key and saying how to mend it.
+ */
+export function assertRunnable(config: RelayConfig): void {
+  const invalid = (problem: string): RelayError => new RelayError(RelayErrorCode.CONFIG_INVALID, problem);
+  const add = `get one with \`owl-upstream relay add ${config.relayId || '<id>'}\` on the upstream`;
+  if (config.relayId === '') {
+    throw invalid(`relayId: not set; --relay-id or "relayId": this relay's id at the upstream (${add})`);
+  }
+  if (!RELAY_ID.test(config.relayId)) {
+    throw invalid(`relayId: must be 1-64 of [A-Za-z0-9_-], not ${JSON.stringify(config.relayId)}`);
+  }
+  if (config.relayId === RESERVED_ID) {
+    throw invalid(`relayId: "${RESERVED_ID}" is reserved for agents connected to the upstream itself`);
+  }
+  if (config.token === '') {
+    throw invalid(`token: not set; --token or "token": the relay's uplink token (${add})`);
+  }
+  if (config.token.length > MAX_TOKEN || !TOKEN.test(config.token)) {
+    throw invalid(`token: not an uplink token (1-${MAX_TOKEN} of [A-Za-z0-9-._~+/], then =); ${add}`);
+  }
+  assertReadable({
+    'agentTls.cert': config.agentTls?.cert,
+    'agentTls.key': config.agentTls?.key,
+    'agentTls.ca': config.agentTls?.ca,
+    'uplinkTls.ca': config.uplinkTls?.ca,
+    'uplinkTls.cert': config.uplinkTls?.cert,
+    'uplinkTls.key': config.uplinkTls?.key,
+  });
+}
+
+/** Each set file can be read: else OWL_ERR_CONFIG_INVALID `<key>: cannot read <path>: <code>`. */
+function assertReadable(files: Record<string, string | undefined>): void {
+  for (const [key, path] of Object.entries(files)) {
+    if (path === undefined) continue;
     try {
-      fromFile = JSON.parse(readFileSync(file, 'utf8')) as RelayConfigInput;
+      readFileSync(path);
     } catch (err) {
-      throw new RelayError(RelayErrorCode.CONFIG_INVALID, `cannot read relay config ${file}`, { cause: err });
+      const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new RelayError(RelayErrorCode.CONFIG_INVALID, `${key}: cannot read ${path}: ${why}`);
     }
   }
-  return resolveRelayConfig({
-    ...fromFile,
-    ...overrides,
-    spool: { ...fromFile.spool, ...overrides.spool },
-    batch: { ...fromFile.batch, ...overrides.batch },
-    metrics: { ...fromFile.metrics, ...overrides.metrics },
-    memory: { ...fromFile.memory, ...overrides.memory },
-    reconnect: { ...fromFile.reconnect, ...overrides.reconnect },
-  });
 }
 
 /** Where the relay keeps each kind of state. */

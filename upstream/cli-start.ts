@@ -1,14 +1,38 @@
-/** What `owl-upstream run` and `local` share: refusing a start in one line, stopping on a signal. */
-import { RocksError } from '../rocks/index.js';
+/**
+ * What `owl-upstream run` and `local` share: a failed start in one line naming the key or file
+ * (config, TLS file, port, state dir; exit code 2, the stack trace too with --debug), stopping on
+ * a signal.
+ */
+import { startupFailureLine, startupFailureStack } from '../protocol/index.js';
+import type { UpstreamConfig } from './config.js';
+
+/** Set by `owl-upstream --debug`: a failed start prints its stack trace too. */
+let debug = false;
+
+export function setStartDebug(on: boolean): void {
+  debug = on;
+}
 
 /**
- * A start refused over a state dir (another upstream or relay holds it, OWL_ERR_STATE_LOCKED; or
- * it cannot be locked): its one-line message and exit code 1, no stack trace. Anything else is rethrown.
+ * A failed start: its one-line message (`owl-upstream: …`) and exit code 2; the stack trace only
+ * with --debug. `config` (when it was loaded) names the listener or state dir at fault.
  */
-export function refusedStart(err: unknown): never {
-  if (!(err instanceof RocksError)) throw err;
-  process.stderr.write(`${err.message}\n`);
-  process.exit(1);
+export function startFailed(err: unknown, config?: UpstreamConfig): never {
+  const context = {
+    stateDir: config?.stateDir ?? '',
+    listeners:
+      config === undefined
+        ? []
+        : [
+            { key: 'uplink', ...config.uplink },
+            { key: 'api', ...config.api },
+            ...config.agents.map((a, i) => ({ key: `agents[${i}]`, ...a })),
+            ...(config.metrics.enabled ? [{ key: 'metrics', ...config.metrics }] : []),
+          ],
+  };
+  process.stderr.write(`owl-upstream: ${startupFailureLine(err, context)}\n`);
+  if (debug) process.stderr.write(`${startupFailureStack(err)}\n`);
+  process.exit(2);
 }
 
 export function onSignals(stop: () => Promise<void>): void {

@@ -2,17 +2,30 @@
 /**
  * `owl-upstream run | local | relay add|list|revoke | host list|add|move|delete | query`.
  * Operator commands talk to the running server's API, with the token from
- * `<stateDir>/api-token` (or --token): upstream/cli-client.ts.
+ * `<stateDir>/api-token` (or --token): upstream/cli-client.ts. A start that fails is one line
+ * on stderr and exit code 2 (upstream/cli-start.ts).
  */
 import { Command } from 'commander';
+import { OWL_VERSION } from '../protocol/index.js';
 import { parseHostPort as hostPort } from '../relay/index.js';
 import { adminCommands } from './cli-admin.js';
 import { localCommand } from './cli-local.js';
-import { onSignals, refusedStart } from './cli-start.js';
-import { loadUpstreamConfig, type UpstreamConfigInput } from './config.js';
+import { onSignals, setStartDebug, startFailed } from './cli-start.js';
+import {
+  assertUpstreamFiles,
+  loadUpstreamConfig,
+  type UpstreamConfig,
+  type UpstreamConfigInput,
+} from './config.js';
 import { Upstream } from './server.js';
 
-const program = new Command('owl-upstream').description('OWL upstream: the central server');
+const program = new Command('owl-upstream')
+  .description('OWL upstream: the central server')
+  .version(OWL_VERSION)
+  .option('--debug', 'print the stack trace of a failed start')
+  // A usage error is a failed start too: exit code 2 (help and --version: 0).
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+  .hook('preAction', () => setStartDebug(program.opts<{ debug?: boolean }>().debug === true));
 
 program
   .command('run')
@@ -41,7 +54,15 @@ program
       if (flags.api !== undefined) o.api = flags.api;
       if (flags.metrics !== undefined) o.metrics = { enabled: true, ...flags.metrics };
       if (flags.logLevel !== undefined) o.logLevel = flags.logLevel;
-      const up = await Upstream.start(loadUpstreamConfig(flags.config, o)).catch(refusedStart);
+      let config: UpstreamConfig | undefined;
+      let up: Upstream;
+      try {
+        config = loadUpstreamConfig(flags.config, o);
+        assertUpstreamFiles(config);
+        up = await Upstream.start(config);
+      } catch (err) {
+        startFailed(err, config);
+      }
       onSignals(() => up.stop());
     },
   );

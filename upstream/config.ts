@@ -1,14 +1,28 @@
-/** Upstream configuration: defaults for everything; every path and port overridable. */
+/**
+ * Upstream configuration: a JSON file checked against a schema (unknown keys and wrong types
+ * refused, naming the file and the key), defaults for everything, CLI flags on top; every path
+ * and port overridable.
+ */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { OwlError, UPLINK_DEFAULT_HEARTBEAT_MS, UPLINK_DEFAULT_WINDOW } from '../protocol/index.js';
+import {
+  compileConfigSchema,
+  OwlError,
+  parseConfigJson,
+  UPLINK_DEFAULT_HEARTBEAT_MS,
+  UPLINK_DEFAULT_WINDOW,
+  type ConfigSchema,
+} from '../protocol/index.js';
 import { DEFAULT_MAX_INFLIGHT_BATCHES } from './credit-policy.js';
 import { UpstreamErrorCode } from './errors.js';
 
-/** A config the upstream cannot run with (OWL_ERR_CONFIG_INVALID, as the relay's). */
+/**
+ * A config the upstream cannot run with (OWL_ERR_CONFIG_INVALID, as the relay's). `source`: the
+ * file, or what else gave it; null when the message names the key alone.
+ */
 export class UpstreamConfigError extends OwlError {
-  constructor(message: string) {
-    super(UpstreamErrorCode.CONFIG_INVALID, `upstream config: ${message}`);
+  constructor(message: string, source: string | null = 'upstream config') {
+    super(UpstreamErrorCode.CONFIG_INVALID, source === null ? message : `${source}: ${message}`);
   }
 }
 
@@ -72,29 +86,145 @@ export function defaultUpstreamConfig(): UpstreamConfig {
   };
 }
 
-export type UpstreamConfigInput = Partial<UpstreamConfig>;
+const listener: ConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    host: { type: 'string', minLength: 1 },
+    port: { type: 'integer', minimum: 0, maximum: 65535 },
+  },
+};
+const window: ConfigSchema = { type: 'integer', minimum: 1, maximum: 65_535 };
+const positive: ConfigSchema = { type: 'integer', minimum: 1 };
+const nonEmpty: ConfigSchema = { type: 'string', minLength: 1 };
+const schema: ConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    stateDir: nonEmpty,
+    uplink: listener,
+    agents: { type: 'array', items: { ...listener, required: ['host', 'port'] } },
+    api: listener,
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { ...listener.properties, enabled: { type: 'boolean' } },
+    },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['cert', 'key'],
+      properties: { cert: nonEmpty, key: nonEmpty, ca: nonEmpty, requestCert: { type: 'boolean' } },
+    },
+    apiToken: nonEmpty,
+    autoRegister: { type: 'boolean' },
+    heartbeatMs: positive,
+    missedHeartbeats: positive,
+    relayWindow: window,
+    maxInflightBatches: window,
+    // As WELCOME's heartbeatMs (protocol/uplink/schemas.ts).
+    uplinkHeartbeatMs: { type: 'integer', minimum: 1, maximum: 3_600_000 },
+    v3Allow: { type: 'array', items: { type: 'string' } },
+    v3Proxies: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
+    retentionDays: { type: 'number', minimum: 0.001 },
+    storeWorker: { type: 'boolean' },
+    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+  },
+};
+const checkSchema = compileConfigSchema(schema);
 
-/** Merge `input` over the defaults; throws OWL_ERR_CONFIG_INVALID for credit or TLS settings that cannot work. */
-export function resolveUpstreamConfig(input: UpstreamConfigInput): UpstreamConfig {
-  const config = { ...defaultUpstreamConfig(), ...input };
-  for (const key of ['relayWindow', 'maxInflightBatches'] as const) {
-    const value = config[key];
-    if (!Number.isInteger(value) || value < 1 || value > 65_535) {
-      throw new UpstreamConfigError(`${key} must be an integer 1-65535, not ${String(value)}`);
-    }
-  }
+/** A config as given: every key optional, the listeners' host or port alone too. */
+export type UpstreamConfigInput = Partial<Omit<UpstreamConfig, 'uplink' | 'api' | 'metrics'>> & {
+  uplink?: Partial<UpstreamConfig['uplink']>;
+  api?: Partial<UpstreamConfig['api']>;
+  metrics?: Partial<UpstreamConfig['metrics']>;
+};
+
+/**
+ * Merge `input` over the defaults; throws OWL_ERR_CONFIG_INVALID naming every key the schema
+ * refuses, after `source`, and for TLS settings that cannot work.
+ */
+export function resolveUpstreamConfig(
+  input: UpstreamConfigInput,
+  source = 'upstream config',
+): UpstreamConfig {
+  const problem = checkSchema(input);
+  if (problem !== undefined) throw new UpstreamConfigError(problem, source);
+  const base = defaultUpstreamConfig();
+  const config: UpstreamConfig = {
+    ...base,
+    ...input,
+    uplink: { ...base.uplink, ...input.uplink },
+    api: { ...base.api, ...input.api },
+    metrics: { ...base.metrics, ...input.metrics },
+  } as UpstreamConfig;
   if (config.tls?.requestCert === true && config.tls.ca === undefined) {
-    throw new UpstreamConfigError('tls.requestCert needs tls.ca, the CA that signs relay certificates');
+    throw new UpstreamConfigError(
+      'tls.requestCert needs tls.ca, the CA that signs relay certificates',
+      source,
+    );
   }
   return config;
 }
 
+/**
+ * Read a JSON config file (if given) and apply `overrides` (CLI flags) on top. A problem in the
+ * file is reported naming the file (a syntax error with its line and column), one in the flags
+ * naming the command line.
+ */
 export function loadUpstreamConfig(
   file: string | undefined,
   overrides: UpstreamConfigInput = {},
 ): UpstreamConfig {
-  const fromFile = file === undefined ? {} : (JSON.parse(readFileSync(file, 'utf8')) as UpstreamConfigInput);
-  return resolveUpstreamConfig({ ...fromFile, ...overrides });
+  const fromFile = file === undefined ? {} : readConfigFile(file);
+  // The file is checked alone first, so that its problems name it.
+  if (file !== undefined) resolveUpstreamConfig(fromFile, file);
+  return resolveUpstreamConfig(
+    {
+      ...fromFile,
+      ...overrides,
+      ...(fromFile.uplink || overrides.uplink ? { uplink: { ...fromFile.uplink, ...overrides.uplink } } : {}),
+      ...(fromFile.api || overrides.api ? { api: { ...fromFile.api, ...overrides.api } } : {}),
+      ...(fromFile.metrics || overrides.metrics
+        ? { metrics: { ...fromFile.metrics, ...overrides.metrics } }
+        : {}),
+    },
+    'command line',
+  );
+}
+
+function readConfigFile(file: string): UpstreamConfigInput {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new UpstreamConfigError(`cannot read: ${why}`, file);
+  }
+  const parsed = parseConfigJson(text);
+  if ('problem' in parsed) throw new UpstreamConfigError(parsed.problem, file);
+  return parsed.value as UpstreamConfigInput;
+}
+
+/**
+ * The files a start reads can be read: else OWL_ERR_CONFIG_INVALID naming the key
+ * (`tls.cert: cannot read /x/y.pem: ENOENT`), before anything is opened.
+ */
+export function assertUpstreamFiles(config: UpstreamConfig): void {
+  const files: Record<string, string | undefined> = {
+    'tls.cert': config.tls?.cert,
+    'tls.key': config.tls?.key,
+    'tls.ca': config.tls?.ca,
+  };
+  for (const [key, path] of Object.entries(files)) {
+    if (path === undefined) continue;
+    try {
+      readFileSync(path);
+    } catch (err) {
+      const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new UpstreamConfigError(`${key}: cannot read ${path}: ${why}`, null);
+    }
+  }
 }
 
 export function upstreamPaths(config: UpstreamConfig): { store: string; apiToken: string } {

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { fetchStatus } from '../../relay/index.js';
 import { eventually } from '../helpers/agent-client.js';
-import { tempDir } from '../helpers/relay-harness.js';
+import { RELAY_ID, RELAY_TOKEN, tempDir } from '../helpers/relay-harness.js';
 
 const CLI = fileURLToPath(new URL('../../relay/cli.ts', import.meta.url));
 const run = promisify(execFile);
@@ -21,6 +21,10 @@ test('owl-relay run starts on given flags; owl-relay status reports spool, uplin
       'run',
       '--state-dir',
       dir.path,
+      '--relay-id',
+      RELAY_ID,
+      '--token',
+      RELAY_TOKEN,
       '--listen',
       '127.0.0.1:0',
       '--metrics',
@@ -42,7 +46,8 @@ test('owl-relay run starts on given flags; owl-relay status reports spool, uplin
         () => true,
         () => false,
       ),
-    20_000,
+    // A tsx start on a busy machine (tests side by side) can take tens of seconds.
+    60_000,
     'relay answering',
   );
   const { stdout } = await run(process.execPath, ['--import', 'tsx', CLI, 'status', '--state-dir', dir.path]);
@@ -73,7 +78,7 @@ test('owl-relay status says so when no relay runs', async (t) => {
   t.regex(String((err as unknown as { stderr: string }).stderr), /no relay answers/);
 });
 
-test('an invalid config is refused with a coded error naming the field', async (t) => {
+test('an invalid config is refused with one line naming the field, exit code 2', async (t) => {
   const dir = tempDir();
   t.teardown(() => dir.remove());
   const err = await t.throwsAsync(
@@ -84,11 +89,22 @@ test('an invalid config is refused with a coded error naming the field', async (
       'run',
       '--state-dir',
       dir.path,
+      '--relay-id',
+      RELAY_ID,
+      '--token',
+      RELAY_TOKEN,
       '--upstream',
       'http://x',
+      '--metrics',
+      '127.0.0.1:0',
       '--log-level',
       'silent',
     ]),
   );
-  t.regex(String((err as unknown as { stderr: string }).stderr), /OWL_ERR_CONFIG_INVALID|upstreams/);
+  const failed = err as unknown as { stderr: string; code: number };
+  t.is(failed.code, 2);
+  t.is(
+    failed.stderr,
+    'owl-relay: command line: upstreams[0]: must be a string matching ^wss?://, not "http://x"\n',
+  );
 });
