@@ -32,6 +32,8 @@ export interface AgentServerOptions extends AgentConnectionOptions, AgentDropOpt
   /** A source at its cap: a connection of it idle this long gives way to a new one (default DEFAULT_EVICT_IDLE_MS). */
   evictIdleMs?: number;
   onConnection?: (connection: AgentConnection) => void;
+  /** A connection closed (whatever ended it). */
+  onDisconnect?: (connection: AgentConnection) => void;
   onReject?: (address: string, code: OwlErrorCode) => void;
   /** A connection of `address` was closed to make room for a new one from it. */
   onEvict?: (address: string, evicted: AgentConnection, idleMs: number) => void;
@@ -126,6 +128,7 @@ export class AgentServer {
       this.connections.delete(connection);
       mine.delete(connection);
       if (mine.size === 0 && this.perSource.get(source) === mine) this.perSource.delete(source);
+      this.options.onDisconnect?.(connection);
     });
     this.options.onConnection?.(connection);
   }

@@ -4,13 +4,16 @@ import type { BackoffOptions } from '../protocol/index.js';
 export { Backoff, type BackoffOptions } from '../protocol/index.js';
 
 /**
- * Production defaults: first retry within 100 ms, never more than 500 ms
- * apart, so a relay is back well within a second of its upstream's return
- * (two refused connects a second per relay cost the upstream nothing).
+ * Production defaults (config `reconnect` overrides initialMs and maxMs): the
+ * first retry within 100 ms, the ceiling doubling per failed attempt up to
+ * 30 s. A short blip costs well under a second; a long outage costs each
+ * relay two attempts a minute, so hundreds of relays do not hammer an
+ * upstream that is down or just back (full jitter spreads them). A relay is
+ * back within 30 s of its upstream's return.
  */
 export const DEFAULT_BACKOFF: Readonly<BackoffOptions> = Object.freeze({
   initialMs: 100,
-  maxMs: 500,
+  maxMs: 30_000,
   factor: 2,
   minMs: 50,
 });

@@ -7,6 +7,17 @@ export { Backoff, DEFAULT_BACKOFF, TEST_BACKOFF, type BackoffOptions } from './b
 export { BatchDedupe, type BatchDedupeOptions, type DedupeResult } from './dedupe.js';
 export { DropCount } from './drop-count.js';
 export { SpoolRefusals, type SpoolRefusalsOptions, type RefusalLogger } from './refusals.js';
+export {
+  OutageLog,
+  DEFAULT_SUMMARY_MS,
+  uplinkFailure,
+  type AttemptEnd,
+  type OutageLogOptions,
+  type UplinkFailure,
+  type SpooledFigures,
+} from './outage-log.js';
+export { DrainProgress, DEFAULT_DRAIN_PROGRESS_MS, type DrainProgressOptions } from './drain-progress.js';
+export { AgentLog, type AgentLogOptions } from './agent-log.js';
 export { ConfigCache, type ConfigCacheOptions } from './config-cache.js';
 export { RelayError, RelayErrorCode } from './errors.js';
 export {
@@ -18,6 +29,13 @@ export {
   type RelayConfigInput,
 } from './config.js';
 export { RelayMetrics, type RelayStatus } from './metrics.js';
+export {
+  collectProcessMetrics,
+  listenHealthAndMetrics,
+  probe,
+  readiness,
+  type Readiness,
+} from './health-http.js';
 export { Relay, type RelayStartOptions } from './relay.js';
 export { applyRelayProcessSettings, relayProcessSettings, type ProcessSettings } from './process-settings.js';
 export {

@@ -11,6 +11,7 @@ import {
   BatchAckStatus,
   createPacketParser,
   packetName,
+  SYSTEM_TIMERS,
   type Host,
   type HostConfigRequest,
   type UplinkRelayStatus,
@@ -19,6 +20,8 @@ import { AccessPolicy } from './access.js';
 import type { AgentConnection } from './agent-connection.js';
 import type { SpoolRequest } from './agent-sink.js';
 import { Packer } from './packer.js';
+import { PacketDrops } from './packet-drops.js';
+import { AgentLog } from './agent-log.js';
 import { AgentServer } from './agent-server.js';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { ConfigCache } from './config-cache.js';
@@ -28,6 +31,7 @@ import { statePaths, type RelayConfig } from './config.js';
 import { BatchDedupe } from './dedupe.js';
 import { DropCount } from './drop-count.js';
 import { RelayMetrics, type RelayStatus } from './metrics.js';
+import { DEFAULT_SUMMARY_MS } from './outage-log.js';
 import { SpoolRefusals } from './refusals.js';
 import { lockStateDir, type StateLock } from '../rocks/index.js';
 import { openRocksSpool, WorkerSpool, type Spool, type SpoolRecord } from './spool/index.js';
@@ -45,6 +49,10 @@ export interface RelayStartOptions {
   /** Uplink slow-retry delay (after a refused authentication). */
   slowRetryMs?: number;
   statusIntervalMs?: number;
+  /** Period of the summary lines: an upstream outage, agent connections (default 60 s, or the config's). */
+  logSummaryMs?: number;
+  /** Period of the backlog drain progress line (default 10 s). */
+  drainProgressMs?: number;
 }
 
 export class Relay {
@@ -56,6 +64,8 @@ export class Relay {
   /** Bytes awaiting durability (memory.ingestBytes), and held while the uplink is behind on live data. */
   private readonly gate: IngestGate;
   private readonly packer: Packer;
+  /** Agent connects, disconnects and refusals: debug lines and a summary (agent-log.ts). */
+  private readonly agentLog: AgentLog;
   /** Reported drops: removed by the spool's cap policy and never delivered upstream (drop-count.ts). */
   private readonly drops = new DropCount();
   /** Bounded: one entry per host that asked, like the config cache. */
@@ -84,7 +94,14 @@ export class Relay {
       write: (records) => this.writeRecords(records),
     });
     this.uplink = this.uplinkClient(options);
+    this.agentLog = new AgentLog({
+      log,
+      timers: { ...SYSTEM_TIMERS, now },
+      connectedNow: () => this.server.connectionCount,
+      summaryMs: logSummaryMs(config, options),
+    });
     this.server = this.agentServer();
+    this.agentLog.start();
     this.diskTimer = setInterval(() => void this.refreshDiskBytes(), 5000);
     this.diskTimer.unref();
   }
@@ -104,6 +121,8 @@ export class Relay {
       backoff: options.backoff ?? { ...DEFAULT_BACKOFF, ...config.reconnect },
       ...(options.slowRetryMs === undefined ? {} : { slowRetryMs: options.slowRetryMs }),
       ...(options.statusIntervalMs === undefined ? {} : { statusIntervalMs: options.statusIntervalMs }),
+      summaryMs: logSummaryMs(config, options),
+      ...(options.drainProgressMs === undefined ? {} : { drainProgressMs: options.drainProgressMs }),
       status: () => this.uplinkStatus(),
       onConfigPush: (uuid, host) => this.onConfigPush(uuid, host),
       onHostAnswer: (uuid, host) => this.onHostAnswer(uuid, host),
@@ -130,6 +149,11 @@ export class Relay {
   /** The agent listener, spooling into this relay. */
   private agentServer(): AgentServer {
     const { config, log, now } = this;
+    const drops = new PacketDrops({
+      log,
+      now,
+      onDropped: (e) => this.metrics.agentPacketsDropped.inc({ code: e.code }),
+    });
     return new AgentServer({
       listen: config.listen,
       ...(config.agentTls === undefined ? {} : { tls: readTls(config.agentTls) }),
@@ -161,9 +185,13 @@ export class Relay {
           'agent connection error',
         );
       },
+      onConnection: (connection) => this.agentLog.connected(connection.remoteAddress),
+      onDisconnect: (connection) => this.agentLog.disconnected(connection.remoteAddress),
+      onDroppedPacket: (connection, error) => drops.dropped(connection.remoteAddress, error),
+      onEvict: () => this.metrics.connectionsEvicted.inc(),
       onReject: (address, code) => {
         this.metrics.connectionsRejected.inc({ reason: code });
-        log.warn({ agent: address, code }, 'agent connection refused');
+        this.agentLog.refused(address, code);
       },
     });
   }
@@ -202,14 +230,22 @@ export class Relay {
         () => relay.server.stop(),
         () => relay.metrics.close(),
         async () => clearInterval(relay.diskTimer),
+        async () => relay.agentLog.stop(),
       );
       relay.agentAddresses = await relay.server.start();
       if (config.metrics.enabled)
-        relay.metricsAddr = await relay.metrics.listen(config.metrics.host, config.metrics.port);
+        relay.metricsAddr = await relay.metrics.listen(config.metrics.host, config.metrics.port, {
+          spool,
+          uplinkConnected: () => relay.uplink.state === 'connected',
+          now,
+        });
       relay.control = await startControlServer(config.stateDir, () => relay.status());
       await relay.refreshDiskBytes();
       relay.uplink.start();
-      log.info({ listen: relay.agentAddresses, upstreams: config.upstreams }, 'relay started');
+      log.info(
+        { listen: relay.agentAddresses, upstreams: config.upstreams, metrics: relay.metricsAddr ?? null },
+        'relay started',
+      );
       return relay;
     } catch (err) {
       for (const close of opened) await close().catch(() => undefined);
@@ -412,6 +448,7 @@ export class Relay {
   async stop(): Promise<void> {
     clearInterval(this.diskTimer);
     await this.server.stop();
+    this.agentLog.stop();
     await this.uplink.stop();
     await this.metrics.close();
     const control = this.control;
@@ -422,6 +459,13 @@ export class Relay {
     await this.stateLock.release();
     this.log.info({}, 'relay stopped');
   }
+}
+
+/** The summary period: the start option, else the config's `logSummaryMs` once it has one, else 60 s. */
+function logSummaryMs(config: RelayConfig, options: RelayStartOptions): number {
+  if (options.logSummaryMs !== undefined) return options.logSummaryMs;
+  const configured = 'logSummaryMs' in config ? config.logSummaryMs : undefined;
+  return typeof configured === 'number' ? configured : DEFAULT_SUMMARY_MS;
 }
 
 function readTls(files: { ca?: string; cert?: string; key?: string }): {

@@ -10,11 +10,17 @@
  * the previous one's close event. Control and config messages are written at
  * once; data batches wait for socket room (the pump).
  *
- * Reconnects (docs/uplink.md section 2): the fast backoff, except after a
- * close code or HTTP refusal that needs an operator, after
- * TLS_FAILURES_BEFORE_SLOW consecutive TLS handshake refusals, and while a
- * range is stuck: those retry every `slowRetryMs`, and are logged once per
- * change, not per attempt.
+ * Reconnects (docs/uplink.md section 2): the jittered exponential backoff
+ * (up to `reconnect.maxMs`, 30 s by default), except after a close code or
+ * HTTP refusal that needs an operator, after TLS_FAILURES_BEFORE_SLOW
+ * consecutive TLS handshake refusals, and while a range is stuck: those
+ * retry every `slowRetryMs`, and are logged once per change, not per
+ * attempt.
+ *
+ * Logs: an outage is one line when it starts, a summary a minute and one
+ * line when it ends (outage-log.ts); each attempt's own lines are at debug,
+ * except the first TLS refusals and refusals that need an operator. A
+ * backlog's drain is reported by drain-progress.ts.
  */
 import WebSocket from 'ws';
 import {
@@ -34,12 +40,16 @@ import {
   SYSTEM_TIMERS,
   type Host,
   type HostConfigRequest,
+  type NetDevice,
+  type Port,
   type TimerHandle,
   type Timers,
   type UplinkMessage,
   type UplinkRelayStatus,
 } from '../protocol/index.js';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { DrainProgress } from './drain-progress.js';
+import { logAttemptEnd, OutageLog, uplinkFailure, type AttemptEnd } from './outage-log.js';
 import { RelayError, RelayErrorCode } from './errors.js';
 import type { Released, Spool, SpoolEntry } from './spool/index.js';
 import { BatchPump } from './uplink-pump.js';
@@ -53,6 +63,8 @@ export type { StuckRange } from './uplink-stuck.js';
 export type UplinkState = 'connecting' | 'connected' | 'disconnected' | 'stopped';
 
 export interface UplinkLogger {
+  /** Each attempt's lines (optional: a logger without it drops them). */
+  debug?(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
@@ -78,6 +90,10 @@ export interface UplinkClientOptions {
   backoff?: BackoffOptions;
   /** Slow-reconnect delay after an authentication or protocol refusal. */
   slowRetryMs?: number;
+  /** Period of the outage summary line while the upstream is unreachable (default 60 s). */
+  summaryMs?: number;
+  /** Period of the backlog drain progress line (default 10 s). */
+  drainProgressMs?: number;
   /** How long a config request waits for its answer. */
   requestTimeoutMs?: number;
   /** Period of RELAY_STATUS messages. */
@@ -101,6 +117,8 @@ export interface UplinkClientOptions {
    */
   onHostAnswer?: (uuid: string, host: Host | null) => void;
   onVersion: (version: string) => void;
+  /** INVENTORY_PUSH: the zone's whole device or port list, changed by an operator. */
+  onInventoryPush?: (what: 'devices' | 'ports', items: NetDevice[] | Port[]) => void;
   onBatchAck?: (status: BatchAckStatus, records: number, samples: number) => void;
   /**
    * Records (and their samples) of a batch acknowledged STORED or DUPLICATE that the spool had
@@ -137,6 +155,10 @@ export class UplinkClient {
   private readonly slowRetryMs: number;
   private closedForSlowRetry = false;
   private attempt: AttemptTrace = newTrace(false);
+  /** The attempt's upgrade was refused with an HTTP status. */
+  private refusal: { status: number; closeCode: number; closeName: string } | undefined;
+  private readonly outage: OutageLog;
+  private readonly drain: DrainProgress;
   private failures = 0;
   private attempts = 0;
 
@@ -148,9 +170,24 @@ export class UplinkClient {
     this.requests = new UplinkRequests(options.requestTimeoutMs ?? 5000, this.timers);
     this.stuckRanges = new StuckRanges(options.log, this.slowRetryMs, options.onStuck);
     this.tlsRefusals = new TlsRefusals(options.log, this.slowRetryMs);
+    this.outage = new OutageLog({
+      log: options.log,
+      timers: this.timers,
+      ...(options.summaryMs === undefined ? {} : { summaryMs: options.summaryMs }),
+      spooled: () => {
+        const s = options.spool.stats();
+        return { records: s.records, bytes: s.bytes, ageMs: s.ageMs };
+      },
+    });
+    this.drain = new DrainProgress({
+      log: options.log,
+      timers: this.timers,
+      ...(options.drainProgressMs === undefined ? {} : { progressMs: options.drainProgressMs }),
+    });
     this.pump = new BatchPump({
       ...options,
       timers: this.timers,
+      drain: this.drain,
       link: () => (this.currentState === 'connected' ? this.ws : undefined),
       onAcked: (first, last) => this.stuckRanges.acked(first, last),
     });
@@ -208,6 +245,8 @@ export class UplinkClient {
   async stop(): Promise<void> {
     this.currentState = 'stopped';
     this.timers.clearTimeout(this.reconnectTimer);
+    this.outage.stop();
+    this.drain.stop();
     this.pump.stop();
     this.clearConnectionTimers();
     const ws = this.ws;
@@ -235,6 +274,13 @@ export class UplinkClient {
       }),
       uuid,
     ) as Promise<Host | null>;
+  }
+
+  /** Ask the upstream for what this relay's zone polls (devices) or checks (ports). */
+  requestInventory(what: 'devices' | 'ports'): Promise<NetDevice[] | Port[]> {
+    return this.request((id) => ({ type: 'INVENTORY_REQ', body: { id, what } })) as Promise<
+      NetDevice[] | Port[]
+    >;
   }
 
   /** Ask the upstream for the latest agent version. */
@@ -271,6 +317,7 @@ export class UplinkClient {
     }
     const trace = newTrace(url.startsWith('wss:'));
     this.attempt = trace;
+    this.refusal = undefined;
     this.attempts++;
     const ws = new WebSocket(url, {
       headers: { authorization },
@@ -293,8 +340,13 @@ export class UplinkClient {
       trace.responded = true;
       const status = res.statusCode ?? 0;
       // Refused at the upgrade or closed after it: one rule (transport.ts).
-      const { name, reconnect } = describeCloseCode(closeCodeForHttpStatus(status));
-      this.options.log.warn({ url, status, closeName: name, reconnect }, 'upstream refused the uplink');
+      const closeCode = closeCodeForHttpStatus(status);
+      const { name, reconnect } = describeCloseCode(closeCode);
+      this.refusal = { status, closeCode, closeName: name };
+      // One that needs an operator is retried slowly, so its line comes at most once per slowRetryMs.
+      const fields = { url, status, closeName: name, reconnect };
+      if (reconnect === 'slow') this.options.log.warn(fields, 'upstream refused the uplink');
+      else this.options.log.debug?.(fields, 'upstream refused the uplink');
       this.closedForSlowRetry = reconnect === 'slow';
       ws.terminate();
     });
@@ -375,6 +427,8 @@ export class UplinkClient {
       }
       case 'CONFIG_PUSH':
         return this.options.onConfigPush(msg.body.uuid, msg.body.host);
+      case 'INVENTORY_PUSH':
+        return this.options.onInventoryPush?.(msg.body.what, msg.body.items);
       default:
         return;
     }
@@ -393,7 +447,10 @@ export class UplinkClient {
     this.stuckRanges.spoolStartsAt(this.options.spool.firstSeq());
     const { window } = welcome;
     const backlog = this.pump.connected(window, welcome.maxBatchBytes, welcome.maxBatchSamples);
-    this.options.log.info({ url, backlog, window }, 'uplink connected');
+    // At the connect the spool holds the backlog (and at most a turn's appends besides).
+    const backlogBytes = backlog === 0 ? 0 : this.options.spool.stats().bytes;
+    this.outage.connected({ url, backlog, backlogBytes, window });
+    this.drain.start(backlog, backlogBytes);
     this.options.onConnect?.(url as string);
     this.heartbeat = new Heartbeat({
       periodMs: welcome.heartbeatMs,
@@ -426,26 +483,29 @@ export class UplinkClient {
     const silent = this.silentMs;
     this.silentMs = undefined;
     this.pump.disconnected();
+    this.drain.stop();
     this.requests.failAll('uplink closed');
     if (this.currentState === 'stopped') return;
     const wasConnected = this.currentState === 'connected';
     this.currentState = 'disconnected';
     const url = this.options.urls[this.urlIndex];
     if (!wasConnected) this.failures++;
-    const tls = this.tlsRefusals.ended(url, wasConnected ? undefined : tlsRefusal(this.attempt));
-    const { name, reconnect } = describeCloseCode(code);
-    // While TLS refusals repeat for the same reason, each attempt stays out of the log.
-    if (!tls.quiet) {
-      const err = this.attempt.err;
-      if (err !== undefined) this.options.log.warn({ url, err: err.message, code: err.code }, 'uplink error');
-      if (silent !== undefined)
-        this.options.log.warn(
-          { url, code: UplinkErrorCode.HEARTBEAT_TIMEOUT, silentMs: silent },
-          'uplink closed: heartbeat timeout',
-        );
-      else this.options.log.warn({ closeCode: code, closeName: name, reason, wasConnected }, 'uplink closed');
-    }
+    const refusedInTls = wasConnected ? undefined : tlsRefusal(this.attempt);
+    const tls = this.tlsRefusals.ended(url, refusedInTls);
+    const { reconnect } = describeCloseCode(code);
+    const end: AttemptEnd = {
+      url,
+      closeCode: code,
+      reason,
+      wasConnected,
+      silentMs: silent,
+      err: this.attempt.err,
+      refusal: this.refusal,
+    };
+    // The first TLS refusals are logged as they come (uplink-tls.ts); other attempts only at debug.
+    logAttemptEnd(this.options.log, end, refusedInTls !== undefined && !tls.quiet);
     this.tlsRefusals.announce(url);
+    this.outage.failed(uplinkFailure(end), wasConnected);
     // Try the next URL on every failure; the list wraps.
     this.urlIndex = (this.urlIndex + 1) % this.options.urls.length;
     if (wasConnected && this.options.urls.length === 1) this.urlIndex = 0;

@@ -30,6 +30,7 @@ import {
   type Timers,
 } from '../protocol/index.js';
 import { deflateOffThread } from './deflate.js';
+import type { DrainProgress } from './drain-progress.js';
 import type { Released, Spool, SpoolEntry } from './spool/index.js';
 import { LiveTail } from './uplink-tail.js';
 import type { UplinkClientOptions, UplinkLogger } from './uplink-client.js';
@@ -51,12 +52,17 @@ interface PumpOptions extends Pick<
   link: () => WebSocket | undefined;
   /** A batch over [first, last] was acknowledged (any status). */
   onAcked: (first: number, last: number) => void;
+  /** Told of the backlog's acknowledged replay batches, and when none of it is left. */
+  drain: DrainProgress;
   timers: Timers;
 }
 
 interface BatchInFlight {
   records: number;
   samples: number;
+  /** Payload bytes (as spooled), and whether it is backlog (replay). */
+  bytes: number;
+  replay: boolean;
   /** The batch's seqs, ascending, and the samples of its first i + 1 records (what the spool drops of it is a prefix). */
   seqs: number[];
   samplesUpTo: number[];
@@ -76,6 +82,8 @@ export class BatchPump {
   /** One past the highest seq sent by this process: a batch starting below it is a resend. */
   private sentBelow = 0;
   private replayCursor = 0;
+  /** Replay batches of this connection not acknowledged yet. */
+  private replayInFlight = 0;
   private liveFrom = 0;
   private liveCursor = 0;
   private preferLive = true;
@@ -150,6 +158,7 @@ export class BatchPump {
     this.connections++;
     this.credit.reset(window);
     this.inFlight.clear();
+    this.replayInFlight = 0;
     this.replayCursor = spool.firstSeq();
     this.liveFrom = this.durableNext;
     this.liveCursor = this.liveFrom;
@@ -166,6 +175,7 @@ export class BatchPump {
   disconnected(): void {
     this.credit.reset(0);
     this.inFlight.clear();
+    this.replayInFlight = 0;
     if (this.behind) {
       this.behind = false;
       this.options.onLiveLag?.(false);
@@ -180,6 +190,11 @@ export class BatchPump {
     const batch = this.inFlight.get(firstSeq);
     if (!this.credit.onAck(firstSeq, lastSeq) || batch === undefined) return; // not ours (an old connection's)
     this.inFlight.delete(firstSeq);
+    if (batch.replay) {
+      this.replayInFlight--;
+      this.options.drain.acked(batch.records, batch.bytes);
+      this.checkDrained();
+    }
     if (status === BatchAckStatus.REJECTED) {
       this.options.log.error({ firstSeq, lastSeq }, 'upstream rejected a batch; dropping it');
     } else {
@@ -279,9 +294,16 @@ export class BatchPump {
         this.reportLag();
       } else {
         this.replayCursor = next ?? this.liveFrom;
+        // Nothing left to read of it (the spool's cap dropped the rest): done once the batches in flight are acked.
+        if (next === undefined) this.checkDrained();
       }
       if (entries.length > 0) await this.sendBatch(ws, entries, !useLive);
     }
+  }
+
+  /** The whole backlog was sent and acknowledged (what the spool dropped of it meanwhile, skipped). */
+  private checkDrained(): void {
+    if (this.replayCursor >= this.liveFrom && this.replayInFlight === 0) this.options.drain.done();
   }
 
   /** Live data waiting in the tail beyond the limit, while connected: the uplink is behind. */
@@ -332,7 +354,11 @@ export class BatchPump {
    */
   private async sendBatch(ws: WebSocket, entries: SpoolEntry[], replay: boolean): Promise<void> {
     let samples = 0;
-    const samplesUpTo = entries.map((e) => (samples += e.samples));
+    let bytes = 0;
+    const samplesUpTo = entries.map((e) => {
+      bytes += e.payload.length;
+      return (samples += e.samples);
+    });
     const seqs = entries.map((e) => e.seq);
     let msg = buildBatch(
       { seqs, payloads: entries.map((e) => e.payload), samples, replay },
@@ -340,7 +366,8 @@ export class BatchPump {
     );
     const first = msg.body.firstSeq;
     this.credit.onSent(first, msg.body.lastSeq);
-    this.inFlight.set(first, { records: entries.length, samples, seqs, samplesUpTo });
+    this.inFlight.set(first, { records: entries.length, samples, bytes, replay, seqs, samplesUpTo });
+    if (replay) this.replayInFlight++;
     const resent = first < this.sentBelow;
     this.sentBelow = Math.max(this.sentBelow, msg.body.lastSeq + 1);
     const { compress, level } = this.options.batch;

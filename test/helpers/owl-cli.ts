@@ -3,14 +3,18 @@
  * `node --import tsx upstream/cli.ts run …` and `node --import tsx relay/cli.ts run …`,
  * on their default configs. Only what a test must set is passed as flags:
  * state dir, loopback listeners, relay id and token, zone token, upstream URL,
- * and the metrics listener when a test reads it. Their pino JSON log (stdout)
- * is kept line by line; the listening ports come from their start lines.
+ * and the metrics listener when a test reads it; and, through a small
+ * `--config` file, the relay's reconnect cap (1 s instead of 30 s: a test
+ * that restarts the upstream waits for the relay at most that long). Their
+ * pino JSON log (stdout) is kept line by line; the listening ports come from
+ * their start lines.
  * Every process is SIGKILLed when this process exits, so none outlives a test
  * or a bench that failed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fetchStatus, type RelayStatus } from '../../relay/index.js';
@@ -174,6 +178,24 @@ export interface RelayCliOptions {
   v3Allow?: string[];
   /** Agent listener port on 127.0.0.1 (default any free port): fixed to restart a relay where its agents look. */
   agentPort?: number;
+  /**
+   * The relay's reconnect backoff cap, ms (config `reconnect.maxMs`; default here 1000, the
+   * program's 30 s with `null`).
+   */
+  reconnectMaxMs?: number | null;
+  /** More config file keys (flags still win). */
+  config?: Record<string, unknown>;
+}
+
+/** Tests' reconnect cap: a restarted upstream sees its relays within about a second. */
+export const TEST_RECONNECT_MAX_MS = 1000;
+
+/** A `--config` file holding `config`, in a temp dir of its own. */
+function configFile(config: Record<string, unknown>): { file: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'owl-relay-cli-'));
+  const file = join(dir, 'relay.json');
+  writeFileSync(file, JSON.stringify(config));
+  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 export interface RelayCli {
@@ -187,8 +209,13 @@ export interface RelayCli {
 
 /** `owl-relay run`, agents on 127.0.0.1 (any free port). Resolves once it logged "relay started". */
 export async function startRelayCli(o: RelayCliOptions): Promise<RelayCli> {
+  const maxMs = o.reconnectMaxMs === undefined ? TEST_RECONNECT_MAX_MS : o.reconnectMaxMs;
+  const config = { ...(maxMs === null ? {} : { reconnect: { maxMs } }), ...o.config };
+  const configured = configFile(config);
   const proc = OwlProcess.start('relay', [
     'run',
+    '--config',
+    configured.file,
     '--state-dir',
     o.stateDir,
     '--relay-id',
@@ -206,7 +233,10 @@ export async function startRelayCli(o: RelayCliOptions): Promise<RelayCli> {
     `127.0.0.1:${o.metricsPort ?? 0}`,
     ...(o.v3Allow ?? []).flatMap((cidr) => ['--v3-allow', cidr]),
   ]);
-  const started = await proc.waitLog((l) => l.msg === 'relay started', '"relay started" line');
+  // Read at start (by the process `run` replaces itself with, too): not needed once it is up.
+  const started = await proc
+    .waitLog((l) => l.msg === 'relay started', '"relay started" line')
+    .finally(configured.remove);
   const listen = started['listen'] as unknown[] | undefined;
   return {
     proc,

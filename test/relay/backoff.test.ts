@@ -21,9 +21,13 @@ test('reset starts over', (t) => {
   t.is(b.next(), Math.floor(0.5 * DEFAULT_BACKOFF.initialMs));
 });
 
-test('the default never waits more than half a second between attempts', (t) => {
+test('the default starts within 100 ms, reaches its 30 s cap after 9 failures and never waits longer', (t) => {
   const b = new Backoff(DEFAULT_BACKOFF, () => 0.999999);
-  for (let i = 0; i < 50; i++) t.true(b.next() <= 500);
+  const delays = Array.from({ length: 50 }, () => b.next());
+  t.deepEqual(delays.slice(0, 10), [99, 199, 399, 799, 1599, 3199, 6399, 12799, 25599, 29999]);
+  for (const d of delays) t.true(d < 30_000);
+  // The jitter: the same attempt at the other end of the random range waits the minimum.
+  t.is(new Backoff(DEFAULT_BACKOFF, () => 0).next(), DEFAULT_BACKOFF.minMs);
 });
 
 test('the ingest gate closes at the high mark and opens again at the low mark, telling listeners', (t) => {
