@@ -1,13 +1,30 @@
 /**
  * Prometheus metrics, named `owl_relay_<noun>_<unit>[_total]`. Gauges read
- * live state when scraped; counters are bumped where things happen. The
- * HTTP endpoint is off by default and binds to loopback by default.
+ * live state when scraped; counters are bumped where things happen, or read
+ * from a figure that only grows. A `_total` is always a counter. The
+ * process/Node default metrics go to this relay's own registry, not the
+ * global one: `owl-upstream local` runs a relay and an upstream in one
+ * process. The HTTP endpoint (on by default, on loopback) also answers
+ * `/healthz` and `/readyz` (relay-readiness in `relayReadiness`).
  */
-import { createServer, type Server } from 'node:http';
-import { once } from 'node:events';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
+import { OWL_VERSION } from '../protocol/index.js';
+import type { Spool, SpoolStats } from './spool/index.js';
 import type { StuckRange } from './uplink-client.js';
+import {
+  collectProcessMetrics,
+  listenHealthAndMetrics,
+  probe,
+  readiness,
+  type Readiness,
+} from './health-http.js';
+
+/** Without the uplink, the relay is ready while its spool is below this share of its byte cap, */
+const SPOOL_READY_SHARE = 0.9;
+/** and its caps refused or dropped nothing for this long. */
+const CAP_RECENT_MS = 30_000;
 
 /** Figures the relay reports; the same ones `owl-relay status` prints. */
 export interface RelayStatus {
@@ -39,6 +56,8 @@ export class RelayMetrics {
   readonly framesReceived: Counter<'type'>;
   readonly agentErrors: Counter<'code'>;
   readonly connectionsRejected: Counter<'reason'>;
+  readonly agentPacketsDropped: Counter<'code'>;
+  readonly connectionsEvicted: Counter;
   readonly batchesSent: Counter<'kind'>;
   readonly samplesSent: Counter;
   readonly samplesResent: Counter;
@@ -54,6 +73,17 @@ export class RelayMetrics {
       name: 'owl_relay_agent_frames_total',
       help: 'Frames received from agents',
       labelNames: ['type'],
+      registers: r,
+    });
+    this.agentPacketsDropped = new Counter({
+      name: 'owl_relay_agent_packets_dropped_total',
+      help: 'v3 packets with bad content dropped (their connection went on)',
+      labelNames: ['code'],
+      registers: r,
+    });
+    this.connectionsEvicted = new Counter({
+      name: 'owl_relay_agent_connections_evicted_total',
+      help: 'Idle agent connections closed to admit a new one from the same address',
       registers: r,
     });
     this.agentErrors = new Counter({
@@ -107,29 +137,33 @@ export class RelayMetrics {
       registers: r,
     });
     registerStatusGauges(r, status);
+    new Gauge({
+      name: 'owl_relay_build_info',
+      help: 'Always 1; the labels say which relay version runs on which Node',
+      labelNames: ['version', 'node'],
+      registers: r,
+    }).set({ version: OWL_VERSION, node: process.versions.node }, 1);
+    collectProcessMetrics(this.registry);
   }
 
-  /** Serve `/metrics` on host:port; resolves with the bound address. */
-  async listen(host: string, port: number): Promise<AddressInfo> {
-    this.server = createServer((req, res) => {
-      if (req.url !== '/metrics') {
-        res.writeHead(404).end();
-        return;
-      }
-      this.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
-        () => res.writeHead(500).end(),
-      );
-    });
-    this.server.listen(port, host);
-    await once(this.server, 'listening');
+  /**
+   * Serve `/metrics`, `/healthz` and `/readyz` on host:port; resolves with the bound address.
+   * Readiness comes from `health` (the spool and the uplink); without it the relay is always ready.
+   */
+  async listen(host: string, port: number, health?: RelayHealthSources): Promise<AddressInfo> {
+    const ready =
+      health === undefined ? async (): Promise<Readiness> => readiness({}) : relayReadiness(health);
+    this.server = await listenHealthAndMetrics(this.registry, host, port, ready);
     return this.server.address() as AddressInfo;
   }
 
   async close(): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (server === undefined) return;
+    // A scraper's keep-alive connection would hold the close until it idles out.
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
 
@@ -154,12 +188,25 @@ function registerStatusGauges(r: Registry[], status: () => RelayStatus): void {
     'Age of the oldest spooled record',
     (s) => s.spool.oldestAgeMs / 1000,
   );
-  gauge(
+  // Counters read from status: the dropped figures only grow (drop-count.ts); a restart may
+  // start them above 0 (the spool's own counts persist), which Prometheus takes as a reset.
+  const counter = (name: string, help: string, read: (s: RelayStatus) => number): void => {
+    new Counter({
+      name,
+      help,
+      registers: r,
+      collect() {
+        this.reset();
+        this.inc(read(status()));
+      },
+    });
+  };
+  counter(
     'owl_relay_spool_dropped_samples_total',
     'Samples dropped by the spool cap policy and never delivered upstream',
     (s) => s.spool.droppedSamples,
   );
-  gauge(
+  counter(
     'owl_relay_spool_dropped_records_total',
     'Records dropped by the spool cap policy and never delivered upstream',
     (s) => s.spool.droppedRecords,
@@ -183,4 +230,39 @@ function registerStatusGauges(r: Registry[], status: () => RelayStatus): void {
     '1 while a seq range is stuck (the upstream keeps failing to store it)',
     (s) => (s.uplink.stuck === null ? 0 : 1),
   );
+}
+
+/** What the relay's readiness looks at. */
+export interface RelayHealthSources {
+  spool: Spool;
+  uplinkConnected: () => boolean;
+  now: () => number;
+}
+
+/**
+ * Ready: the spool answers (open, not failed), and the uplink is connected or the spool takes
+ * agents' samples within its caps: below SPOOL_READY_SHARE of its byte cap, and nothing refused
+ * or dropped by a cap in the last CAP_RECENT_MS (seen at the checks; a reject-new spool can refuse
+ * a large append well below its cap). Otherwise agents are refused or the oldest records dropped.
+ */
+export function relayReadiness(h: RelayHealthSources): () => Promise<Readiness> {
+  const capped = (s: SpoolStats): number => s.rejectedRecords + s.droppedRecords;
+  let seen = capped(h.spool.stats());
+  let cappedAt = -Infinity;
+  return async () => {
+    const spool = await probe(h.spool.read(h.spool.nextSeq(), { maxRecords: 1, maxBytes: 1 }), 'spool');
+    const s = h.spool.stats();
+    if (capped(s) > seen) cappedAt = h.now();
+    seen = capped(s);
+    const share = `${Math.round((s.diskBytes / s.maxBytes) * 100)}% of its byte cap`;
+    const atCap = s.diskBytes >= SPOOL_READY_SHARE * s.maxBytes || h.now() - cappedAt < CAP_RECENT_MS;
+    const effect = s.policy === 'reject-new' ? 'agents are refused' : 'the oldest records are dropped';
+    const recent = `or refusing or dropping in the last ${CAP_RECENT_MS / 1000} s`;
+    const uplink = h.uplinkConnected()
+      ? { ok: true, detail: 'connected' }
+      : !atCap
+        ? { ok: true, detail: `not connected; spooling, the spool at ${share}` }
+        : { ok: false, detail: `not connected, the spool at its caps (${share}, ${recent}): ${effect}` };
+    return readiness({ spool, uplink });
+  };
 }

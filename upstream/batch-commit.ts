@@ -50,6 +50,8 @@ export interface CommitContext {
   open(batch: UplinkBatch): { records: UplinkSequencedRecord[]; early: IngestResult | undefined };
   /** A batch that does not open: logged and counted by the endpoint. */
   onRejected(batch: UplinkBatch, err: Error): void;
+  /** Start timing a store write; the function returned is called once it is durable (metrics). */
+  timeWrite?(): () => void;
   /** A write goes to the store (true) and came back (false): pending batches may be parsed meanwhile. */
   onWriting(writing: boolean): void;
   /** After a write is durable, with the seqs of the records it holds (crash tests kill the process here). */
@@ -162,10 +164,12 @@ async function flush(ctx: CommitContext, draft: WriteDraft): Promise<CommitFailu
     const reg = registry.prepare(draft.events);
     const meta = [ranges.relayOp(relay, spool, draft.next), ...draft.sessions.ops(), ...reg.ops];
     // Counted by the store as samples where it counts points: GET /api/v1/stats reads both at once.
+    const timed = ctx.timeWrite?.();
     const written = store.write(draft.points, { meta, countSamples: true });
     ctx.onWriting(true);
     try {
       await written;
+      timed?.();
     } catch (err) {
       const first = draft.firstSeq >= 0 ? draft.firstSeq : (draft.acks[0]?.batch.firstSeq ?? 0);
       const last = draft.lastSeq >= 0 ? draft.lastSeq : first;

@@ -17,3 +17,5 @@ export { Registry, type HostRecord, type HostStatus, type RegistryOptions } from
 export { RelayDirectory, type RelayRecord, type RelayAuth } from './relays.js';
 export { RelayEndpoint, type RelayState } from './relay-endpoint.js';
 export { ingest, type IngestRecord, type IngestResult, type RegistryEvent } from './ingest.js';
+export { UpstreamMetrics, type UpstreamGaugeSources } from './metrics.js';
+export type { Readiness } from '../relay/index.js';

@@ -76,6 +76,9 @@ export class Registry {
    * forgets the cached config.
    */
   onHostRemoved: (uuid: string, zone: string) => void = () => undefined;
+  /** An operator replaced a zone's device or port list (not the relays' status updates merged into it). */
+  onZoneItemsChanged: (zone: string, what: 'devices' | 'ports', items: NetDevice[] | Port[]) => void = () =>
+    undefined;
 
   private constructor(
     private readonly store: SampleStore,
@@ -326,6 +329,7 @@ export class Registry {
   async setZoneItems(zone: string, what: 'devices' | 'ports', items: NetDevice[] | Port[]): Promise<void> {
     const key = `zone/${zone}/${what}`;
     await this.persist([putMeta(key, JSON.stringify(items))], [this.setKv(key, items)]);
+    this.onZoneItemsChanged(zone, what, items);
   }
 
   ports(uuid: string): Port[] {

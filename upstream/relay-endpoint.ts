@@ -44,6 +44,7 @@ import {
   type Timers,
   type UplinkBatch,
   type UplinkMessage,
+  type UplinkInventoryPush,
   type UplinkMessageOf,
   type UplinkRelayStatus,
   type UplinkSequencedRecord,
@@ -55,6 +56,7 @@ import { RelayHealthBook, type RelayHealth } from './relay-health.js';
 import { commitBatches, type CommitContext, type CommitFailure } from './batch-commit.js';
 import type { StoredRanges } from './dedupe.js';
 import { ingest, type IngestResult } from './ingest.js';
+import type { UpstreamMetrics } from './metrics.js';
 import type { Registry } from './registry.js';
 import type { RelayDirectory } from './relays.js';
 import type { SampleStore } from './store/index.js';
@@ -95,6 +97,8 @@ interface RelayEndpointOptions {
   timers?: Timers;
   /** Called after each store write is durable, with the seqs of the records it holds (crash tests). */
   afterWrite?: (relay: string, firstSeq: number, lastSeq: number) => void;
+  /** Where samples stored, acks, store write latency and failures are counted. */
+  metrics?: UpstreamMetrics;
 }
 
 export interface RelayState {
@@ -156,12 +160,19 @@ export class RelayEndpoint {
       this.push(record.zone, { uuid: record.host.uuid, host: record.host });
     // Deleted, or moved to another zone: that zone's relay must stop answering from its cache.
     options.registry.onHostRemoved = (uuid, zone) => this.push(zone, { uuid, host: null });
+    options.registry.onZoneItemsChanged = (zone, what, items) =>
+      this.send(zone, { type: 'INVENTORY_PUSH', body: { what, items } as UplinkInventoryPush });
   }
 
-  /** CONFIG_PUSH to the zone's relay, when connected and past HELLO (nothing precedes WELCOME). */
+  /** CONFIG_PUSH to the zone's relay. */
   private push(zone: string, body: UplinkMessageOf<'CONFIG_PUSH'>['body']): void {
+    this.send(zone, { type: 'CONFIG_PUSH', body });
+  }
+
+  /** A message to the zone's relay, when connected and past HELLO (nothing precedes WELCOME). */
+  private send(zone: string, msg: UplinkMessage): void {
     const c = this.connections.get(zone);
-    if (c !== undefined && c.spool !== undefined) send(c.ws, { type: 'CONFIG_PUSH', body });
+    if (c !== undefined && c.spool !== undefined) send(c.ws, msg);
   }
 
   /** Route upgrade requests of `server` at UPLINK_PATH here. */
@@ -388,7 +399,7 @@ export class RelayEndpoint {
 
   private commitContext(c: Connection): CommitContext {
     const relay = c.state.id;
-    const { ranges, registry, store } = this.options;
+    const { ranges, registry, store, metrics } = this.options;
     return {
       relay,
       spool: c.spool as string,
@@ -410,14 +421,17 @@ export class RelayEndpoint {
         c.writing = writing;
         if (writing) for (const batch of c.pending) this.preparse(c, batch);
       },
+      ...(metrics === undefined ? {} : { timeWrite: () => metrics.storeWrites.startTimer() }),
       afterWrite: (first, last) => this.options.afterWrite?.(relay, first, last),
       afterStore: (first, last) => this.options.afterStore?.(relay, first, last),
       ack: (batch, status) => {
         c.ledger?.onAck();
+        metrics?.acked(status);
         send(c.ws, { type: 'BATCH_ACK', body: { firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, status } });
       },
       onStored: (points) => {
         this.totals.samples += points;
+        metrics?.samples.inc({ zone: relay }, points);
         this.health.stored(relay, this.timers.now());
       },
       onDuplicate: () => {
@@ -436,6 +450,7 @@ export class RelayEndpoint {
     const { err, firstSeq, lastSeq, points } = failed;
     const code = err.code ?? ErrorCode.INTERNAL;
     this.totals.storeFailures++;
+    this.options.metrics?.storeWriteFailures.inc();
     this.health.failed(c.state.id, {
       code,
       message: err.message,

@@ -29,6 +29,9 @@ import {
 import {
   AccessPolicy,
   AgentServer,
+  probe,
+  readiness,
+  type Readiness,
   BatchDedupe,
   unmapIPv4,
   type AgentConnection,
@@ -39,6 +42,7 @@ import { createApiHandler } from './api.js';
 import { UpstreamConfigError, upstreamPaths, type UpstreamConfig } from './config.js';
 import { SessionDraft, StoredRanges } from './dedupe.js';
 import { ingest } from './ingest.js';
+import { UpstreamMetrics } from './metrics.js';
 import { Registry } from './registry.js';
 import { RelayDirectory } from './relays.js';
 import { RelayEndpoint } from './relay-endpoint.js';
@@ -59,6 +63,7 @@ export interface UpstreamStartOptions {
 export class Upstream {
   readonly endpoint: RelayEndpoint;
   readonly agents: AgentServer;
+  readonly metrics: UpstreamMetrics;
   private uplinkServer: Server | undefined;
   private apiServer: Server | undefined;
   private agentAddrs: AddressInfo[] = [];
@@ -77,7 +82,12 @@ export class Upstream {
     private readonly now: () => number,
     hooks: Pick<UpstreamStartOptions, 'afterStore' | 'afterWrite'>,
   ) {
+    this.metrics = new UpstreamMetrics({
+      relays: () => this.endpoint.connected(),
+      agents: () => this.agents.connectionCount,
+    });
     this.endpoint = new RelayEndpoint({
+      metrics: this.metrics,
       store,
       ranges,
       registry,
@@ -192,7 +202,15 @@ export class Upstream {
       );
       opened.splice(0, opened.length, () => up.stop());
       await up.listen();
-      log.info({ uplink: up.uplinkAddress, api: up.apiAddress, agents: up.agentAddrs }, 'upstream started');
+      log.info(
+        {
+          uplink: up.uplinkAddress,
+          api: up.apiAddress,
+          agents: up.agentAddrs,
+          metrics: up.metricsAddress ?? null,
+        },
+        'upstream started',
+      );
       return up;
     } catch (err) {
       for (const close of opened) await close().catch(() => undefined);
@@ -236,6 +254,12 @@ export class Upstream {
     this.endpoint.attach(this.uplinkServer);
     this.uplinkServer.listen(config.uplink.port, config.uplink.host);
     await once(this.uplinkServer, 'listening');
+    if (uplinkTls === undefined && !isLoopback(config.uplink.host)) {
+      log.warn(
+        { part: 'uplink', uplink: this.uplinkAddress },
+        'uplink listener serves plain ws:// on a non-loopback address: relay tokens and samples cross the network unencrypted (set tls)',
+      );
+    }
     const api = createApiHandler({
       token: this.apiToken,
       registry: this.registry,
@@ -248,6 +272,24 @@ export class Upstream {
     this.apiServer.listen(config.api.port, config.api.host);
     await once(this.apiServer, 'listening');
     this.agentAddrs = await this.agents.start();
+    if (config.metrics.enabled)
+      await this.metrics.listen(config.metrics.host, config.metrics.port, () => this.readiness());
+  }
+
+  /** Ready: the store answers, and the uplink, API and agent listeners are up. */
+  private async readiness(): Promise<Readiness> {
+    // A meta key never written: a read through the store's worker and database, nothing more.
+    const store = await probe(this.store.getMeta('readyz-probe'), 'store');
+    const down = [
+      ...(this.uplinkServer?.listening === true ? [] : ['uplink']),
+      ...(this.apiServer?.listening === true ? [] : ['api']),
+      ...(this.agentAddrs.length === this.config.agents.length ? [] : ['agents']),
+    ];
+    const listeners =
+      down.length === 0
+        ? { ok: true, detail: 'up' }
+        : { ok: false, detail: `not listening: ${down.join(', ')}` };
+    return readiness({ store, listeners });
   }
 
   get uplinkAddress(): AddressInfo {
@@ -260,6 +302,11 @@ export class Upstream {
 
   get agentAddresses(): AddressInfo[] {
     return this.agentAddrs;
+  }
+
+  /** The metrics listener's address (port 0 resolved), undefined when metrics are off. */
+  get metricsAddress(): AddressInfo | undefined {
+    return this.metrics.address;
   }
 
   /** The URL relays use. */
@@ -292,13 +339,20 @@ export class Upstream {
     const sessions = new SessionDraft(this.ranges);
     const points = await sessions.keep(result);
     const reg = this.registry.prepare(result.events);
-    await this.store.write(points, { meta: [...sessions.ops(), ...reg.ops] });
+    const timed = this.metrics.storeWrites.startTimer();
+    await this.store.write(points, { meta: [...sessions.ops(), ...reg.ops] }).catch((err: unknown) => {
+      this.metrics.storeWriteFailures.inc();
+      throw err;
+    });
+    timed();
+    this.metrics.samples.inc({ zone }, points.length);
     sessions.commit();
     reg.apply();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.retentionTimer);
+    await this.metrics.close();
     await this.agents.stop();
     await this.endpoint.close();
     const close = (s: Server | undefined): Promise<void> =>
@@ -339,4 +393,9 @@ function loadOrMakeToken(file: string): string {
   const token = randomBytes(24).toString('base64url');
   writeFileSync(file, token + '\n', { mode: 0o600 });
   return token;
+}
+
+/** A listen host only this machine reaches (a name other than localhost is taken as reachable). */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host) || host === '::ffff:127.0.0.1';
 }

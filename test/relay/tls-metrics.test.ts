@@ -82,8 +82,14 @@ test('/metrics serves owl_relay_* figures on loopback when enabled', async (t) =
   t.regex(text, /owl_relay_agents_connected 1/);
   t.regex(text, /owl_relay_uplink_connected 1/);
   t.regex(text, /owl_relay_spool_dropped_samples_total 0/);
-  for (const line of text.split('\n').filter((l) => l.startsWith('# TYPE'))) {
-    t.regex(line, /^# TYPE owl_relay_[a-z_]+ /);
+  t.regex(text, /^owl_relay_build_info\{version="[^"]+",node="[^"]+"\} 1$/m);
+  const types = text.split('\n').filter((l) => l.startsWith('# TYPE'));
+  // The relay's own, and the process/Node defaults (on the relay's registry).
+  for (const line of types) t.regex(line, /^# TYPE (owl_relay|process|nodejs)_[a-z0-9_]+ /);
+  t.true(types.some((l) => l.startsWith('# TYPE process_')));
+  for (const line of types.filter((l) => / \w+_total /.test(l))) {
+    t.regex(line, / counter$/, `a _total is a counter: ${line}`);
   }
+  t.true(types.includes('# TYPE owl_relay_spool_dropped_records_total counter'));
   agent.destroy();
 });
