@@ -199,12 +199,14 @@ async function main(): Promise<void> {
   if (command !== undefined) process.exit(2);
 }
 
+// Whatever stops a start (a bad config, an unwritable or locked state dir, …) is one line and
+// exit code 2, as for owl-relay and owl-upstream; the stack only with --debug.
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError || (err as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS')) {
-    process.stderr.write(`owl-agent: ${(err as Error).message}\n`);
-    if (process.argv.includes('--debug')) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
-    process.exit(2);
-  }
-  process.stderr.write(`owl-agent: ${(err as Error)?.stack ?? String(err)}\n`);
-  process.exit(1);
+  const e = err as Error & { code?: string };
+  const message = (e?.message ?? String(err)).replace(/\s+/g, ' ').trim();
+  const code =
+    err instanceof ConfigError || e?.code === undefined || message.includes(e.code) ? '' : ` (${e.code})`;
+  process.stderr.write(`owl-agent: ${message}${code}\n`);
+  if (process.argv.includes('--debug')) process.stderr.write(`${e?.stack ?? ''}\n`);
+  process.exit(2);
 });

@@ -6,6 +6,7 @@ export {
   defaultUpstreamConfig,
   resolveUpstreamConfig,
   loadUpstreamConfig,
+  assertUpstreamFiles,
   upstreamPaths,
   type UpstreamConfig,
   type UpstreamConfigInput,

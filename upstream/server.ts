@@ -29,6 +29,7 @@ import {
 import {
   AccessPolicy,
   AgentServer,
+  PacketDrops,
   probe,
   readiness,
   type Readiness,
@@ -39,7 +40,7 @@ import {
 } from '../relay/index.js';
 import { lockStateDir, type StateLock } from '../rocks/index.js';
 import { createApiHandler } from './api.js';
-import { UpstreamConfigError, upstreamPaths, type UpstreamConfig } from './config.js';
+import { assertUpstreamFiles, UpstreamConfigError, upstreamPaths, type UpstreamConfig } from './config.js';
 import { SessionDraft, StoredRanges } from './dedupe.js';
 import { ingest } from './ingest.js';
 import { UpstreamMetrics } from './metrics.js';
@@ -121,13 +122,15 @@ export class Upstream {
   private directAgents(config: UpstreamConfig, registry: Registry, log: Logger): AgentServer {
     const proxies = new Map(Object.entries(config.v3Proxies).map(([addr, zone]) => [unmapIPv4(addr), zone]));
     const zoneOf = (source: string): string => proxies.get(unmapIPv4(source)) ?? DIRECT_ZONE;
+    const drops = new PacketDrops({ log, now: this.now });
     return new AgentServer({
       listen: config.agents,
       ...(config.tls === undefined
         ? {}
         : { tls: { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } }),
       maxConnections: 20_000,
-      maxConnectionsPerSource: 64,
+      // As the relay's default: a zone behind NAT is hundreds of hosts behind one address.
+      maxConnectionsPerSource: 1024,
       parser: createPacketParser(),
       // v3 proxies carry no credentials either: they are admitted by address like v3 agents.
       access: new AccessPolicy(
@@ -162,6 +165,7 @@ export class Upstream {
       maxWriteBacklogBytes: 4 * 1024 * 1024,
       onError: (c, error) =>
         log.info({ agent: c.remoteAddress, code: error.code, why: error.message }, 'agent connection error'),
+      onDroppedPacket: (c, error) => drops.dropped(c.remoteAddress, error),
     });
   }
 
@@ -169,6 +173,7 @@ export class Upstream {
     if (config.tls?.requestCert === true && config.tls.ca === undefined) {
       throw new UpstreamConfigError('tls.requestCert needs tls.ca, the CA that signs relay certificates');
     }
+    assertUpstreamFiles(config);
     const log = options.logger ?? pino({ name: 'owl-upstream', level: config.logLevel });
     const now = options.now ?? Date.now;
     const paths = upstreamPaths(config);

@@ -162,3 +162,24 @@ test('owl-agent: a bad config is one line on stderr naming the file and the key,
   const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
   t.is(AGENT_VERSION, pkg.version);
 });
+
+test('owl-agent: a state dir it cannot create is one line and exit code 2; the stack only with --debug', (t) => {
+  const tmp = tempDir();
+  t.teardown(tmp.remove);
+  // Under a regular file: ENOTDIR even for root, whom permissions do not stop.
+  const file = join(tmp.path, 'a-file');
+  writeFileSync(file, '');
+  const args = ['--import', 'tsx', join(REPO, 'agent', 'cli.ts'), 'run', '--relay', '127.0.0.1:9'];
+  const r = spawnSync(process.execPath, [...args, '--state-dir', join(file, 'state')], {
+    cwd: REPO,
+    encoding: 'utf8',
+  });
+  t.is(r.status, 2);
+  t.regex(r.stderr, /^owl-agent: ENOTDIR: not a directory, mkdir '[^']+'\n$/);
+  const debug = spawnSync(process.execPath, [...args, '--state-dir', join(file, 'state'), '--debug'], {
+    cwd: REPO,
+    encoding: 'utf8',
+  });
+  t.is(debug.status, 2);
+  t.regex(debug.stderr, /\n\s+at /, 'a stack with --debug');
+});

@@ -202,7 +202,8 @@ export interface RelayCli {
   proc: OwlProcess;
   stateDir: string;
   agentPort: number;
-  metricsPort: number | undefined;
+  /** Where its /metrics, /healthz and /readyz answer (from its start line). */
+  metricsPort: number;
   /** `owl-relay status`'s figures (the control socket in its state dir). */
   status(): Promise<RelayStatus>;
 }
@@ -242,7 +243,7 @@ export async function startRelayCli(o: RelayCliOptions): Promise<RelayCli> {
     proc,
     stateDir: o.stateDir,
     agentPort: portOf(listen?.[0], 'agent listener'),
-    metricsPort: o.metricsPort,
+    metricsPort: portOf(started['metrics'], 'metrics listener'),
     status: () => fetchStatus(o.stateDir, 10_000),
   };
 }

@@ -1,7 +1,7 @@
 /**
  * One owl-relay per state dir, started from the CLI as an operator would: a
  * second `owl-relay run` on the dir of a running one is refused with one line
- * and exit code 1 before it touches anything there (its spool WAL, with bytes
+ * and exit code 2 before it touches anything there (its spool WAL, with bytes
  * after the last whole record, stays byte for byte: before the lock, the
  * second relay cut them off the running one's WAL). The lock is the kernel's:
  * after kill -9 of the holder the next relay starts, with the spool intact.
@@ -33,7 +33,7 @@ function relayCli(stateDir: string): Promise<RelayCli> {
   });
 }
 
-test('a second owl-relay on a live state dir exits 1 with one line and leaves its WAL alone; after kill -9 of the holder the next one starts', async (t) => {
+test('a second owl-relay on a live state dir exits 2 with one line and leaves its WAL alone; after kill -9 of the holder the next one starts', async (t) => {
   const dir = tempDir('owl-relay-lock-');
   t.teardown(() => dir.remove());
   const first = await relayCli(dir.path);

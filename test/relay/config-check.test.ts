@@ -6,9 +6,7 @@
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveRelayConfig, type RelayConfigInput } from '../../relay/index.js';
-// eslint-disable-next-line no-restricted-imports -- until relay/index.ts exports assertRunnable
-import { assertRunnable } from '../../relay/config.js';
+import { assertRunnable, resolveRelayConfig, type RelayConfigInput } from '../../relay/index.js';
 import { tempDir } from '../helpers/relay-harness.js';
 
 const message = (f: () => unknown): string => {

@@ -64,6 +64,7 @@ test('outage start, summaries, end; drain progress and end; agent summaries; not
   // The next summary counts them all.
   const summaries = (): Line[] => msgs('uplink still down').filter((l) => l['spooledRecords'] === spooled);
   await eventually(() => summaries().length >= 1, 10_000, 'an outage summary of the whole backlog');
+  await eventually(() => msgs('uplink still down').length >= 2, 10_000, 'a second summary');
   await eventually(() => msgs('agent connections').length >= 1, 10_000, 'an agent summary');
   const attempts = relay.uplink.failedAttempts;
 

@@ -5,8 +5,7 @@
  */
 import test from 'ava';
 import { ErrorCode, OwlError } from '../../protocol/index.js';
-// eslint-disable-next-line no-restricted-imports -- until relay/index.ts exports PacketDrops
-import { PacketDrops } from '../../relay/packet-drops.js';
+import { PacketDrops } from '../../relay/index.js';
 
 function setup() {
   let now = 1_000_000;

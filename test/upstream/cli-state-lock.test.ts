@@ -1,7 +1,7 @@
 /**
  * One owl-upstream per state dir, started from the CLI as an operator would:
  * a second `owl-upstream run` on the dir of a running one is refused with one
- * line and exit code 1 before it touches anything there (the store's WAL,
+ * line and exit code 2 before it touches anything there (the store's WAL,
  * with bytes after the last whole record, stays byte for byte; before the
  * lock the second one cut them off, then said `Database is not open`). After
  * kill -9 of the holder the next upstream starts on the same dir with its
@@ -23,7 +23,7 @@ async function relayIds(up: UpstreamCli): Promise<string[]> {
   return (answer.body as Array<{ id: string }>).map((r) => r.id);
 }
 
-test('a second owl-upstream on a live state dir exits 1 with one line and leaves its store alone; after kill -9 of the holder the next one starts', async (t) => {
+test('a second owl-upstream on a live state dir exits 2 with one line and leaves its store alone; after kill -9 of the holder the next one starts', async (t) => {
   const dir = tempDir('owl-upstream-lock-');
   t.teardown(() => dir.remove());
   const first = await startUpstreamCli(dir.path);

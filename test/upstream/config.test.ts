@@ -10,10 +10,9 @@ import {
   defaultUpstreamConfig,
   loadUpstreamConfig,
   resolveUpstreamConfig,
+  assertUpstreamFiles,
   type UpstreamConfigInput,
 } from '../../upstream/index.js';
-// eslint-disable-next-line no-restricted-imports -- until upstream/index.ts exports assertUpstreamFiles
-import { assertUpstreamFiles } from '../../upstream/config.js';
 import { tempDir } from '../helpers/relay-harness.js';
 
 const refused = (input: unknown): string => {
