@@ -4,7 +4,8 @@
  * outages and its own restarts.
  *
  * Layout (its own RocksDB, `<state>/config`): `h/<uuid>` → Host JSON,
- * `v` → latest agent version. An `lru-cache` in front holds the hot hosts;
+ * `v` → latest agent version, `z/devices` and `z/ports` → the zone's
+ * inventory (what the relay polls and checks, through outages and restarts). An `lru-cache` in front holds the hot hosts;
  * RocksDB holds them all. Writes are not fsynced: a config lost to power
  * failure is fetched again from upstream, while a kill -9 loses nothing
  * (RocksDB's WAL is in the OS by then). A forgotten host (deleted upstream or
@@ -22,7 +23,7 @@
 import { mkdirSync } from 'node:fs';
 import { RocksLevel } from '@nxtedition/rocksdb';
 import { LRUCache } from 'lru-cache';
-import type { Host } from '../protocol/index.js';
+import type { Host, NetDevice, Port } from '../protocol/index.js';
 import { cutDamagedWalTails } from '../rocks/index.js';
 import type { SpoolLogger } from './spool/index.js';
 
@@ -131,6 +132,18 @@ export class ConfigCache {
   async setClientVersion(version: string): Promise<void> {
     this.version = version;
     await this.db.put(VERSION_KEY, version);
+  }
+
+  /** The zone's devices or ports as last told by the upstream, or null when never told. */
+  async getInventory(what: 'devices'): Promise<NetDevice[] | null>;
+  async getInventory(what: 'ports'): Promise<Port[] | null>;
+  async getInventory(what: 'devices' | 'ports'): Promise<NetDevice[] | Port[] | null> {
+    const raw = await this.db.get(`z/${what}`).catch(() => undefined);
+    return raw === undefined ? null : (JSON.parse(raw) as NetDevice[] | Port[]);
+  }
+
+  async setInventory(what: 'devices' | 'ports', items: NetDevice[] | Port[]): Promise<void> {
+    await this.db.put(`z/${what}`, JSON.stringify(items));
   }
 
   /** Close once every host write called for has finished. */

@@ -54,6 +54,13 @@ export interface RelayConfig {
    * that is down; a relay is back within maxMs of its return.
    */
   reconnect: { initialMs: number; maxMs: number };
+  /** Period of the outage and agent-connection summary lines while anything goes on. */
+  logSummaryMs: number;
+  /**
+   * Zone duties (relay/zone-duties.ts): polling the zone's SNMP devices and checking its host
+   * ports, as the upstream's zone inventory lists them.
+   */
+  zone: ZoneSettings;
   /** What the relay may hold in memory: sized for a gateway (512 MB-1 GB for everything) by default. */
   memory: RelayMemoryConfig;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -98,6 +105,17 @@ interface RelayMemoryConfig {
   hostsInMemory: number;
 }
 
+export interface ZoneSettings {
+  enabled: boolean;
+  /** Device polls at once. */
+  concurrency: number;
+  portIntervalMs: number;
+  portTimeoutMs: number;
+  portConcurrency: number;
+  /** How often the inventory is asked for again while connected (pushes come between). */
+  refreshMs: number;
+}
+
 const DEFAULT_STATE_DIR = '/var/lib/owl-relay';
 
 export function defaultRelayConfig(): RelayConfig {
@@ -133,6 +151,15 @@ export function defaultRelayConfig(): RelayConfig {
     },
     metrics: { enabled: true, host: '127.0.0.1', port: 9464 },
     reconnect: { initialMs: 100, maxMs: 30_000 },
+    logSummaryMs: 60_000,
+    zone: {
+      enabled: true,
+      concurrency: 64,
+      portIntervalMs: 60_000,
+      portTimeoutMs: 3_000,
+      portConcurrency: 64,
+      refreshMs: 300_000,
+    },
     memory: {
       semiSpaceMiB: 2,
       mallocArenas: 2,
@@ -220,6 +247,19 @@ const schema: ConfigSchema = {
         port: { type: 'integer', minimum: 0 },
       },
     },
+    logSummaryMs: { type: 'integer', minimum: 100 },
+    zone: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean' },
+        concurrency: { type: 'integer', minimum: 1, maximum: 4096 },
+        portIntervalMs: { type: 'integer', minimum: 100 },
+        portTimeoutMs: { type: 'integer', minimum: 10, maximum: 60_000 },
+        portConcurrency: { type: 'integer', minimum: 1, maximum: 4096 },
+        refreshMs: { type: 'integer', minimum: 1000 },
+      },
+    },
     reconnect: {
       type: 'object',
       additionalProperties: false,
@@ -247,8 +287,9 @@ const schema: ConfigSchema = {
 const checkSchema = compileConfigSchema(schema);
 
 export type RelayConfigInput = Partial<
-  Omit<RelayConfig, 'spool' | 'batch' | 'metrics' | 'memory' | 'reconnect'>
+  Omit<RelayConfig, 'spool' | 'batch' | 'metrics' | 'memory' | 'reconnect' | 'zone'>
 > & {
+  zone?: Partial<RelayConfig['zone']>;
   reconnect?: Partial<RelayConfig['reconnect']>;
   spool?: Partial<RelayConfig['spool']>;
   batch?: Partial<RelayConfig['batch']>;
@@ -272,6 +313,7 @@ export function resolveRelayConfig(input: RelayConfigInput, source = 'relay conf
     metrics: { ...base.metrics, ...input.metrics },
     memory: { ...base.memory, ...input.memory },
     reconnect: { ...base.reconnect, ...input.reconnect },
+    zone: { ...base.zone, ...input.zone },
   } as RelayConfig;
 }
 
@@ -291,6 +333,7 @@ export function loadRelayConfig(file: string | undefined, overrides: RelayConfig
       metrics: { ...fromFile.metrics, ...overrides.metrics },
       memory: { ...fromFile.memory, ...overrides.memory },
       reconnect: { ...fromFile.reconnect, ...overrides.reconnect },
+      zone: { ...fromFile.zone, ...overrides.zone },
     },
     'command line',
   );

@@ -2,7 +2,12 @@
 export { AccessPolicy, unmapIPv4 } from './access.js';
 export { AgentConnection } from './agent-connection.js';
 export type { AgentSink, AgentConnectionOptions, SpoolRequest } from './agent-sink.js';
-export { AgentServer, type AgentServerOptions, type ListenAddress } from './agent-server.js';
+export {
+  AgentServer,
+  DEFAULT_EVICT_IDLE_MS,
+  type AgentServerOptions,
+  type ListenAddress,
+} from './agent-server.js';
 export { Backoff, DEFAULT_BACKOFF, TEST_BACKOFF, type BackoffOptions } from './backoff.js';
 export { BatchDedupe, type BatchDedupeOptions, type DedupeResult } from './dedupe.js';
 export { DropCount } from './drop-count.js';
@@ -24,6 +29,7 @@ export {
   defaultRelayConfig,
   resolveRelayConfig,
   loadRelayConfig,
+  assertRunnable,
   statePaths,
   type RelayConfig,
   type RelayConfigInput,
@@ -48,4 +54,5 @@ export * from './spool/index.js';
 export { fetchStatus } from './control.js';
 export { IngestGate } from './ingest-gate.js';
 export { Packer, type PackerOptions } from './packer.js';
+export { PacketDrops, type PacketDropsOptions } from './packet-drops.js';
 export { parseHostPort } from './host-port.js';

@@ -15,29 +15,28 @@ import {
   type Host,
   type HostConfigRequest,
   type UplinkRelayStatus,
+  OWL_VERSION,
 } from '../protocol/index.js';
 import { AccessPolicy } from './access.js';
 import type { AgentConnection } from './agent-connection.js';
 import type { SpoolRequest } from './agent-sink.js';
 import { Packer } from './packer.js';
 import { PacketDrops } from './packet-drops.js';
+import { ZoneDuties } from './zone-duties.js';
 import { AgentLog } from './agent-log.js';
 import { AgentServer } from './agent-server.js';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { ConfigCache } from './config-cache.js';
 import { IngestGate } from './ingest-gate.js';
 import { startControlServer } from './control.js';
-import { statePaths, type RelayConfig } from './config.js';
+import { assertRunnable, statePaths, type RelayConfig } from './config.js';
 import { BatchDedupe } from './dedupe.js';
 import { DropCount } from './drop-count.js';
 import { RelayMetrics, type RelayStatus } from './metrics.js';
-import { DEFAULT_SUMMARY_MS } from './outage-log.js';
 import { SpoolRefusals } from './refusals.js';
 import { lockStateDir, type StateLock } from '../rocks/index.js';
 import { openRocksSpool, WorkerSpool, type Spool, type SpoolRecord } from './spool/index.js';
 import { UplinkClient } from './uplink-client.js';
-
-const RELAY_VERSION = '0.1.0';
 
 /** A cached host's config is refreshed from upstream at most this often. */
 const CONFIG_REFRESH_MS = 10_000;
@@ -75,6 +74,8 @@ export class Relay {
   private lastDiskBytes = 0;
   private control: Server | undefined;
   private readonly diskTimer: NodeJS.Timeout;
+  /** SNMP polls and port checks of the zone (zone-duties.ts), when `zone.enabled`. */
+  private zone: ZoneDuties | undefined;
 
   private constructor(
     readonly config: RelayConfig,
@@ -139,7 +140,11 @@ export class Relay {
       onStuck: (stuck) => {
         if (stuck !== undefined) this.metrics.stuckRanges.inc();
       },
-      onConnect: () => this.metrics.uplinkConnects.inc(),
+      onConnect: () => {
+        this.metrics.uplinkConnects.inc();
+        this.zone?.connected();
+      },
+      onInventoryPush: (what, items) => this.zone?.apply(what, items),
       onLiveLag: (behind) => this.gate.hold(behind),
       log: log.child({ part: 'uplink' }),
       now,
@@ -201,6 +206,8 @@ export class Relay {
    * touched), open state, start listening and connect upstream.
    */
   static async start(config: RelayConfig, options: RelayStartOptions = {}): Promise<Relay> {
+    // No usable id or token: refuse now, rather than spool until the cap and then drop.
+    assertRunnable(config);
     const log = options.logger ?? pino({ name: 'owl-relay', level: config.logLevel });
     const now = options.now ?? Date.now;
     const paths = statePaths(config);
@@ -240,6 +247,18 @@ export class Relay {
           now,
         });
       relay.control = await startControlServer(config.stateDir, () => relay.status());
+      if (config.zone.enabled) {
+        relay.zone = await ZoneDuties.start({
+          relayId: config.relayId,
+          settings: config.zone,
+          cache,
+          ingest: (requests) => relay.ingest(requests),
+          ask: (what) => relay.uplink.requestInventory(what),
+          log: log.child({ part: 'zone' }),
+          timers: { ...SYSTEM_TIMERS, now },
+        });
+        opened.unshift(async () => relay.zone?.close());
+      }
       await relay.refreshDiskBytes();
       relay.uplink.start();
       log.info(
@@ -424,7 +443,7 @@ export class Relay {
   private uplinkStatus(): UplinkRelayStatus {
     const s = this.spool.stats();
     return {
-      version: RELAY_VERSION,
+      version: OWL_VERSION,
       agents: this.server.connectionCount,
       spool: {
         records: s.records,
@@ -447,6 +466,7 @@ export class Relay {
    */
   async stop(): Promise<void> {
     clearInterval(this.diskTimer);
+    this.zone?.close();
     await this.server.stop();
     this.agentLog.stop();
     await this.uplink.stop();
@@ -461,11 +481,9 @@ export class Relay {
   }
 }
 
-/** The summary period: the start option, else the config's `logSummaryMs` once it has one, else 60 s. */
+/** The summary period: the start option, else the config's. */
 function logSummaryMs(config: RelayConfig, options: RelayStartOptions): number {
-  if (options.logSummaryMs !== undefined) return options.logSummaryMs;
-  const configured = 'logSummaryMs' in config ? config.logSummaryMs : undefined;
-  return typeof configured === 'number' ? configured : DEFAULT_SUMMARY_MS;
+  return options.logSummaryMs ?? config.logSummaryMs;
 }
 
 function readTls(files: { ca?: string; cert?: string; key?: string }): {

@@ -69,12 +69,18 @@ export class ZonePoller {
     });
   }
 
-  /** The zone's devices now: new ones start, removed ones stop, changed ones restart. */
+  /**
+   * The zone's devices now: new ones start, removed ones stop, ones whose polling changed
+   * restart. Only what polling uses is compared: the interface tables the relays report, merged
+   * into the inventory upstream, come back in every answer and must not re-prime the counters.
+   */
   setDevices(list: NetDeviceV4[]): void {
     const next = new Map(list.map((d) => [deviceId(d), d]));
+    const polled = (d: NetDeviceV4): string => JSON.stringify(fromNetDevice(d));
     for (const [id, r] of this.devices) {
       const d = next.get(id);
-      if (d === undefined || JSON.stringify(d) !== JSON.stringify(r.source)) this.stop(id);
+      if (d === undefined || polled(d) !== polled(r.source)) this.stop(id);
+      else r.source = d;
     }
     for (const [id, d] of next) if (!this.devices.has(id)) this.start(d);
   }

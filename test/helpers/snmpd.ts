@@ -121,6 +121,23 @@ export class Snmpd {
     await exited;
   }
 
+  /** The agent's sysUpTime, hundredths of a second. */
+  async uptime(): Promise<number> {
+    const { stdout } = await run('snmpget', [
+      '-v2c',
+      '-c',
+      SNMP_COMMUNITY,
+      '-Oqvt',
+      '-t',
+      '1',
+      '-r',
+      '0',
+      `127.0.0.1:${this.port}`,
+      '1.3.6.1.2.1.1.3.0',
+    ]);
+    return Number(stdout.trim());
+  }
+
   /** Debian's snmpget, v2c, numeric OIDs; the value part of each line (`Counter64: 123` → `123`). */
   async snmpget(oids: string[]): Promise<string> {
     const { stdout } = await run('snmpget', [

@@ -70,6 +70,12 @@ test('a device polled on its interval through a silence and a restart: one line 
   t.is(update?.snmp_community, undefined, 'no credentials in the inventory update');
   t.truthy(Object.values(update?.interfaces ?? {}).find((i) => i.name === 'lo'));
 
+  // The upstream merges the reported table into the inventory and sends it back: no restart.
+  zone.setDevices([{ ...device, interfaces: update?.interfaces ?? null }]);
+  const rates = c.count('if.inOctets');
+  await eventually(() => c.count('if.inOctets') > rates, 10_000, 'rates go on');
+  t.is(c.lines.filter((l) => l.msg.startsWith('device counters primed')).length, 1, 'not primed again');
+
   await snmpd.stop();
   await eventually(() => c.count('snmp.up', 0) >= 3, 10_000, 'three silent polls');
   const before = c.samples.length;

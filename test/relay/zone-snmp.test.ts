@@ -5,6 +5,7 @@
  */
 import test from 'ava';
 import { DevicePoller, SnmpSession, type SnmpDevice } from '../../relay/zone/index.js';
+import { eventually } from '../helpers/agent-client.js';
 import { tempDir } from '../helpers/relay-harness.js';
 import { closedUdpPort, Snmpd, SNMP_COMMUNITY, SNMP_USER, TEST_COUNTER_OID } from '../helpers/snmpd.js';
 
@@ -121,6 +122,10 @@ test.serial(
         `15 counts over the wrap, got rate ${rate?.value}`,
       );
 
+      // A restart shows as sysUpTime going back: let this agent's uptime pass what a fresh one
+      // will have by its first poll.
+      await eventually(async () => (await snmpd.uptime()) >= 500, 20_000, 'an uptime of 5 s', 200);
+      t.true((await poller.poll()).up, 'a poll at that uptime');
       await snmpd.stop();
       const silent = await new DevicePoller(
         { ...d, timeoutMs: 300, retries: 0 },
