@@ -19,6 +19,11 @@ export interface HostConfigRequest {
   kernel?: string;
   os?: string;
   idrac_addr?: string;
+  /**
+   * OWL: the agent software (`owl-agent/0.1.0`; `v3` for a td-client), added by the relay from
+   * the connection's HELLO on its way upstream; the upstream shows it per host. Agents never send it.
+   */
+  agent?: string;
 }
 
 export interface ServiceItem {

@@ -231,7 +231,13 @@ export class AgentConnection {
         return this.spool(packet.type, 0);
       case PacketType.HOSTCONFIG:
         session.learn(packet.body.uuid);
-        return replyHostConfig(this.options.sink, packet.body, this.remoteAddress, (f) => this.send(f));
+        // What the agent runs, as its session showed it (an agent's own `agent` field is not believed).
+        return replyHostConfig(
+          this.options.sink,
+          { ...packet.body, agent: session.agent },
+          this.remoteAddress,
+          (f) => this.send(f),
+        );
       case PacketType.CLIENTVERSION: {
         const reply = clientVersionReply(this.options.sink);
         if (reply !== undefined) this.send(reply);

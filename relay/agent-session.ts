@@ -30,6 +30,8 @@ export class AgentSession {
   mode: Mode = 'unknown';
   /** The first host the peer named (HELLO, or a packet): the agent's UUID. */
   uuid = '';
+  /** The agent software as its HELLO named it (`owl-agent/0.1.0`), `v3` for a v3 agent. */
+  agent = '';
   private readonly attached = new Set<string>();
   private lastLearned = '';
 
@@ -56,6 +58,7 @@ export class AgentSession {
         throw new OwlError(ErrorCode.UNAUTHENTICATED, 'zone token rejected');
       }
       this.mode = 'v4';
+      this.agent = packet.body.agent ?? '';
       if (packet.body.uuid !== undefined) this.learn(packet.body.uuid);
       return encodePacket(PacketType.HELLO, { version: PROTOCOL_VERSION, features: [...RELAY_FEATURES] });
     }
@@ -65,7 +68,10 @@ export class AgentSession {
     }
     // Only a v3 packet type shows a v3 agent: a v4 type without HELLO (SERIESBATCH, ACK, ERROR)
     // leaves the session undecided, so its rejection still carries an ERROR (protocol.md 6.2).
-    if (isV3Type(packet.type)) this.mode = 'v3';
+    if (isV3Type(packet.type)) {
+      this.mode = 'v3';
+      this.agent = 'v3';
+    }
     return undefined;
   }
 

@@ -35,6 +35,8 @@ export interface HostRecord {
   hostname: string;
   os: string;
   kernel: string;
+  /** The agent software its last HOSTCONFIG came through (`owl-agent/0.1.0`, `v3`), or ''. */
+  agent?: string;
   zone: string;
   registeredAtMs: number;
   lastSeenMs: number;
@@ -143,6 +145,7 @@ export class Registry {
         hostname: request.hostname ?? '',
         os: request.os ?? '',
         kernel: request.kernel ?? '',
+        agent: request.agent ?? '',
         zone,
         registeredAtMs: now,
         lastSeenMs: now,
@@ -154,6 +157,7 @@ export class Registry {
         hostname: request.hostname ?? record.hostname,
         os: request.os ?? record.os,
         kernel: request.kernel ?? record.kernel,
+        agent: request.agent ?? record.agent ?? '',
         zone,
         lastSeenMs: now,
       };

@@ -241,6 +241,8 @@ test('failover between two real relays, and back to the nearest once it returns:
   );
   t.true((q.body as unknown[]).length > 0, 'some samples travelled through the far relay');
   checkExactlyOnce(t, await storedValues(r.up.api), last, (v) => v >= last - 1);
+  const host = (await callApi(r.up.api, 'GET', `/api/v1/hosts/${UUID}`)).body as { agent?: string };
+  t.regex(host.agent ?? '', /^owl-agent\//, 'the upstream knows what the host runs');
   await near.proc.stop();
 });
 

@@ -52,5 +52,6 @@ test('v3 samples through a relay are stored once as <service>.<metric> with uuid
   );
   const hosts = await api(up, 'GET', '/api/v1/hosts');
   t.is((hosts.body as { zone: string }[])[0]?.zone, 'plant-1');
+  t.is((hosts.body as { agent: string }[])[0]?.agent, 'v3', 'a HELLO-less agent shows as v3');
   agent.destroy();
 });
