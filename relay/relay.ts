@@ -5,7 +5,6 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { LRUCache } from 'lru-cache';
 import { pino, type Logger } from 'pino';
 import {
   BatchAckStatus,
@@ -20,6 +19,7 @@ import {
 import { AccessPolicy } from './access.js';
 import type { AgentConnection } from './agent-connection.js';
 import type { SpoolRequest } from './agent-sink.js';
+import { HostConfigs } from './host-configs.js';
 import { Packer } from './packer.js';
 import { PacketDrops } from './packet-drops.js';
 import { ZoneDuties } from './zone-duties.js';
@@ -38,9 +38,6 @@ import { lockStateDir, type StateLock } from '../rocks/index.js';
 import { openRocksSpool, WorkerSpool, type Spool, type SpoolRecord } from './spool/index.js';
 import { UplinkClient } from './uplink-client.js';
 
-/** A cached host's config is refreshed from upstream at most this often. */
-const CONFIG_REFRESH_MS = 10_000;
-
 export interface RelayStartOptions {
   logger?: Logger;
   now?: () => number;
@@ -58,8 +55,8 @@ export class Relay {
   readonly metrics: RelayMetrics;
   readonly uplink: UplinkClient;
   readonly server: AgentServer;
-  private readonly agentsByUuid = new Map<string, Set<AgentConnection>>();
-  private readonly refreshing = new Map<string, Promise<Host | null>>();
+  /** Agents' configs: cached, refreshed, pushed (host-configs.ts). */
+  private readonly hosts: HostConfigs;
   /** Bytes awaiting durability (memory.ingestBytes), and held while the uplink is behind on live data. */
   private readonly gate: IngestGate;
   private readonly packer: Packer;
@@ -67,8 +64,6 @@ export class Relay {
   private readonly agentLog: AgentLog;
   /** Reported drops: removed by the spool's cap policy and never delivered upstream (drop-count.ts). */
   private readonly drops = new DropCount();
-  /** Bounded: one entry per host that asked, like the config cache. */
-  private readonly lastRefresh: LRUCache<string, number>;
   private agentAddresses: AddressInfo[] = [];
   private metricsAddr: AddressInfo | undefined;
   private lastDiskBytes = 0;
@@ -87,7 +82,13 @@ export class Relay {
     options: RelayStartOptions,
   ) {
     this.gate = new IngestGate(config.memory.ingestBytes);
-    this.lastRefresh = new LRUCache({ max: config.memory.hostsInMemory });
+    this.hosts = new HostConfigs({
+      cache,
+      ask: (request, source) => this.uplink.requestHostConfig(request, request.uuid, source),
+      log,
+      now,
+      hostsInMemory: config.memory.hostsInMemory,
+    });
     this.metrics = new RelayMetrics(() => this.status());
     this.packer = new Packer({
       level: config.spool.compressLevel,
@@ -125,8 +126,8 @@ export class Relay {
       summaryMs: logSummaryMs(config, options),
       ...(options.drainProgressMs === undefined ? {} : { drainProgressMs: options.drainProgressMs }),
       status: () => this.uplinkStatus(),
-      onConfigPush: (uuid, host) => this.onConfigPush(uuid, host),
-      onHostAnswer: (uuid, host) => this.onHostAnswer(uuid, host),
+      onConfigPush: (uuid, host) => this.hosts.onConfigPush(uuid, host),
+      onHostAnswer: (uuid, host) => this.hosts.onHostAnswer(uuid, host),
       onVersion: (version) => void cache.setClientVersion(version),
       onBatchAck: (status, _records, samples) => {
         this.metrics.batchesAcked.inc({ status: String(status) });
@@ -318,25 +319,8 @@ export class Relay {
     if (run > 0) this.metrics.framesReceived.inc({ type: packetName(type) }, run);
   }
 
-  async hostConfig(request: HostConfigRequest, source: string): Promise<Host | null> {
-    const cached = await this.cache.getHost(request.uuid);
-    // One upstream request per host at a time, and for a cached host at most one refresh per
-    // interval: an agent repeating HOSTCONFIG must not multiply upstream traffic.
-    let refresh = this.refreshing.get(request.uuid);
-    const last = this.lastRefresh.get(request.uuid) ?? -Infinity;
-    if (refresh === undefined && (cached === null || this.now() - last >= CONFIG_REFRESH_MS)) {
-      this.lastRefresh.set(request.uuid, this.now());
-      // The answer reaches the cache through onHostAnswer, in order with the pushes.
-      refresh = this.uplink
-        .requestHostConfig(request, request.uuid, source)
-        .finally(() => this.refreshing.delete(request.uuid));
-      this.refreshing.set(request.uuid, refresh);
-    }
-    if (cached !== null) {
-      refresh?.catch(() => undefined);
-      return cached;
-    }
-    return refresh === undefined ? null : refresh.catch(() => null);
+  hostConfig(request: HostConfigRequest, source: string): Promise<Host | null> {
+    return this.hosts.hostConfig(request, source);
   }
 
   clientVersion(): string | null {
@@ -344,64 +328,11 @@ export class Relay {
   }
 
   attach(uuid: string, connection: AgentConnection): void {
-    let set = this.agentsByUuid.get(uuid);
-    if (set === undefined) {
-      set = new Set();
-      this.agentsByUuid.set(uuid, set);
-    }
-    set.add(connection);
+    this.hosts.attach(uuid, connection);
   }
 
   detach(uuid: string, connection: AgentConnection): void {
-    const set = this.agentsByUuid.get(uuid);
-    if (set === undefined) return;
-    set.delete(connection);
-    if (set.size === 0) this.agentsByUuid.delete(uuid);
-  }
-
-  /**
-   * CONFIG_PUSH. `null`: the host was deleted or moved to another zone, so it is
-   * forgotten: its agents' HOSTCONFIGs go upstream and are answered only by
-   * the upstream's answer, never by what was cached.
-   */
-  private onConfigPush(uuid: string, host: Host | null): void {
-    if (host === null) return this.forget(uuid, 'pushed');
-    this.cache.setHost(host).then(
-      (result) => {
-        if (result !== 'same') this.pushToAgents(uuid, host);
-      },
-      (err: unknown) => this.log.error({ uuid, err: (err as Error).message }, 'config cache write failed'),
-    );
-  }
-
-  /**
-   * A HOSTCONFIG_RESP (null: no config for it) or OWL_ERR_FORBIDDEN_ZONE (null): the cache follows.
-   * An answer can be newer than what the host's agents were given (it reflects the registry when
-   * sent, which may already include a change whose push then finds nothing new): a changed config
-   * goes to them as a push would. A first one does not: the agent that asked gets it as its answer.
-   */
-  private onHostAnswer(uuid: string, host: Host | null): void {
-    if (host === null) return this.forget(uuid, 'answered');
-    this.cache.setHost(host).then(
-      (result) => {
-        if (result === 'changed') this.pushToAgents(uuid, host);
-      },
-      (err: unknown) => this.log.error({ uuid, err: (err as Error).message }, 'config cache write failed'),
-    );
-  }
-
-  private pushToAgents(uuid: string, host: Host): void {
-    for (const connection of this.agentsByUuid.get(uuid) ?? []) connection.pushConfig(host);
-  }
-
-  private forget(uuid: string, how: string): void {
-    this.lastRefresh.delete(uuid);
-    this.cache.deleteHost(uuid).then(
-      (cached) => {
-        if (cached) this.log.info({ uuid, how }, 'host config forgotten (deleted or moved upstream)');
-      },
-      (err: unknown) => this.log.error({ uuid, err: (err as Error).message }, 'config cache write failed'),
-    );
+    this.hosts.detach(uuid, connection);
   }
 
   private async refreshDiskBytes(): Promise<void> {
