@@ -6,6 +6,8 @@
  * 24), a fifth of what the agent may use on a host, to check one small file
  * once at start.
  */
+import { closest } from '../protocol/wire/index.js';
+
 export type Rule =
   | { type: 'string'; minLength?: number; enum?: readonly string[] }
   | { type: 'integer' | 'number'; min?: number; max?: number }
@@ -98,29 +100,4 @@ function checkObject(
   }
   for (const key of rule.required ?? []) if (!(key in value)) return `${at(key)}: required`;
   return undefined;
-}
-
-/** The known key within edit distance 2 of `key`, if one is. */
-function closest(key: string, known: string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = 3;
-  for (const k of known) {
-    const d = distance(key.toLowerCase(), k.toLowerCase());
-    if (d < bestD) [best, bestD] = [k, d];
-  }
-  return best;
-}
-
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row[b.length]!;
 }

@@ -65,6 +65,7 @@ function formatStatus(s: RelayStatus): string {
     `agents:  ${s.agents.connected} connected`,
     `spool:   ${s.spool.samples} samples in ${s.spool.records} records, ${s.spool.bytes} bytes (${s.spool.diskBytes} on disk), oldest ${age}`,
     `dropped: ${s.spool.droppedSamples} samples in ${s.spool.droppedRecords} records (spool cap policy)`,
+    `zone:    ${s.zone.devicesUp}/${s.zone.devices} devices answering, ${s.zone.skippedPolls} polls skipped`,
   ].join('\n');
 }
 

@@ -378,7 +378,7 @@ export function assertRunnable(config: RelayConfig): void {
   if (config.token.length > MAX_TOKEN || !TOKEN.test(config.token)) {
     throw invalid(`token: not an uplink token (1-${MAX_TOKEN} of [A-Za-z0-9-._~+/], then =); ${add}`);
   }
-  assertReadable({
+  const unreadable = unreadableFile({
     'agentTls.cert': config.agentTls?.cert,
     'agentTls.key': config.agentTls?.key,
     'agentTls.ca': config.agentTls?.ca,
@@ -386,19 +386,25 @@ export function assertRunnable(config: RelayConfig): void {
     'uplinkTls.cert': config.uplinkTls?.cert,
     'uplinkTls.key': config.uplinkTls?.key,
   });
+  if (unreadable !== undefined) throw new RelayError(RelayErrorCode.CONFIG_INVALID, unreadable);
 }
 
-/** Each set file can be read: else OWL_ERR_CONFIG_INVALID `<key>: cannot read <path>: <code>`. */
-function assertReadable(files: Record<string, string | undefined>): void {
+/**
+ * The first of `files` (config key → path; unset ones skipped) that cannot be read, as the line
+ * to say (`tls.cert: cannot read /x/y.pem: ENOENT`), or undefined. The relay's and the upstream's
+ * starts both check their TLS files with it before opening anything.
+ */
+export function unreadableFile(files: Record<string, string | undefined>): string | undefined {
   for (const [key, path] of Object.entries(files)) {
     if (path === undefined) continue;
     try {
       readFileSync(path);
     } catch (err) {
       const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      throw new RelayError(RelayErrorCode.CONFIG_INVALID, `${key}: cannot read ${path}: ${why}`);
+      return `${key}: cannot read ${path}: ${why}`;
     }
   }
+  return undefined;
 }
 
 /** Where the relay keeps each kind of state. */

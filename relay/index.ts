@@ -30,6 +30,7 @@ export {
   resolveRelayConfig,
   loadRelayConfig,
   assertRunnable,
+  unreadableFile,
   statePaths,
   type RelayConfig,
   type RelayConfigInput,

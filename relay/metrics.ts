@@ -49,6 +49,8 @@ export interface RelayStatus {
     stuck: StuckRange | null;
   };
   agents: { connected: number };
+  /** Zone duties (zone-duties.ts): devices polled, those that answered their last poll, polls skipped (overran). */
+  zone: { devices: number; devicesUp: number; skippedPolls: number };
 }
 
 export class RelayMetrics {
@@ -212,6 +214,13 @@ function registerStatusGauges(r: Registry[], status: () => RelayStatus): void {
     (s) => s.spool.droppedRecords,
   );
   gauge('owl_relay_agents_connected', 'Agent connections open', (s) => s.agents.connected);
+  gauge('owl_relay_zone_devices', 'SNMP devices this relay polls', (s) => s.zone.devices);
+  gauge('owl_relay_zone_devices_up', 'SNMP devices that answered their last poll', (s) => s.zone.devicesUp);
+  counter(
+    'owl_relay_zone_polls_skipped_total',
+    "Device polls skipped because the device's previous poll was still running",
+    (s) => s.zone.skippedPolls,
+  );
   gauge('owl_relay_uplink_connected', '1 when the uplink is connected', (s) =>
     s.uplink.state === 'connected' ? 1 : 0,
   );

@@ -368,6 +368,7 @@ export class Relay {
         stuck: this.uplink.stuck ?? null,
       },
       agents: { connected: this.server.connectionCount },
+      zone: this.zone?.status() ?? { devices: 0, devicesUp: 0, skippedPolls: 0 },
     };
   }
 

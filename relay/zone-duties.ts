@@ -71,16 +71,11 @@ export class ZoneDuties {
     return z;
   }
 
-  /** The uplink is up: ask for the inventory now and every refreshMs while it stays up. */
+  /** The uplink is up: ask for the inventory now and every refreshMs (while it is down, asking fails at once). */
   connected(): void {
     this.o.timers.clearInterval(this.refreshTimer);
     this.refreshTimer = this.o.timers.setInterval(() => this.refresh(), this.o.settings.refreshMs);
     this.refresh();
-  }
-
-  disconnected(): void {
-    this.o.timers.clearInterval(this.refreshTimer);
-    this.refreshTimer = undefined;
   }
 
   /** The upstream's list (an answer or a push): applied, and cached for restarts. */
@@ -104,7 +99,7 @@ export class ZoneDuties {
   }
 
   close(): void {
-    this.disconnected();
+    this.o.timers.clearInterval(this.refreshTimer);
     this.poller.close();
   }
 

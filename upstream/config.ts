@@ -13,6 +13,7 @@ import {
   UPLINK_DEFAULT_WINDOW,
   type ConfigSchema,
 } from '../protocol/index.js';
+import { unreadableFile } from '../relay/index.js';
 import { DEFAULT_MAX_INFLIGHT_BATCHES } from './credit-policy.js';
 import { UpstreamErrorCode } from './errors.js';
 
@@ -216,15 +217,8 @@ export function assertUpstreamFiles(config: UpstreamConfig): void {
     'tls.key': config.tls?.key,
     'tls.ca': config.tls?.ca,
   };
-  for (const [key, path] of Object.entries(files)) {
-    if (path === undefined) continue;
-    try {
-      readFileSync(path);
-    } catch (err) {
-      const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      throw new UpstreamConfigError(`${key}: cannot read ${path}: ${why}`, null);
-    }
-  }
+  const unreadable = unreadableFile(files);
+  if (unreadable !== undefined) throw new UpstreamConfigError(unreadable, null);
 }
 
 export function upstreamPaths(config: UpstreamConfig): { store: string; apiToken: string } {

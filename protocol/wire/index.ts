@@ -16,3 +16,4 @@ export type * from '../packets.js';
 export { SYSTEM_TIMERS, type TimerHandle, type Timers } from '../timers.js';
 export { parseAgentBound, type AgentBoundPacket } from './agent-bound.js';
 export { Backoff, type BackoffOptions } from '../backoff.js';
+export { closest } from '../closest-key.js';

@@ -18,6 +18,7 @@ import { UPLINK_PATH } from '../../protocol/index.js';
 import { eventually } from '../helpers/agent-client.js';
 import {
   addRelay,
+  relayMetric,
   startRelayCli,
   startUpstreamCli,
   upstreamStats,
@@ -112,6 +113,13 @@ test('SNMP and port samples reach the store once through a relay kill -9 and an 
     30_000,
     'interface rates stored',
   );
+  await eventually(
+    async () => (await relay.status()).zone.devicesUp === 1,
+    10_000,
+    'owl-relay status: 1 device up',
+  );
+  t.like((await relay.status()).zone, { devices: 1, devicesUp: 1 });
+  t.is(await relayMetric(relay.metricsPort, 'owl_relay_zone_devices_up'), 1);
   await eventually(
     async () => {
       const r = await callApi(up.api, 'GET', '/api/v1/zones/zone-a/devices');

@@ -5,7 +5,7 @@ import { ago, badge, h, table } from './dom.js';
 const STATUS = { up: 'good', down: 'bad', unknown: 'muted' };
 
 function row(r) {
-  const version = r.agentVersion ?? r.agent ?? r.version;
+  const version = r.agentVersion || r.agent || r.version;
   return h(
     'tr',
     { dataset: { uuid: r.host.uuid, status: r.status } },
