@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fmt, numberFlag, parseFlags, printTable } from './lib/report.js';
-import { machineLoad } from './lib/proc.js';
+import { cpuSeconds, machineLoad } from './lib/proc.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const seconds = numberFlag(flags, 'seconds', 15, 3, 120);
@@ -131,11 +131,25 @@ try {
   }
   console.log(`machine: ${machineLoad()}; ${seconds} s per run, 1 s interval, 49 interfaces per device`);
   const rows: string[][] = [
-    ['devices', 'poller', 'polls done in slot', 'poller CPU-s', 'CPU ms per poll', 'done vs v3'],
+    [
+      'devices',
+      'poller',
+      'polls done in slot',
+      'failed',
+      'poller CPU-s',
+      'CPU ms per poll',
+      'snmpd CPU-s',
+      'done vs v3',
+    ],
   ];
+  const agentCpu = (): number => cpuSeconds(snmpd?.pid ?? -1);
   for (const n of counts) {
+    let before = agentCpu();
     const owl = await runOne('owl', n);
+    owl['agentCpu'] = agentCpu() - before;
+    before = agentCpu();
     const v3 = n <= v3Max ? await runOne('v3', n) : undefined;
+    if (v3 !== undefined) v3['agentCpu'] = agentCpu() - before;
     for (const r of [owl, v3]) {
       if (r === undefined) continue;
       const cpu = Number(r['cpuSelf']) + Number(r['cpuChildren']);
@@ -145,8 +159,10 @@ try {
         String(n),
         String(r['mode']),
         `${fmt(100 * share, 1)} %`,
+        String(r['failed'] ?? '-'),
         fmt(cpu, 2),
-        fmt((1000 * cpu) / Math.max(1, Number(r['done'])), 2),
+        Number(r['done']) === 0 ? '-' : fmt((1000 * cpu) / Number(r['done']), 2),
+        fmt(Number(r['agentCpu']), 2),
         r === owl && v3 !== undefined ? `${fmt(share / v3share, 1)}x` : '',
       ]);
     }

@@ -49,6 +49,7 @@ async function v3Poll(): Promise<void> {
 async function main(): Promise<void> {
   let due = 0;
   let done = 0;
+  let failed = 0;
   const start = cpu();
   const startedAt = Date.now();
   const stops: Array<() => void> = [];
@@ -56,14 +57,16 @@ async function main(): Promise<void> {
     const zone = new ZonePoller({
       sink: {
         samples: async (s) => {
-          if (s.some((x) => x.metric === 'snmp.up' && x.value === 1)) done++;
+          const up = s.find((x) => x.metric === 'snmp.up');
+          if (up?.value === 1) done++;
+          else if (up?.value === 0) failed++;
         },
         devices: async () => undefined,
         ports: async () => undefined,
       },
       log: { info: () => undefined, warn: () => undefined },
       timers: SYSTEM_TIMERS,
-      concurrency: 256,
+      concurrency: Number(process.env['OWL_BENCH_CONCURRENCY'] ?? 64),
       portIntervalMs: 60_000,
       portTimeoutMs: 1000,
       portConcurrency: 1,
@@ -101,9 +104,10 @@ async function main(): Promise<void> {
       stops.push(() => clearInterval(timer));
     }
   }
-  // Every device has one poll due at start and one per interval after.
-  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-  due = devices * (Math.floor((Date.now() - startedAt) / intervalMs) + 1);
+  // Every device has one poll due at start and one per interval after; the window closes just
+  // before the poll due at its end, so that one is not counted.
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000 - 50));
+  due = devices * Math.ceil((Date.now() - startedAt) / intervalMs);
   const end = cpu();
   for (const stop of stops) stop();
   process.stdout.write(
@@ -112,6 +116,7 @@ async function main(): Promise<void> {
       devices,
       due,
       done: Math.min(done, due),
+      failed,
       cpuSelf: end.self - start.self,
       cpuChildren: end.children - start.children,
       seconds: (Date.now() - startedAt) / 1000,

@@ -44,27 +44,36 @@ export async function walkColumns(
     const uptime = up?.kind === 'number' ? up.value : 0;
     active = active.filter((a, i) => {
       const got = varbinds.columns[i] ?? [];
-      let inside = got.length > 0;
+      const column = cells.get(a.column) as Map<string, CellReading>;
+      const prefix = a.column + '.';
+      // Within one answer OIDs increase (the agent's order); across answers the walk must move on.
+      if (got.length === 0 || !after(got[0]!.oid, a.cursor)) return false;
       for (const vb of got) {
-        if (!vb.oid.startsWith(a.column + '.') || !after(vb.oid, a.cursor)) {
-          inside = false;
-          break;
-        }
-        cells.get(a.column)?.set(vb.oid.slice(a.column.length + 1), { value: vb.value, atMs, uptime });
+        if (!vb.oid.startsWith(prefix)) return false;
+        column.set(vb.oid.slice(prefix.length), { value: vb.value, atMs, uptime });
         a.cursor = vb.oid;
       }
-      return inside;
+      return true;
     });
   }
   return { cells, requests };
 }
 
-/** `oid` sorts after `than` (lexicographic by arcs): a walk that does not move forward stops. */
-function after(oid: string, than: string): boolean {
-  const a = oid.split('.').map(Number);
-  const b = than.split('.').map(Number);
-  for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    if (a[i] !== b[i]) return (a[i] as number) > (b[i] as number);
+/**
+ * `oid` sorts after `than` (by arcs, as numbers): a walk that does not move forward stops.
+ * Without allocating: it runs for every varbind of every poll.
+ */
+export function after(oid: string, than: string): boolean {
+  let i = 0;
+  let j = 0;
+  while (i < oid.length && j < than.length) {
+    let a = 0;
+    while (i < oid.length && oid.charCodeAt(i) !== 46) a = a * 10 + oid.charCodeAt(i++) - 48;
+    let b = 0;
+    while (j < than.length && than.charCodeAt(j) !== 46) b = b * 10 + than.charCodeAt(j++) - 48;
+    if (a !== b) return a > b;
+    i++;
+    j++;
   }
-  return a.length > b.length;
+  return i < oid.length;
 }

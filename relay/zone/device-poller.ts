@@ -34,16 +34,20 @@ const IF_OPER = `${IF}.8`;
 const IFX_NAME = `${IFX}.1`;
 const IFX_HIGH_SPEED = `${IFX}.15`;
 
-const COLUMNS = [
-  IF_DESCR,
-  IF_SPEED,
-  IF_MAC,
-  IF_OPER,
-  ...COUNTERS.map(([, c]) => `${IF}.${c}`),
-  IFX_NAME,
-  IFX_HIGH_SPEED,
-  ...COUNTERS.flatMap(([, , x]) => (x === undefined ? [] : [`${IFX}.${x}`])),
-];
+/** What names and describes the interfaces: walked on the first poll, every TABLE_EVERY polls, and when an index is new. */
+const TABLE_COLUMNS = [IF_DESCR, IF_SPEED, IF_MAC, IFX_NAME, IFX_HIGH_SPEED];
+const TABLE_EVERY = 10;
+/** Counters only ifTable has, and those ifXTable has in 64 bits (ifTable's 32-bit twins are left out once ifXTable answers). */
+/** The counters with their column OIDs and sample names spelled out once (they are looked up per interface per poll). */
+const COUNTER_COLUMNS = COUNTERS.map(([metric, ifCol, ifxCol]) => ({
+  metric,
+  sample: `if.${metric}`,
+  ifColumn: `${IF}.${ifCol}`,
+  ifxColumn: ifxCol === undefined ? undefined : `${IFX}.${ifxCol}`,
+}));
+const IF_ONLY = COUNTERS.filter(([, , x]) => x === undefined).map(([, c]) => `${IF}.${c}`);
+const IF_32 = COUNTERS.filter(([, , x]) => x !== undefined).map(([, c]) => `${IF}.${c}`);
+const IFX_64 = COUNTERS.flatMap(([, , x]) => (x === undefined ? [] : [`${IFX}.${x}`]));
 
 /** One row of the interface table as the upstream's inventory holds it (v3 NetDevice interfaces). */
 export interface InterfaceRow {
@@ -67,23 +71,34 @@ export interface PollResult {
   /** Why the poll failed, when it did. */
   error: string | undefined;
   requests: number;
+  /** Values the device sent for this poll (the table walk's cells and the custom OIDs). */
+  varbinds: number;
 }
 
 export class DevicePoller {
   private readonly last = new Map<string, CounterReading>();
   private lastTable = '';
   private lastUptime: number | undefined;
+  /** Whether the device has ifXTable's 64-bit counters: unknown until its first answer. */
+  private hasIfX: boolean | undefined;
+  /** The interface table's naming columns as last walked. */
+  private table: WalkedColumns = new Map();
+  private pollsSinceTable = TABLE_EVERY;
+  /** The tags of the device's own samples (snmp.up, custom OIDs). */
+  private readonly deviceTags: Record<string, string>;
 
   constructor(
     readonly device: SnmpDevice,
     private readonly session: SnmpSession,
-  ) {}
+  ) {
+    this.deviceTags = { device: device.id };
+  }
 
   async poll(): Promise<PollResult> {
-    let walked: { cells: WalkedColumns; requests: number };
+    let walked: { cells: WalkedColumns; requests: number; varbinds: number };
     let custom: { values: Map<string, CellReading> };
     try {
-      walked = await walkColumns(this.session, COLUMNS);
+      walked = await this.walk();
       custom = await this.customOids();
     } catch (err) {
       return this.silent((err as Error).message);
@@ -97,26 +112,75 @@ export class DevicePoller {
     const rows = interfaceRows(walked.cells);
     for (const row of rows) primed = this.interfaceSamples(row, walked.cells, samples) || primed;
     for (const [name, reading] of custom.values) {
-      const s = this.valueSample(`snmp.${name}`, `custom:${name}`, reading, {});
+      const s = this.valueSample(`snmp.${name}`, `custom:${name}`, reading, this.deviceTags);
       if (s === undefined) primed = true;
       else samples.push(s);
     }
     const at = [...custom.values.values()][0]?.atMs ?? Date.now();
-    samples.push(this.sample('snmp.up', 1, at, {}));
+    samples.push(this.sample('snmp.up', 1, at, this.deviceTags));
     const table = JSON.stringify(rows);
     const interfaces = table === this.lastTable ? undefined : rows;
     this.lastTable = table;
-    return { up: true, samples, interfaces, primed, error: undefined, requests: walked.requests + 1 };
+    return {
+      up: true,
+      samples,
+      interfaces,
+      primed,
+      error: undefined,
+      requests: walked.requests + 1,
+      varbinds: walked.varbinds + custom.values.size + 1,
+    };
+  }
+
+  /**
+   * One walk of the counters and oper status, with the naming columns when due (a fifth of a
+   * poll's varbinds are counters' 32-bit twins and names that rarely change: left out, a poll
+   * costs about half).
+   */
+  private async walk(): Promise<{ cells: WalkedColumns; requests: number; varbinds: number }> {
+    const counters =
+      this.hasIfX === true
+        ? [...IF_ONLY, ...IFX_64]
+        : this.hasIfX === false
+          ? [...IF_ONLY, ...IF_32]
+          : [...IF_ONLY, ...IF_32, ...IFX_64];
+    const withTable = this.pollsSinceTable >= TABLE_EVERY;
+    const walked = await walkColumns(this.session, [
+      IF_OPER,
+      ...counters,
+      ...(withTable ? TABLE_COLUMNS : []),
+    ]);
+    let requests = walked.requests;
+    let varbinds = cellCount(walked.cells);
+    if (this.hasIfX === undefined) this.hasIfX = (walked.cells.get(IFX_64[0] as string)?.size ?? 0) > 0;
+    if (withTable) this.keepTable(walked.cells);
+    else if (
+      [...(walked.cells.get(IF_OPER)?.keys() ?? [])].some((idx) => !this.table.get(IF_DESCR)?.has(idx))
+    ) {
+      // An interface appeared since the table was walked: name it now.
+      const table = await walkColumns(this.session, TABLE_COLUMNS);
+      requests += table.requests;
+      varbinds += cellCount(table.cells);
+      this.keepTable(table.cells);
+    } else this.pollsSinceTable++;
+    for (const [column, cells] of this.table) walked.cells.set(column, cells);
+    return { cells: walked.cells, requests, varbinds };
+  }
+
+  private keepTable(cells: WalkedColumns): void {
+    this.table = new Map(TABLE_COLUMNS.map((c) => [c, cells.get(c) ?? new Map()]));
+    this.pollsSinceTable = 1;
   }
 
   private silent(error: string): PollResult {
     return {
       up: false,
-      samples: [this.sample('snmp.up', 0, Date.now(), {})],
+      samples: [this.sample('snmp.up', 0, Date.now(), this.deviceTags)],
       interfaces: undefined,
       primed: false,
       error,
       requests: 0,
+      varbinds: 0,
     };
   }
 
@@ -136,14 +200,14 @@ export class DevicePoller {
 
   /** Samples of one interface; true when a counter only primed. */
   private interfaceSamples(row: InterfaceRow, cells: WalkedColumns, out: BatchSample[]): boolean {
-    const tags = { ifName: row.name, ifIndex: String(row.index) };
     const idx = String(row.index);
+    const tags = { device: this.device.id, ifName: row.name, ifIndex: idx };
     let primed = false;
-    for (const [metric, ifCol, ifxCol] of COUNTERS) {
-      const hc = ifxCol === undefined ? undefined : cells.get(`${IFX}.${ifxCol}`)?.get(idx);
-      const reading = hc ?? cells.get(`${IF}.${ifCol}`)?.get(idx);
+    for (const c of COUNTER_COLUMNS) {
+      const hc = c.ifxColumn === undefined ? undefined : cells.get(c.ifxColumn)?.get(idx);
+      const reading = hc ?? cells.get(c.ifColumn)?.get(idx);
       if (reading === undefined) continue;
-      const s = this.valueSample(`if.${metric}`, `${idx}:${metric}`, reading, tags);
+      const s = this.valueSample(c.sample, idx + c.metric, reading, tags);
       if (s === undefined) primed = true;
       else out.push(s);
     }
@@ -168,13 +232,14 @@ export class DevicePoller {
     return rate.kind === 'rate' ? this.sample(metric, rate.perSecond, r.atMs, tags) : undefined;
   }
 
+  /** `tags` must hold `device`: one object per interface, shared by its samples. */
   private sample(metric: string, value: number, atMs: number, tags: Record<string, string>): BatchSample {
     return {
       uuid: this.device.id,
       metric,
       value,
       timestamp_ms: atMs,
-      tags: { device: this.device.id, ...tags },
+      tags,
     };
   }
 }
@@ -205,4 +270,10 @@ function num(v: SnmpValue | undefined): number {
   if (v?.kind === 'number') return v.value;
   if (v?.kind === 'counter') return Number(v.value);
   return 0;
+}
+
+function cellCount(cells: WalkedColumns): number {
+  let n = 0;
+  for (const column of cells.values()) n += column.size;
+  return n;
 }

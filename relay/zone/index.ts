@@ -14,3 +14,4 @@ export {
   type NetDeviceV4,
 } from './net-device.js';
 export { ZonePoller, type ZoneLog, type ZonePollerOptions, type ZoneSink } from './zone-poller.js';
+export { after as oidAfter } from './column-walk.js';

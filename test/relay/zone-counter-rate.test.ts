@@ -1,5 +1,5 @@
 import test from 'ava';
-import { counterRate, type CounterReading } from '../../relay/zone/index.js';
+import { counterRate, oidAfter, type CounterReading } from '../../relay/zone/index.js';
 
 const r = (value: bigint, atMs: number, uptime: number, bits: 32 | 64 = 32): CounterReading => ({
   value,
@@ -28,4 +28,12 @@ test('Counter32 wraps once; Counter64 going back is a reset; so is sysUpTime goi
   // A 64-bit counter near 2^64 keeps its precision until the rate is taken.
   const big = counterRate(r(2n ** 63n, 0, 1, 64), r(2n ** 63n + 3_000_000_000n, 1000, 101, 64));
   t.deepEqual(big, { kind: 'rate', perSecond: 3e9, wrapped: false });
+});
+
+test('OIDs compare by arcs as numbers, not as text', (t) => {
+  t.true(oidAfter('1.3.6.1.2.1.2.2.1.10.10', '1.3.6.1.2.1.2.2.1.10.9'));
+  t.false(oidAfter('1.3.6.1.2.1.2.2.1.10.9', '1.3.6.1.2.1.2.2.1.10.10'));
+  t.true(oidAfter('1.3.6.1.2.1.2.2.1.10.1', '1.3.6.1.2.1.2.2.1.10'), 'a row after its column');
+  t.false(oidAfter('1.3.6.1.2.1.2.2.1.10', '1.3.6.1.2.1.2.2.1.10'), 'the same OID does not move forward');
+  t.false(oidAfter('1.3.6.1.2.1.2.2.1.9.99', '1.3.6.1.2.1.2.2.1.10.1'));
 });
