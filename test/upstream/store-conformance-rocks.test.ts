@@ -1,13 +1,14 @@
-/** The SampleStore conformance suite (store-conformance.ts) against RocksSampleStore on the test's thread. */
+/** The SampleStore conformance suites (store-conformance.ts, store-forward-conformance.ts) against RocksSampleStore on the test's thread. */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { RocksSampleStore } from '../../upstream/index.js';
 import { MIN } from '../helpers/store-fixture.js';
-import { storeConformance } from './store-conformance.js';
+import { storeConformance, type StoreHarnessFactory } from './store-conformance.js';
+import { storeForwardConformance } from './store-forward-conformance.js';
 
-storeConformance(test, 'RocksSampleStore', async () => {
+const factory: StoreHarnessFactory<RocksSampleStore> = async () => {
   const root = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'owl-store-'));
   const location = path.join(root, 'store');
   return {
@@ -15,4 +16,7 @@ storeConformance(test, 'RocksSampleStore', async () => {
     flush: (store) => store.flush(),
     cleanup: () => fs.promises.rm(root, { recursive: true, force: true }),
   };
-});
+};
+
+storeConformance(test, 'RocksSampleStore', factory);
+storeForwardConformance(test, 'RocksSampleStore', factory);

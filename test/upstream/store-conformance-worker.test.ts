@@ -1,13 +1,14 @@
-/** The SampleStore conformance suite (store-conformance.ts) against WorkerSampleStore: the same store in a worker thread. */
+/** The SampleStore conformance suites (store-conformance.ts, store-forward-conformance.ts) against WorkerSampleStore: the same store in a worker thread. */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { WorkerSampleStore } from '../../upstream/index.js';
 import { MIN } from '../helpers/store-fixture.js';
-import { storeConformance } from './store-conformance.js';
+import { storeConformance, type StoreHarnessFactory } from './store-conformance.js';
+import { storeForwardConformance } from './store-forward-conformance.js';
 
-storeConformance(test, 'WorkerSampleStore', async () => {
+const factory: StoreHarnessFactory<WorkerSampleStore> = async () => {
   const root = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'owl-wstore-'));
   const location = path.join(root, 'store');
   return {
@@ -15,4 +16,7 @@ storeConformance(test, 'WorkerSampleStore', async () => {
     flush: (store) => store.flush(),
     cleanup: () => fs.promises.rm(root, { recursive: true, force: true }),
   };
-});
+};
+
+storeConformance(test, 'WorkerSampleStore', factory);
+storeForwardConformance(test, 'WorkerSampleStore', factory);

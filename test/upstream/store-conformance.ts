@@ -9,12 +9,22 @@
  * packing of points) stays in store.test.ts and worker-store.test.ts.
  */
 import type { TestFn } from 'ava';
-import { StoreErrorCode, delMeta, putMeta, type SampleStore, type StorePoint } from '../../upstream/index.js';
+import {
+  StoreErrorCode,
+  delMeta,
+  putMeta,
+  type ForwardOptions,
+  type SampleStore,
+  type StorePoint,
+} from '../../upstream/index.js';
 import { MIN, pt, rejectsWith, T0 } from '../helpers/store-fixture.js';
 
 export interface StoreOpenOptions {
   /** Most points one write takes (SampleStore.maxWritePoints). */
   maxWritePoints?: number;
+  /** Forwarding sinks and their cap (store-forward-conformance.ts). */
+  forward?: ForwardOptions;
+  keepSamples?: boolean;
 }
 
 export interface StoreHarness<S extends SampleStore = SampleStore> {

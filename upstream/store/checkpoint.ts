@@ -10,7 +10,7 @@
 import { ioError, closedError } from './errors.js';
 import { closeQuietly } from './db.js';
 import { foldChunk, planFold } from './fold.js';
-import { logKey } from './keys.js';
+import { K_FOLDED_BELOW, encodeU64, logKey } from './keys.js';
 import { PendingSet } from './pending.js';
 import type { StoreLimits, StoreTimers } from './options.js';
 import type { StoreState } from './store-state.js';
@@ -131,12 +131,23 @@ export class Checkpointer {
     if (failed !== undefined) throw ioError(failed);
     await exclusive(async () => {
       const batch = s.db.batch();
+      // Records a sink has not passed stay (forward-log.ts); the marker says they are folded.
+      const minCursor = s.fw?.minCursor ?? Infinity;
+      const kept: number[] = [];
+      let foldedBelow = s.foldedBelow;
       try {
-        for (const seq of frozen.seqs) batch.del(logKey(seq));
+        for (const seq of frozen.seqs) {
+          if (seq <= minCursor) batch.del(logKey(seq));
+          else kept.push(seq);
+          foldedBelow = Math.max(foldedBelow, seq + 1);
+        }
+        batch.put(K_FOLDED_BELOW, encodeU64(foldedBelow));
         await batch.write({ sync: false });
       } finally {
         await closeQuietly(batch);
       }
+      s.foldedBelow = foldedBelow;
+      for (const seq of kept) s.fw?.index.markFolded(seq);
     }).catch((err: unknown) => {
       throw ioError(err);
     });

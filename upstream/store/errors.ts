@@ -17,6 +17,8 @@ export const StoreErrorCode = {
   CLOSED: 'OWL_ERR_STORE_CLOSED',
   /** RocksDB refused a read or write (disk full, I/O error). Retriable: nothing was half-written. */
   IO: 'OWL_ERR_STORE_IO',
+  /** The log held for forwarding sinks is at its byte cap (policy reject-new). Retriable: nothing was written. */
+  FORWARD_FULL: 'OWL_ERR_STORE_FORWARD_FULL',
   /** A stored record does not decode: the database was damaged or written by something else. */
   CORRUPT: 'OWL_ERR_STORE_CORRUPT',
 } as const;

@@ -9,7 +9,8 @@
 import type { ChainedBatch } from '@nxtedition/rocksdb';
 import { closeQuietly } from './db.js';
 import { StoreError, StoreErrorCode, ioError } from './errors.js';
-import { K_NEXT_ID, K_SERIES, TWO_32, encodeU64, idKey, logKey, seriesDictKey } from './keys.js';
+import type { AdmitPlan, ForwardLog } from './forward-log.js';
+import { K_NEXT_ID, K_SERIES, TWO_32, cursorKey, encodeU64, idKey, logKey, seriesDictKey } from './keys.js';
 import { beginLogRecord, pushLogPoint } from './log-codec.js';
 import { addMetaOps } from './meta.js';
 import { SEP } from './series-key.js';
@@ -23,18 +24,29 @@ type Batch = ChainedBatch<Buffer, Buffer>;
 type Missed = Map<string, { metric: string; suffix: string; id: number }>;
 
 /** Commit `group` and settle its writes: all resolve, or all reject with the (retriable) I/O error. */
-export async function commitGroup(s: StoreState, group: WriteTask[], notePending: () => void): Promise<void> {
+export async function commitGroup(
+  s: StoreState,
+  group: WriteTask[],
+  notePending: () => void,
+  nowMs: () => number,
+): Promise<void> {
   try {
-    await writeGroup(s, group, notePending);
+    await writeGroup(s, group, notePending, nowMs);
   } catch (err) {
     const e = ioError(err);
+    if (e.code === StoreErrorCode.FORWARD_FULL && s.fw !== undefined) s.fw.rejectedWrites += group.length;
     for (const t of group) t.reject(e);
     return;
   }
   for (const t of group) t.resolve();
 }
 
-async function writeGroup(s: StoreState, group: WriteTask[], notePending: () => void): Promise<void> {
+async function writeGroup(
+  s: StoreState,
+  group: WriteTask[],
+  notePending: () => void,
+  nowMs: () => number,
+): Promise<void> {
   const { missed, total } = collectMisses(s, group);
   const batch = s.db.batch();
   try {
@@ -44,8 +56,13 @@ async function writeGroup(s: StoreState, group: WriteTask[], notePending: () => 
       fillMissedIds(group, missed);
     }
     const seq = s.nextSeq;
+    let drop: AdmitPlan | undefined;
+    let recordBytes = 0;
     if (total > 0) {
       encodeLogRecord(s, group, total);
+      recordBytes = s.logWriter.pos;
+      // Before anything is written: reject-new refuses the whole group here.
+      if (s.fw !== undefined) drop = planDrop(s.fw, batch, recordBytes);
       // put() copies into the native batch, so the writer can be reused.
       batch.put(logKey(seq), s.logWriter.view());
     }
@@ -57,13 +74,33 @@ async function writeGroup(s: StoreState, group: WriteTask[], notePending: () => 
     s.seriesCount += ids.created;
     for (const m of missed.values()) s.ids.set(m.suffix, m.metric, m.id);
     if (total > 0) {
-      publishPoints(s, group, seq);
-      notePending();
+      if (drop !== undefined) s.fw?.applyDrop(drop);
+      s.fw?.index.push(seq, recordBytes, total, nowMs(), !s.keepSamples);
+      if (s.keepSamples) {
+        publishPoints(s, group, seq);
+        notePending();
+      } else {
+        s.nextSeq = seq + 1;
+      }
     }
   } finally {
     // A written batch is closed by write(); this covers the failure paths.
     await closeQuietly(batch);
   }
+}
+
+/**
+ * Room in the forwarding log for a record of `bytes` (forward-log.ts): under drop-oldest, the
+ * slow sinks' cursors move past the oldest records and the folded ones among them go, in this
+ * same synced batch, so drops and the record that caused them are durable together.
+ */
+function planDrop(fw: ForwardLog, batch: Batch, bytes: number): AdmitPlan | undefined {
+  const plan = fw.admit(bytes);
+  if (plan === undefined) return undefined;
+  const value = encodeU64(plan.dropTo);
+  for (const name of fw.sinksBelow(plan.dropTo)) batch.put(cursorKey(name), value);
+  for (const seq of plan.deletes) batch.del(logKey(seq));
+  return plan;
 }
 
 /**

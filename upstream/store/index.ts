@@ -10,6 +10,10 @@ export {
   type StoreStats,
   type RetentionResult,
   type SampleStore,
+  type ForwardRecord,
+  type ForwardBatch,
+  type ForwardStats,
+  type SinkForwardStats,
   putMeta,
   delMeta,
   DEFAULT_MAX_WRITE_POINTS,
@@ -23,5 +27,6 @@ export type {
   StoreCounters,
   StoreTimers,
   WalTailCut,
+  ForwardOptions,
 } from './options.js';
 export { seriesKey, parseSeriesKey, DEFAULT_SERIES_LIMITS, type SeriesKeyLimits } from './series-key.js';

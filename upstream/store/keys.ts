@@ -11,6 +11,7 @@ export const P_ID = 0x69; // 'i'      id -> series key
 const P_BLOCK = 0x62; // 'b'   id, bucket -> block
 export const P_LOG = 0x77; // 'w'     seq -> buffered write record
 export const P_META = 0x6d; // 'm'    caller meta
+export const P_CURSOR = 0x66; // 'f'  sink name -> last accepted log seq (f64)
 
 /** Series ids and bucket numbers are u32 in keys: this is one past the largest. */
 export const TWO_32 = 2 ** 32;
@@ -25,6 +26,8 @@ function counterKey(name: string): Buffer {
 export const K_NEXT_ID = counterKey('nextId');
 export const K_SERIES = counterKey('series');
 export const K_POINTS = counterKey('points');
+/** Every log record below this seq is folded into blocks (written by the checkpoint that folded them). */
+export const K_FOLDED_BELOW = counterKey('foldedBelow');
 
 export function prefixed(prefix: number, s: string): Buffer {
   const len = Buffer.byteLength(s, 'utf8');
@@ -79,6 +82,10 @@ export function logKey(seq: number): Buffer {
 
 export function logKeySeq(key: Buffer): number {
   return key.readUInt32BE(1) * TWO_32 + key.readUInt32BE(5);
+}
+
+export function cursorKey(sink: string): Buffer {
+  return prefixed(P_CURSOR, sink);
 }
 
 export function metaKey(key: string): Buffer {

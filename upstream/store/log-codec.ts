@@ -37,6 +37,13 @@ export function pushLogPoint(w: ByteWriter, prevTs: number, id: number, ts: numb
   }
 }
 
+/** The number of points in a record, read from its header only. */
+export function logRecordCount(buf: Buffer): number {
+  const r = new ByteReader(buf);
+  if (r.u8() !== LOG_V2) throw corrupt('bad log record version');
+  return r.varint();
+}
+
 /** Call `fn` for each point of a record, in write order; returns the count. */
 export function readLogRecord(buf: Buffer, fn: (id: number, ts: number, value: number) => void): number {
   const r = new ByteReader(buf);

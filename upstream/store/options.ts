@@ -39,6 +39,23 @@ export interface RocksSampleStoreOptions {
   onWalTailCut?: (cut: WalTailCut) => void;
   /** Extra RocksDB open options (cacheSize, compression, ...). */
   rocks?: RocksOpenOptions;
+  /** Keep the log for these sinks until each accepted it (rocks-store.ts, "Forwarding"). Absent: no forwarding, no cost. */
+  forward?: ForwardOptions;
+  /**
+   * False: fold nothing into blocks (queries return nothing); keep the dictionary, meta and the
+   * log for the sinks only. Needs `forward` with at least one sink. Default true.
+   */
+  keepSamples?: boolean;
+}
+
+/** Forwarding to external sinks: their names, and the cap on log held for them with its policy. */
+export interface ForwardOptions {
+  /** Sink names (unique, non-empty); a sink new to the store starts at the last committed record. */
+  sinks: readonly string[];
+  /** Most bytes of log records held for sinks. */
+  maxBytes: number;
+  /** Past maxBytes: advance slow sinks past the oldest records (counted), or refuse writes (retriable). */
+  policy: 'drop-oldest' | 'reject-new';
 }
 
 /** RocksSampleStoreOptions without the clock and timers, which stay in the worker with their defaults. */

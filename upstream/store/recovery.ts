@@ -8,8 +8,19 @@
 import { cutDamagedWalTails } from '../../rocks/index.js';
 import type { DB } from './db.js';
 import { StoreError, StoreErrorCode, ioError } from './errors.js';
-import { FORMAT_KEY, K_NEXT_ID, K_POINTS, K_SERIES, P_LOG, decodeU64, logKeySeq } from './keys.js';
-import { readLogRecord } from './log-codec.js';
+import { loadCursors, settleCursors } from './forward-open.js';
+import {
+  FORMAT_KEY,
+  K_FOLDED_BELOW,
+  K_NEXT_ID,
+  K_POINTS,
+  K_SERIES,
+  P_LOG,
+  decodeU64,
+  logKey,
+  logKeySeq,
+} from './keys.js';
+import { logRecordCount, readLogRecord } from './log-codec.js';
 import { DEFAULT_BUCKET_MS, type WalTailCut } from './options.js';
 import type { StoreState } from './store-state.js';
 
@@ -33,8 +44,18 @@ export async function openDatabase(
 }
 
 /** Load an open database into `s`: format, counters, and the points of the log records left. */
-export async function loadStore(s: StoreState, requestedBucketMs: number | undefined): Promise<void> {
-  const [format, nextId, series, points] = await s.db.getMany([FORMAT_KEY, K_NEXT_ID, K_SERIES, K_POINTS]);
+export async function loadStore(
+  s: StoreState,
+  requestedBucketMs: number | undefined,
+  nowMs: number,
+): Promise<void> {
+  const [format, nextId, series, points, foldedBelow] = await s.db.getMany([
+    FORMAT_KEY,
+    K_NEXT_ID,
+    K_SERIES,
+    K_POINTS,
+    K_FOLDED_BELOW,
+  ]);
   if (format === undefined) {
     s.bucketMs = checkBucketMs(requestedBucketMs ?? DEFAULT_BUCKET_MS);
     await s.db.batch(
@@ -54,7 +75,10 @@ export async function loadStore(s: StoreState, requestedBucketMs: number | undef
   s.nextId = Math.max(1, decodeU64(nextId));
   s.seriesCount = decodeU64(series);
   s.pointCount = decodeU64(points);
-  await replayLog(s);
+  s.foldedBelow = decodeU64(foldedBelow);
+  const stale = s.fw === undefined ? [] : await loadCursors(s, s.fw);
+  await replayLog(s, nowMs);
+  if (s.fw !== undefined) await settleCursors(s, s.fw, stale);
 }
 
 function checkBucketMs(bucketMs: number): number {
@@ -77,8 +101,15 @@ function storedBucketMs(format: Buffer): number {
   return parsed.bucketMs;
 }
 
-/** Every log record, in seq order, into `s.pending`; the next seq follows the last. */
-async function replayLog(s: StoreState): Promise<void> {
+/**
+ * Every log record not yet folded, in seq order, into `s.pending`; records below `c foldedBelow`
+ * were kept only for sinks (or `keepSamples: false`) and are not replayed: they go to the
+ * forwarding index, or are deleted when no sink is configured. The next seq follows the last
+ * record, the fold marker and every cursor, so a seq is never reused while a cursor names it.
+ */
+async function replayLog(s: StoreState, nowMs: number): Promise<void> {
+  const fw = s.fw;
+  const orphans: number[] = [];
   const it = s.db.iterator({ gte: Buffer.from([P_LOG]), lt: Buffer.from([P_LOG + 1]) });
   try {
     for (;;) {
@@ -86,12 +117,30 @@ async function replayLog(s: StoreState): Promise<void> {
       if (rows.length === 0) break;
       for (const [key, value] of rows) {
         const seq = logKeySeq(key);
-        readLogRecord(value, (id, ts, v) => s.pending.add(id, ts, v));
-        s.pending.seqs.push(seq);
+        const folded = !s.keepSamples || seq < s.foldedBelow;
+        if (folded) {
+          if (fw === undefined) orphans.push(seq);
+          else fw.index.push(seq, value.length, logRecordCount(value), nowMs, true);
+        } else {
+          const n = readLogRecord(value, (id, ts, v) => s.pending.add(id, ts, v));
+          s.pending.seqs.push(seq);
+          fw?.index.push(seq, value.length, n, nowMs, false);
+        }
         s.nextSeq = seq + 1;
       }
     }
   } finally {
     await it.close();
   }
+  s.nextSeq = Math.max(s.nextSeq, s.foldedBelow);
+  if (orphans.length > 0) await deleteLogRecords(s, orphans);
+}
+
+/** Delete log records (folded ones no sink needs), in one unsynced batch. */
+export async function deleteLogRecords(s: StoreState, seqs: readonly number[]): Promise<void> {
+  if (seqs.length === 0) return;
+  await s.db.batch(
+    seqs.map((seq) => ({ type: 'del' as const, key: logKey(seq) })),
+    { sync: false },
+  );
 }

@@ -47,10 +47,30 @@
  * and no pending point. Ids are never reused; removal bumps an epoch so a
  * queued write re-resolves ids it took from the cache before.
  *
- * Recovery on open: replay every remaining log record, in seq order, into
- * pending. Folding is idempotent (merging a point already in its block
- * changes nothing and counts nothing), so a checkpoint cut short by a crash
- * is simply done again.
+ * Recovery on open: replay every remaining log record at or above the fold
+ * marker (`c foldedBelow`), in seq order, into pending. Folding is idempotent
+ * (merging a point already in its block changes nothing and counts nothing),
+ * so a checkpoint cut short by a crash (its marker not written) is simply
+ * done again; records below the marker were kept for sinks only.
+ *
+ * Forwarding (option `forward`, forward-*.ts): the log is also a durable,
+ * ordered record of every commit, so external sinks read it through a cursor
+ * each (`f <sink>` -> seq of the last record the sink accepted). A checkpoint
+ * still folds every record, but deletes only those every sink has passed; it
+ * writes `c foldedBelow` in its last batch, and recovery replays only records
+ * at or above it, so records kept for sinks are never replayed into pending
+ * (no memory held for them, no retention-deleted point brought back). An ack
+ * is its own unsynced batch, run in the write pipeline: losing it (power
+ * loss) only resends records the sink stores once; the next group commit's
+ * sync makes it durable, and WAL order keeps it before the deletes it
+ * allowed, which go in the same batch. Past `maxBytes` held for sinks, a
+ * group commit either refuses (reject-new: OWL_ERR_STORE_FORWARD_FULL,
+ * retriable) or moves the slow sinks' cursors past the oldest records in its
+ * own synced batch (drop-oldest, counted per sink). `keepSamples: false`
+ * folds nothing: records are deleted once every sink has passed them. The
+ * next seq follows the last record, the fold marker and every cursor, so a
+ * seq a cursor names is never reused. Without `forward` the only cost is the
+ * marker, one key in each checkpoint's last batch.
  *
  * Parts, one file each, sharing one StoreState (store-state.ts): recovery.ts
  * (open), write-task.ts (a write checked at the call), write-pipeline.ts (the
@@ -62,6 +82,8 @@ import { RocksLevel } from '@nxtedition/rocksdb';
 import { Checkpointer } from './checkpoint.js';
 import { closedError, badQuery, ioError } from './errors.js';
 import { commitGroup } from './group-commit.js';
+import { forwardLogFor } from './forward-log.js';
+import { ackForward, forwardLog, readForward } from './forward-ops.js';
 import { getMeta, listMeta } from './meta.js';
 import {
   DEFAULT_BUCKET_MS,
@@ -78,6 +100,8 @@ import { SeriesIdCache } from './series-cache.js';
 import { DEFAULT_SERIES_LIMITS } from './series-key.js';
 import { StoreState } from './store-state.js';
 import type {
+  ForwardBatch,
+  ForwardStats,
   ListSeriesOptions,
   RetentionResult,
   SampleStore,
@@ -103,6 +127,9 @@ export class RocksSampleStore implements SampleStore {
   private closeRun: Promise<void> | undefined;
 
   private constructor(options: RocksSampleStoreOptions) {
+    // Checked first: a RocksLevel, once made, opens itself and must be closed.
+    const keepSamples = options.keepSamples ?? true;
+    const fw = forwardLogFor(options.forward, keepSamples);
     const db = new RocksLevel<Buffer, Buffer>(options.location, {
       ...options.rocks,
       keyEncoding: 'buffer',
@@ -117,8 +144,10 @@ export class RocksSampleStore implements SampleStore {
       { ...DEFAULT_SERIES_LIMITS, ...options.limits },
       options.bucketMs ?? DEFAULT_BUCKET_MS,
     );
+    this.s.keepSamples = keepSamples;
+    this.s.fw = fw;
     this.pipeline = new WritePipeline(this.s, this.limits.maxGroupPoints, {
-      commit: (group) => commitGroup(this.s, group, () => this.checkpoints.notePending()),
+      commit: (group) => commitGroup(this.s, group, () => this.checkpoints.notePending(), this.now),
       afterCommit: () => this.checkpoints.maybeCheckpoint(),
       overloadedBy: () => this.checkpoints.overloadedBy(),
     });
@@ -137,7 +166,7 @@ export class RocksSampleStore implements SampleStore {
     const { s } = store;
     await openDatabase(s.db, options.location, store.now(), options.onWalTailCut);
     try {
-      await loadStore(s, options.bucketMs);
+      await loadStore(s, options.bucketMs, store.now());
       if (s.pending.points > 0) store.checkpoints.notePending();
     } catch (err) {
       await s.db.close().catch(() => {});
@@ -194,6 +223,21 @@ export class RocksSampleStore implements SampleStore {
     return this.track(listMeta(this.s.db, prefix, limit));
   }
 
+  async readForward(sink: string, afterSeq: number, maxPoints: number): Promise<ForwardBatch> {
+    this.checkReadable();
+    return this.track(readForward(this.s, sink, afterSeq, maxPoints));
+  }
+
+  async ackForward(sink: string, seq: number): Promise<void> {
+    if (this.s.lifecycle === 'closed') throw closedError();
+    forwardLog(this.s).cursorOf(sink);
+    return this.pipeline.exclusive(() => ackForward(this.s, sink, seq));
+  }
+
+  async forwardStats(): Promise<ForwardStats | undefined> {
+    return Promise.resolve(this.s.fw?.stats(this.now()));
+  }
+
   stats(): Promise<StoreStats> {
     return this.track(this.runStats());
   }
@@ -209,6 +253,8 @@ export class RocksSampleStore implements SampleStore {
     if (this.s.lifecycle !== 'open') throw closedError();
     if (!Number.isSafeInteger(olderThanMs) || olderThanMs < 0)
       throw badQuery('olderThanMs must be an integer >= 0');
+    // No samples kept: nothing to delete, and the series must stay to name the records held for sinks.
+    if (!this.s.keepSamples) return { deletedPoints: 0, deletedSeries: 0 };
     return this.track(
       runRetention(
         this.s,

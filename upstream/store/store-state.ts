@@ -9,6 +9,7 @@
  */
 import { ByteWriter } from './bytes.js';
 import type { DB } from './db.js';
+import type { ForwardLog } from './forward-log.js';
 import { PendingSet } from './pending.js';
 import type { SeriesIdCache } from './series-cache.js';
 import type { SeriesKeyLimits } from './series-key.js';
@@ -22,6 +23,12 @@ export class StoreState {
   pointCount = 0;
   /** Seq of the next log record. */
   nextSeq = 0;
+  /** Log records below this seq are folded (`c foldedBelow`); records kept for sinks are not replayed. */
+  foldedBelow = 0;
+  /** Forwarding cursors and the records held for them; undefined when no sink is configured. */
+  fw: ForwardLog | undefined;
+  /** False: points only go to the log for the sinks, never into pending or blocks. */
+  keepSamples = true;
   /** StoreStats.samples: marked points of the sets folded since open (not persisted). */
   foldedSamples = 0;
   /** Bumped when retention removes series: cached ids taken before may be stale. */

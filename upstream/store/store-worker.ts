@@ -12,6 +12,7 @@ import type { ListSeriesOptions, SeriesQuery, StorePoint, WriteExtra } from './t
 import {
   Op,
   answersMessage,
+  forwardToWire,
   metaRowsToWire,
   metaValueToWire,
   unpackPoints,
@@ -45,6 +46,14 @@ function run(store: RocksSampleStore, c: WireCall): Promise<unknown> {
       return store.getMeta(c.a as string).then(metaValueToWire);
     case Op.LIST_META:
       return store.listMeta(c.a as string, c.b as number | undefined).then(metaRowsToWire);
+    case Op.READ_FORWARD: {
+      const a = c.a as { sink: string; afterSeq: number; maxPoints: number };
+      return store.readForward(a.sink, a.afterSeq, a.maxPoints).then(forwardToWire);
+    }
+    case Op.ACK_FORWARD:
+      return store.ackForward(c.a as string, c.b as number);
+    case Op.FORWARD_STATS:
+      return store.forwardStats();
     case Op.COUNTERS:
       return Promise.resolve(store.counters());
     case Op.FLUSH:

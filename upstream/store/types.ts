@@ -92,6 +92,48 @@ export interface RetentionResult {
   deletedSeries: number;
 }
 
+/** One log record (one group commit) as a sink reads it: the points in commit order, names resolved. */
+export interface ForwardRecord {
+  seq: number;
+  points: StorePoint[];
+}
+
+export interface ForwardBatch {
+  /** Ascending seqs, no committed record left out (except those drop-oldest moved the sink past). */
+  records: ForwardRecord[];
+  /** Seq of the last record returned, or the position read from when none was there: ack this once stored. */
+  lastSeq: number;
+}
+
+export interface SinkForwardStats {
+  name: string;
+  /** Seq of the last log record the sink accepted (-1: none yet). */
+  cursor: number;
+  lagRecords: number;
+  lagBytes: number;
+  lagPoints: number;
+  /** Age of the oldest record the sink has not accepted (commit time; open time for records found at open); 0 when none. */
+  oldestAgeMs: number;
+  /** Records and points the drop-oldest policy advanced this sink's cursor past, since open. */
+  droppedRecords: number;
+  droppedPoints: number;
+}
+
+export interface ForwardStats {
+  perSink: SinkForwardStats[];
+  /** Bytes of log held for sinks (what `maxBytes` caps). */
+  logBytes: number;
+  /** Records and points dropped for any sink (drop-oldest), since open. */
+  droppedRecords: number;
+  droppedPoints: number;
+  /** Writes refused because the log was full (reject-new), since open. */
+  rejectedWrites: number;
+  /** Points of held records whose series retention removed before they were read: skipped. */
+  unresolvedPoints: number;
+  /** False in `keepSamples: false` mode: queries return nothing, only the log and dictionary are kept. */
+  keepSamples: boolean;
+}
+
 /** Points one write takes by default: far above what one relay record can hold (batch-commit.ts). */
 export const DEFAULT_MAX_WRITE_POINTS = 100_000;
 
@@ -108,6 +150,16 @@ export interface SampleStore {
   stats(): Promise<StoreStats>;
   /** Delete every point with timestampMs < olderThanMs. */
   applyRetention(olderThanMs: number): Promise<RetentionResult>;
+  /**
+   * Forwarding (store option `forward`): the records committed after max(afterSeq, the sink's
+   * cursor), whole, about `maxPoints` points (at least one record). Refused (BAD_QUERY) for an
+   * unknown sink or when forwarding is not configured.
+   */
+  readForward(sink: string, afterSeq: number, maxPoints: number): Promise<ForwardBatch>;
+  /** The sink accepted every record up to `seq`: its cursor moves there (never back) and survives a restart. */
+  ackForward(sink: string, seq: number): Promise<void>;
+  /** Cursors, lag, the log held and what the cap dropped; undefined when forwarding is not configured. */
+  forwardStats(): Promise<ForwardStats | undefined>;
   /** A meta value committed by `write`, or undefined. */
   getMeta(key: string): Promise<Buffer | undefined>;
   /** Meta entries whose key starts with `prefix`, in key order. */

@@ -23,6 +23,8 @@
  *   answers  { t: 'answers', answers: WireAnswer[] }: { id, v } or
  *            { id, e: WireError }. getMeta/listMeta bytes cross as exact-size
  *            Uint8Arrays and become Buffers (no copy) on the main side;
+ *            readForward's records cross as one PackedPoints plus per-record
+ *            seqs and counts (WireForwardBatch);
  *            errors become StoreError / OwlError / Error with the same code,
  *            retriable flag and message.
  *   other    { t: 'opened', blockSpanMs }, { t: 'open-failed', error } (the
@@ -37,7 +39,7 @@ import type { WireError } from '../../protocol/index.js';
 import { errorRebuilder, type Outgoing, type Settled } from '../../worker/index.js';
 import { StoreError, StoreErrorCode } from './errors.js';
 import type { WalTailCut, WorkerSampleStoreOptions } from './options.js';
-import type { MetaOp, StorePoint, WriteExtra } from './types.js';
+import type { ForwardBatch, MetaOp, StorePoint, WriteExtra } from './types.js';
 
 /** Operation codes. */
 export const Op = {
@@ -53,6 +55,11 @@ export const Op = {
   CLOSE: 10,
   /** A write whose points went as columns (PackedPoints). */
   PACKED_WRITE: 11,
+  /** a: { sink, afterSeq, maxPoints }; answered as WireForwardBatch. */
+  READ_FORWARD: 12,
+  /** a: sink, b: seq. */
+  ACK_FORWARD: 13,
+  FORWARD_STATS: 14,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 
@@ -226,7 +233,40 @@ export function fromWireValue(op: Op, v: unknown): unknown {
     for (const row of rows) (row as unknown as [string, Buffer])[1] = toBuffer(row[1]);
     return rows;
   }
+  if (op === Op.READ_FORWARD) return forwardFromWire(v as WireForwardBatch);
   return v;
+}
+
+/** readForward's answer as it crosses: every record's points as one set of columns, then per-record counts. */
+export interface WireForwardBatch {
+  seqs: number[];
+  counts: number[];
+  packed: PackedPoints;
+  lastSeq: number;
+}
+
+/** readForward's answer as it crosses (in the worker). */
+export function forwardToWire(batch: ForwardBatch): WireForwardBatch {
+  const all: StorePoint[] = [];
+  for (const r of batch.records) for (const p of r.points) all.push(p);
+  return {
+    seqs: batch.records.map((r) => r.seq),
+    counts: batch.records.map((r) => r.points.length),
+    packed: packPoints(all) as PackedPoints,
+    lastSeq: batch.lastSeq,
+  };
+}
+
+function forwardFromWire(w: WireForwardBatch): ForwardBatch {
+  const all = unpackPoints(w.packed);
+  let at = 0;
+  const records = w.seqs.map((seq, i) => {
+    const n = w.counts[i] as number;
+    const points = all.slice(at, at + n);
+    at += n;
+    return { seq, points };
+  });
+  return { records, lastSeq: w.lastSeq };
 }
 
 function toBuffer(u8: Uint8Array): Buffer {

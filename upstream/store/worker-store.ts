@@ -30,6 +30,8 @@ import { StoreError, StoreErrorCode } from './errors.js';
 import type { StoreCounters, WalTailCut, WorkerSampleStoreOptions } from './options.js';
 import {
   DEFAULT_MAX_WRITE_POINTS,
+  type ForwardBatch,
+  type ForwardStats,
   type ListSeriesOptions,
   type RetentionResult,
   type SampleStore,
@@ -139,6 +141,18 @@ export class WorkerSampleStore implements SampleStore {
 
   listMeta(prefix: string, limit?: number): Promise<Array<[string, Buffer]>> {
     return this.call<Array<[string, Buffer]>>(Op.LIST_META, prefix, limit);
+  }
+
+  readForward(sink: string, afterSeq: number, maxPoints: number): Promise<ForwardBatch> {
+    return this.call<ForwardBatch>(Op.READ_FORWARD, { sink, afterSeq, maxPoints });
+  }
+
+  ackForward(sink: string, seq: number): Promise<void> {
+    return this.call<void>(Op.ACK_FORWARD, sink, seq);
+  }
+
+  forwardStats(): Promise<ForwardStats | undefined> {
+    return this.call<ForwardStats | undefined>(Op.FORWARD_STATS);
   }
 
   /** RocksSampleStore.counters(), asked of the worker (one round trip, no I/O there). */
