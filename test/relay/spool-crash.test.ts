@@ -116,15 +116,28 @@ async function killRounds(t: ExecutionContext, rounds: number, worker: boolean):
       const { entries, stats } = await readAll(dir);
       const bySeq = new Map(entries.map((e) => [e.seq, e]));
       let missing = 0;
+      const missingSeqs: number[] = [];
       for (const [seq, id] of acked) {
         const e = bySeq.get(seq);
         if (!e) {
-          if (!maybeReleased.has(seq)) missing++;
+          if (!maybeReleased.has(seq)) {
+            missing++;
+            if (missingSeqs.length < 20) missingSeqs.push(seq);
+          }
           continue;
         }
         if (!e.payload.equals(payloadFor(id)) || e.samples !== samplesFor(id)) {
           t.fail(`seq ${seq} damaged`);
         }
+      }
+      if (missing > 0) {
+        // Seen once in CI under a heavy load, never reproduced since: say all that may tell why.
+        t.log(
+          `missing seqs ${missingSeqs.join(',')}; this round opened at ${r.opened}, acked ${r.appends.length}, ` +
+            `released ${r.releases.length} ranges (${r.started.length} started); entries ${entries[0]?.seq}..` +
+            `${entries[entries.length - 1]?.seq} (${entries.length}); stats ${JSON.stringify(stats)}; ` +
+            `dir ${JSON.stringify(fs.readdirSync(root, { recursive: true }))}`,
+        );
       }
       t.is(missing, 0, `round ${round}: acknowledged records missing after kill -9 at ${killAfter} ms`);
       t.false(
