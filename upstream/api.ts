@@ -10,6 +10,7 @@ import { defaultParser, PacketType, type NetDevice, type Port, type Service } fr
 import type { Registry, HostRecord, NewHost } from './registry.js';
 import type { RelayDirectory } from './relays.js';
 import type { RelayEndpoint } from './relay-endpoint.js';
+import type { SinkSet } from './sink-set.js';
 import { StoreError, StoreErrorCode, type SampleStore } from './store/index.js';
 import { DIRECT_ZONE } from './zones.js';
 import { HttpError, UpstreamErrorCode } from './errors.js';
@@ -22,6 +23,8 @@ interface ApiDeps {
   endpoint: RelayEndpoint;
   store: SampleStore;
   now: () => number;
+  /** The configured sinks (absent: none). */
+  sinks?: SinkSet;
   /** The dashboard's files (default: the page set of upstream/dashboard/). */
   dashboard?: DashboardHandler;
 }
@@ -281,6 +284,8 @@ async function relayRoutes({ deps, req, key, id }: Call): Promise<Answer | undef
 async function dataRoutes({ deps, url, key }: Call): Promise<Answer | undefined> {
   const { registry, endpoint, store } = deps;
   switch (key) {
+    case 'GET sinks':
+      return [200, (await deps.sinks?.view()) ?? []];
     case 'GET series': {
       const metric = url.searchParams.get('metric');
       const prefix = url.searchParams.get('prefix');

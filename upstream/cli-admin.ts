@@ -1,6 +1,6 @@
 /**
  * The operator commands: `relay add|list|revoke`, `host list|add|move|delete`,
- * `service list|set`, `import-v3`, `query`, `series`.
+ * `service list|set`, `import-v3`, `query`, `series`, `sinks`.
  */
 import type { Command } from 'commander';
 import { apiOptions, call, fail, print, type ApiFlags } from './cli-client.js';
@@ -24,6 +24,11 @@ export function adminCommands(program: Command): void {
   serviceCommands(program);
   importCommand(program);
   dataCommands(program);
+  apiOptions(
+    program
+      .command('sinks')
+      .description('sinks the upstream forwards samples to: state, cursor, lag, sent, failures, last error'),
+  ).action(run((flags: ApiFlags) => call(flags, 'GET', '/api/v1/sinks')));
 }
 
 function relayCommands(program: Command): void {

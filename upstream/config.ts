@@ -16,6 +16,7 @@ import {
 import { unreadableFile } from '../relay/index.js';
 import { DEFAULT_MAX_INFLIGHT_BATCHES } from './credit-policy.js';
 import { UpstreamErrorCode } from './errors.js';
+import { PROM_LABEL_NAME, PROM_METRIC_NAME } from './sinks/index.js';
 
 /**
  * A config the upstream cannot run with (OWL_ERR_CONFIG_INVALID, as the relay's). `source`: the
@@ -64,7 +65,32 @@ export interface UpstreamConfig {
   /** Run the sample store's RocksDB in a worker thread, so its synced writes do not stall this one. */
   storeWorker: boolean;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Engines every stored sample is forwarded to (docs/operations.md, "Sinks"). */
+  sinks: SinkConfig[];
+  /** The forwarding log held for the sinks: its byte cap and what happens past it. */
+  forward: { maxBytes: number; policy: 'drop-oldest' | 'reject-new' };
+  /** `none`: keep no samples, only what forwarding needs; needs at least one sink. */
+  store: 'embedded' | 'none';
 }
+
+/** One sink: a Prometheus remote_write or an OpenTSDB `/api/put` endpoint. Credentials are never logged. */
+export interface SinkConfig {
+  /** Unique, [A-Za-z0-9_-]: the store's cursor and the metrics' `sink` label. */
+  name: string;
+  type: 'remote_write' | 'opentsdb';
+  url: string;
+  basicAuth?: { username: string; password: string };
+  bearerToken?: string;
+  /** PEM file of the CA that signs the sink's certificate (https). */
+  ca?: string;
+  /** Labels (OpenTSDB: tags) added to every series that lacks them. */
+  extraLabels?: Record<string, string>;
+  timeoutMs?: number;
+  /** remote_write only: metric name prefix, default `owl_`, '' for none. */
+  prefix?: string;
+}
+
+export const DEFAULT_FORWARD_MAX_BYTES = 1024 ** 3;
 
 export function defaultUpstreamConfig(): UpstreamConfig {
   return {
@@ -84,6 +110,9 @@ export function defaultUpstreamConfig(): UpstreamConfig {
     retentionDays: 90,
     storeWorker: true,
     logLevel: 'info',
+    sinks: [],
+    forward: { maxBytes: DEFAULT_FORWARD_MAX_BYTES, policy: 'drop-oldest' },
+    store: 'embedded',
   };
 }
 
@@ -98,6 +127,27 @@ const listener: ConfigSchema = {
 const window: ConfigSchema = { type: 'integer', minimum: 1, maximum: 65_535 };
 const positive: ConfigSchema = { type: 'integer', minimum: 1 };
 const nonEmpty: ConfigSchema = { type: 'string', minLength: 1 };
+const sink: ConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'type', 'url'],
+  properties: {
+    name: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+    type: { enum: ['remote_write', 'opentsdb'] },
+    url: nonEmpty,
+    basicAuth: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['username', 'password'],
+      properties: { username: nonEmpty, password: { type: 'string' } },
+    },
+    bearerToken: nonEmpty,
+    ca: nonEmpty,
+    extraLabels: { type: 'object', additionalProperties: { type: 'string' } },
+    timeoutMs: { type: 'integer', minimum: 1, maximum: 3_600_000 },
+    prefix: { type: 'string' },
+  },
+};
 const schema: ConfigSchema = {
   type: 'object',
   additionalProperties: false,
@@ -130,12 +180,20 @@ const schema: ConfigSchema = {
     retentionDays: { type: 'number', minimum: 0.001 },
     storeWorker: { type: 'boolean' },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+    sinks: { type: 'array', items: sink },
+    forward: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { maxBytes: positive, policy: { enum: ['drop-oldest', 'reject-new'] } },
+    },
+    store: { enum: ['embedded', 'none'] },
   },
 };
 const checkSchema = compileConfigSchema(schema);
 
 /** A config as given: every key optional, the listeners' host or port alone too. */
-export type UpstreamConfigInput = Partial<Omit<UpstreamConfig, 'uplink' | 'api' | 'metrics'>> & {
+export type UpstreamConfigInput = Partial<Omit<UpstreamConfig, 'uplink' | 'api' | 'metrics' | 'forward'>> & {
+  forward?: Partial<UpstreamConfig['forward']>;
   uplink?: Partial<UpstreamConfig['uplink']>;
   api?: Partial<UpstreamConfig['api']>;
   metrics?: Partial<UpstreamConfig['metrics']>;
@@ -158,6 +216,7 @@ export function resolveUpstreamConfig(
     uplink: { ...base.uplink, ...input.uplink },
     api: { ...base.api, ...input.api },
     metrics: { ...base.metrics, ...input.metrics },
+    forward: { ...base.forward, ...input.forward },
   } as UpstreamConfig;
   if (config.tls?.requestCert === true && config.tls.ca === undefined) {
     throw new UpstreamConfigError(
@@ -165,7 +224,33 @@ export function resolveUpstreamConfig(
       source,
     );
   }
+  const sinks = sinkProblem(config);
+  if (sinks !== undefined) throw new UpstreamConfigError(sinks, source);
   return config;
+}
+
+/** What the schema cannot say about sinks: unique names, label names, auth, `store: "none"`. */
+function sinkProblem(config: UpstreamConfig): string | undefined {
+  const seen = new Set<string>();
+  for (const [i, s] of config.sinks.entries()) {
+    const at = `sinks[${i}]`;
+    if (seen.has(s.name)) return `${at}.name: "${s.name}" is used by another sink`;
+    seen.add(s.name);
+    if (!URL.canParse(s.url) || !/^https?:$/.test(new URL(s.url).protocol))
+      return `${at}.url: must be an http:// or https:// URL`;
+    if (s.basicAuth !== undefined && s.bearerToken !== undefined)
+      return `${at}: basicAuth and bearerToken: give one of them`;
+    for (const label of Object.keys(s.extraLabels ?? {}))
+      if (!PROM_LABEL_NAME.test(label) || label.startsWith('__'))
+        return `${at}.extraLabels: "${label}" is not a label name ([a-zA-Z_][a-zA-Z0-9_]*, no leading __)`;
+    if (s.prefix !== undefined && s.type !== 'remote_write')
+      return `${at}.prefix: only remote_write sinks take a prefix`;
+    if (s.prefix !== undefined && s.prefix !== '' && !PROM_METRIC_NAME.test(s.prefix))
+      return `${at}.prefix: must start a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)`;
+  }
+  if (config.store === 'none' && config.sinks.length === 0)
+    return 'store: "none" needs at least one sink (the samples must go somewhere)';
+  return undefined;
 }
 
 /**
@@ -188,6 +273,9 @@ export function loadUpstreamConfig(
       ...(fromFile.api || overrides.api ? { api: { ...fromFile.api, ...overrides.api } } : {}),
       ...(fromFile.metrics || overrides.metrics
         ? { metrics: { ...fromFile.metrics, ...overrides.metrics } }
+        : {}),
+      ...(fromFile.forward || overrides.forward
+        ? { forward: { ...fromFile.forward, ...overrides.forward } }
         : {}),
     },
     'command line',
@@ -216,6 +304,7 @@ export function assertUpstreamFiles(config: UpstreamConfig): void {
     'tls.cert': config.tls?.cert,
     'tls.key': config.tls?.key,
     'tls.ca': config.tls?.ca,
+    ...Object.fromEntries(config.sinks.map((s, i) => [`sinks[${i}].ca`, s.ca])),
   };
   const unreadable = unreadableFile(files);
   if (unreadable !== undefined) throw new UpstreamConfigError(unreadable, null);

@@ -20,3 +20,12 @@ export { RelayEndpoint, type RelayState } from './relay-endpoint.js';
 export { ingest, type IngestRecord, type IngestResult, type RegistryEvent } from './ingest.js';
 export { UpstreamMetrics, type UpstreamGaugeSources } from './metrics.js';
 export type { Readiness } from '../relay/index.js';
+export {
+  SinkRunner,
+  type SinkClient,
+  type SinkRunnerOptions,
+  type SinkRunnerStatus,
+  type SinkState,
+} from './sink-runner.js';
+export { SinkSet, publicUrl, type SinkView } from './sink-set.js';
+export type { SinkConfig } from './config.js';

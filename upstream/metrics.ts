@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { BatchAckStatus, OWL_VERSION, type UplinkRelayStatus } from '../protocol/index.js';
 import { collectProcessMetrics, listenHealthAndMetrics, type Readiness } from '../relay/index.js';
+import type { ForwardStats } from './store/index.js';
 
 /** Store write latency buckets, seconds: an fdatasync is ~1 ms on SSD, tens of ms on SD cards. */
 const WRITE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -20,6 +21,8 @@ export interface UpstreamGaugeSources {
   relays(): { id: string; status: UplinkRelayStatus | undefined }[];
   /** Direct agent connections. */
   agents(): number;
+  /** The store's forwarding figures (undefined: no sinks). */
+  forward?(): Promise<ForwardStats | undefined>;
 }
 
 export class UpstreamMetrics {
@@ -30,6 +33,10 @@ export class UpstreamMetrics {
   readonly batches: Counter<'status'>;
   readonly storeWrites: Histogram;
   readonly storeWriteFailures: Counter;
+  /** Samples a sink accepted. */
+  readonly sinkSamples: Counter<'sink'>;
+  /** Failed sends to a sink, by HTTP status or 'network' / 'timeout'. */
+  readonly sinkFailures: Counter<'sink' | 'status'>;
   private server: Server | undefined;
 
   constructor(sources: UpstreamGaugeSources) {
@@ -57,7 +64,20 @@ export class UpstreamMetrics {
       help: 'Store writes that failed (the batches are not acknowledged; relays resend them)',
       registers: r,
     });
+    this.sinkSamples = new Counter({
+      name: 'owl_upstream_sink_samples_total',
+      help: 'Samples a sink accepted',
+      labelNames: ['sink'],
+      registers: r,
+    });
+    this.sinkFailures = new Counter({
+      name: 'owl_upstream_sink_failures_total',
+      help: "Failed sends to a sink, by HTTP status or 'network' / 'timeout' (each retry counts)",
+      labelNames: ['sink', 'status'],
+      registers: r,
+    });
     registerGauges(r, sources);
+    registerSinkGauges(r, sources);
     new Gauge({
       name: 'owl_upstream_build_info',
       help: 'Always 1; the labels say which upstream version runs on which Node',
@@ -139,6 +159,41 @@ function registerGauges(r: Registry[], sources: UpstreamGaugeSources): void {
     "Records in a relay's spool not yet acknowledged, as of its last RELAY_STATUS",
     (s) => s.spool.records,
   );
+}
+
+/** Each sink's lag and what the forwarding log's byte cap dropped for it, read from the store at scrape. */
+function registerSinkGauges(r: Registry[], sources: UpstreamGaugeSources): void {
+  const read = sources.forward;
+  if (read === undefined) return;
+  new Gauge({
+    name: 'owl_upstream_sink_lag_seconds',
+    help: 'Age of the oldest stored record a sink has not accepted (0: none)',
+    labelNames: ['sink'],
+    registers: r,
+    async collect() {
+      for (const s of (await read())?.perSink ?? []) this.set({ sink: s.name }, s.oldestAgeMs / 1000);
+    },
+  });
+  new Gauge({
+    name: 'owl_upstream_sink_lag_records',
+    help: 'Stored records (group commits) a sink has not accepted',
+    labelNames: ['sink'],
+    registers: r,
+    async collect() {
+      for (const s of (await read())?.perSink ?? []) this.set({ sink: s.name }, s.lagRecords);
+    },
+  });
+  new Counter({
+    name: 'owl_upstream_sink_dropped_records_total',
+    help: "Records a sink never got: the forwarding log's byte cap (policy drop-oldest) moved it past them",
+    labelNames: ['sink'],
+    registers: r,
+    async collect() {
+      // The store counts since open, as this process does.
+      this.reset();
+      for (const s of (await read())?.perSink ?? []) this.inc({ sink: s.name }, s.droppedRecords);
+    },
+  });
 }
 
 /** A BATCH_ACK status as a metric label (the relay's owl_relay_uplink_acked_samples_total uses the same). */

@@ -53,6 +53,7 @@ import { answerConfig } from './relay-config.js';
 import { RelayHealthBook, type RelayHealth } from './relay-health.js';
 import { commitBatches, type CommitContext, type CommitFailure } from './batch-commit.js';
 import { ingest } from './ingest.js';
+import { StoreErrorCode } from './store/index.js';
 
 /** Most points in one store write (the store may take fewer: its maxWritePoints, 100,000 by default). */
 const MAX_WRITE_POINTS = 50_000;
@@ -376,19 +377,28 @@ export class RelayEndpoint {
   private writeFailed(c: Connection, failed: CommitFailure): void {
     const { err, firstSeq, lastSeq, points } = failed;
     const code = err.code ?? ErrorCode.INTERNAL;
-    this.totals.storeFailures++;
-    this.options.metrics?.storeWriteFailures.inc();
-    this.health.failed(c.state.id, {
-      code,
-      message: err.message,
-      firstSeq,
-      lastSeq,
-      atMs: this.timers.now(),
-    });
-    this.options.log.error(
-      { relay: c.state.id, code, firstSeq, lastSeq, points, err: err.message },
-      'store write failed',
-    );
+    if (code === StoreErrorCode.FORWARD_FULL) {
+      // Not a store failure: the sinks are behind (policy reject-new); the relay's spool keeps
+      // the batch and resends it.
+      this.options.log.warn(
+        { relay: c.state.id, code, firstSeq, lastSeq, points, err: err.message },
+        'forward log full',
+      );
+    } else {
+      this.totals.storeFailures++;
+      this.options.metrics?.storeWriteFailures.inc();
+      this.health.failed(c.state.id, {
+        code,
+        message: err.message,
+        firstSeq,
+        lastSeq,
+        atMs: this.timers.now(),
+      });
+      this.options.log.error(
+        { relay: c.state.id, code, firstSeq, lastSeq, points, err: err.message },
+        'store write failed',
+      );
+    }
     c.pending.length = 0;
     c.parsed.clear();
     send(c.ws, { type: 'ERROR', body: { code, message: err.message, firstSeq, lastSeq } });

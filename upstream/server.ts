@@ -47,6 +47,7 @@ import { UpstreamMetrics } from './metrics.js';
 import { Registry } from './registry.js';
 import { RelayDirectory } from './relays.js';
 import { RelayEndpoint } from './relay-endpoint.js';
+import { forwardOptions, SinkSet } from './sink-set.js';
 import { RocksSampleStore, WorkerSampleStore, type SampleStore, type WalTailCut } from './store/index.js';
 import { DIRECT_ZONE } from './zones.js';
 
@@ -65,6 +66,8 @@ export class Upstream {
   readonly endpoint: RelayEndpoint;
   readonly agents: AgentServer;
   readonly metrics: UpstreamMetrics;
+  /** The configured sinks' runners; undefined when there are none. */
+  readonly sinks: SinkSet | undefined;
   private uplinkServer: Server | undefined;
   private apiServer: Server | undefined;
   private agentAddrs: AddressInfo[] = [];
@@ -86,7 +89,12 @@ export class Upstream {
     this.metrics = new UpstreamMetrics({
       relays: () => this.endpoint.connected(),
       agents: () => this.agents.connectionCount,
+      ...(config.sinks.length === 0 ? {} : { forward: () => store.forwardStats() }),
     });
+    this.sinks =
+      config.sinks.length === 0
+        ? undefined
+        : new SinkSet(config.sinks, store, log.child({ part: 'sinks' }), this.metrics);
     this.endpoint = new RelayEndpoint({
       metrics: this.metrics,
       store,
@@ -206,6 +214,7 @@ export class Upstream {
         options,
       );
       opened.splice(0, opened.length, () => up.stop());
+      up.sinks?.start();
       await up.listen();
       log.info(
         {
@@ -213,6 +222,8 @@ export class Upstream {
           api: up.apiAddress,
           agents: up.agentAddrs,
           metrics: up.metricsAddress ?? null,
+          sinks: config.sinks.map((s) => s.name),
+          store: config.store,
         },
         'upstream started',
       );
@@ -272,6 +283,7 @@ export class Upstream {
       endpoint: this.endpoint,
       store: this.store,
       now: this.now,
+      ...(this.sinks === undefined ? {} : { sinks: this.sinks }),
     });
     this.apiServer = tls === undefined ? createHttpServer(api) : createHttpsServer(tls, api);
     this.apiServer.listen(config.api.port, config.api.host);
@@ -356,6 +368,8 @@ export class Upstream {
   }
 
   async stop(): Promise<void> {
+    // First: an in-flight send is abandoned unacked, before the store closes under it.
+    await this.sinks?.stop();
     clearInterval(this.retentionTimer);
     await this.metrics.close();
     await this.agents.stop();
@@ -384,9 +398,12 @@ async function openStore(
       { ...cut, part: 'store' },
       'store: damaged WAL tail cut before recovery; the data before it is kept',
     );
+  const forward = forwardOptions(config);
   const storeOptions = {
     location,
     onWalTailCut,
+    ...(forward === undefined ? {} : { forward }),
+    ...(config.store === 'none' ? { keepSamples: false } : {}),
     ...(options.maxWritePoints === undefined ? {} : { maxWritePoints: options.maxWritePoints }),
   };
   return config.storeWorker ? WorkerSampleStore.open(storeOptions) : RocksSampleStore.open(storeOptions);

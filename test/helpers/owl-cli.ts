@@ -130,17 +130,20 @@ export interface UpstreamCli {
 /**
  * `owl-upstream run` on `stateDir`, every listener on 127.0.0.1 (the uplink on
  * `uplinkPort`, default any free port). Resolves once it logged "upstream started".
- * `nodeArgs` (diagnostics: `--cpu-prof`, …) go to node before the script.
+ * `nodeArgs` (diagnostics: `--cpu-prof`, …) go to node before the script; `options.config`: a
+ * JSON config file (`--config`), under the flags above.
  */
 export async function startUpstreamCli(
   stateDir: string,
   uplinkPort = 0,
   nodeArgs: readonly string[] = [],
+  options: { config?: string } = {},
 ): Promise<UpstreamCli> {
   const proc = OwlProcess.start(
     'upstream',
     [
       'run',
+      ...(options.config === undefined ? [] : ['--config', options.config]),
       '--state-dir',
       stateDir,
       '--uplink',

@@ -311,6 +311,7 @@ test('series, query and stats', async (t) => {
   t.is(code(await call(f, 'GET', '/api/v1/query?metric=x&from=abc')), 'OWL_ERR_STORE_BAD_QUERY');
   t.is((await call(f, 'GET', '/api/v1/series?limit=-1')).status, 400);
 
+  t.deepEqual((await call(f, 'GET', '/api/v1/sinks')).body, [], 'no sinks configured');
   const stats = await call(f, 'GET', '/api/v1/stats');
   t.like(stats.body, {
     series: 4,

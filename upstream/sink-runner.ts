@@ -1,0 +1,253 @@
+/**
+ * One sink's forwarding loop: read the store's forwarding log after the sink's cursor, send,
+ * and move the cursor only once the sink accepted the points; so a crash or an outage resends
+ * from the cursor, never skips. Failures, by what the client classified:
+ *   - retryable (network, timeout, 5xx, 429): the same points again after a jittered backoff;
+ *   - 401/403: our credentials are refused: the same points again every `authRetryMs`
+ *     (state `stopped-auth`, an operator must fix the config), never skipped;
+ *   - any other refusal (bad data): resending cannot help: counted, logged (rate-limited), acked.
+ * One log line per state change (down, up again with the outage's length), not per retry.
+ */
+import type { Logger } from 'pino';
+import { Backoff, SYSTEM_TIMERS, type TimerHandle, type Timers } from '../protocol/index.js';
+import { SinkErrorCode, type SendResult } from './sinks/index.js';
+import type { SampleStore, StorePoint } from './store/index.js';
+
+/** What the runner needs of a sink client (RemoteWriteClient, OpenTsdbClient). */
+export interface SinkClient {
+  /** Never rejects. */
+  send(points: readonly StorePoint[]): Promise<SendResult>;
+}
+
+export type SinkState = 'up' | 'down' | 'stopped-auth' | 'stopped';
+
+export interface SinkRunnerOptions {
+  name: string;
+  client: SinkClient;
+  store: SampleStore;
+  log: Logger;
+  timers?: Timers;
+  random?: () => number;
+  /** Points per read (whole records, at least one). Default 10,000. */
+  batchPoints?: number;
+  /** Wait when nothing is left to send. Default 100 ms. */
+  idleMs?: number;
+  /** Retry period while the sink refuses our credentials. Default 30 s. */
+  authRetryMs?: number;
+  /** Least time between two "refused" log lines. Default 60 s. */
+  refusedLogMs?: number;
+  onSent?: (samples: number) => void;
+  /** A failed send; `status` is the HTTP status, or 'network' / 'timeout'. */
+  onFailure?: (status: string) => void;
+}
+
+export interface SinkRunnerStatus {
+  name: string;
+  state: SinkState;
+  /** Seq of the last log record the sink accepted, as this runner knows it (-1: none yet). */
+  cursor: number;
+  /** Samples the sink accepted since start. */
+  sent: number;
+  /** Failed sends since start (each retry counts). */
+  failures: number;
+  /** Reads the sink refused as bad data and were skipped. */
+  refusedBatches: number;
+  /** Points the encoder left out (a name or label it cannot carry). */
+  droppedPoints: number;
+  lastError: { message: string; status: string; atMs: number } | null;
+  /** Since when the sink is down (ms epoch), null when up. */
+  downSinceMs: number | null;
+}
+
+const RETRY = { initialMs: 100, maxMs: 30_000, factor: 2, minMs: 50 };
+
+export class SinkRunner {
+  private state: SinkState = 'up';
+  private cursor = -1;
+  private sent = 0;
+  private failures = 0;
+  private refusedBatches = 0;
+  private droppedPoints = 0;
+  private refusedUnlogged = 0;
+  private lastRefusedLog = -Infinity;
+  private lastError: SinkRunnerStatus['lastError'] = null;
+  private downSince: number | null = null;
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private timer: TimerHandle | undefined;
+  private readonly timers: Timers;
+  private readonly backoff: Backoff;
+  private readonly stopped: Promise<undefined>;
+  private resolveStopped!: (v: undefined) => void;
+
+  constructor(private readonly options: SinkRunnerOptions) {
+    this.timers = options.timers ?? SYSTEM_TIMERS;
+    this.backoff = new Backoff(RETRY, options.random);
+    this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
+  }
+
+  get name(): string {
+    return this.options.name;
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Stop: an in-flight send is abandoned (not acked: it is resent after the next start). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.resolveStopped(undefined);
+    this.timers.clearTimeout(this.timer);
+    this.wake?.();
+    await this.loop;
+    this.state = 'stopped';
+  }
+
+  status(): SinkRunnerStatus {
+    return {
+      name: this.name,
+      state: this.state,
+      cursor: this.cursor,
+      sent: this.sent,
+      failures: this.failures,
+      refusedBatches: this.refusedBatches,
+      droppedPoints: this.droppedPoints,
+      lastError: this.lastError,
+      downSinceMs: this.downSince,
+    };
+  }
+
+  private async run(): Promise<void> {
+    const { store, name, log } = this.options;
+    while (!this.stopping) {
+      let batch;
+      try {
+        batch = await store.readForward(name, this.cursor, this.options.batchPoints ?? 10_000);
+      } catch (err) {
+        if (this.stopping) return;
+        log.error({ sink: name, err: (err as Error).message }, 'sink: reading the forwarding log failed');
+        await this.sleep(RETRY.maxMs);
+        continue;
+      }
+      if (batch.records.length === 0) {
+        this.cursor = Math.max(this.cursor, batch.lastSeq);
+        await this.sleep(this.options.idleMs ?? 100);
+        continue;
+      }
+      await this.deliver(
+        batch.records.flatMap((r) => r.points),
+        batch.lastSeq,
+      );
+    }
+  }
+
+  /** Send these points until the sink accepts or refuses them as data, or we stop. */
+  private async deliver(points: StorePoint[], lastSeq: number): Promise<void> {
+    while (!this.stopping) {
+      const result = await Promise.race([this.options.client.send(points), this.stopped]);
+      if (result === undefined || this.stopping) return;
+      this.droppedPoints += Object.values(result.dropped).reduce((a, b) => a + b, 0);
+      if (result.ok) {
+        if (!(await this.ack(lastSeq))) return;
+        this.sent += result.samples;
+        this.options.onSent?.(result.samples);
+        this.backoff.reset();
+        this.enter('up');
+        return;
+      }
+      const status = statusLabel(result);
+      this.failures++;
+      this.options.onFailure?.(status);
+      this.lastError = { message: result.error.message, status, atMs: this.timers.now() };
+      if (result.retryable) {
+        this.enter('down');
+        await this.sleep(this.backoff.next());
+      } else if (result.status === 401 || result.status === 403) {
+        this.enter('stopped-auth');
+        await this.sleep(this.options.authRetryMs ?? 30_000);
+      } else {
+        this.refused(result, lastSeq);
+        if (await this.ack(lastSeq)) this.refusedBatches++;
+        return;
+      }
+    }
+  }
+
+  /** Move the cursor; false when the store would not (closing): the points are resent later. */
+  private async ack(seq: number): Promise<boolean> {
+    try {
+      await this.options.store.ackForward(this.name, seq);
+      this.cursor = seq;
+      return true;
+    } catch (err) {
+      if (!this.stopping)
+        this.options.log.error({ sink: this.name, err: (err as Error).message }, 'sink: ack failed');
+      await this.sleep(RETRY.maxMs);
+      return false;
+    }
+  }
+
+  /** A state change, logged once. */
+  private enter(next: SinkState): void {
+    const prev = this.state;
+    if (prev === next) return;
+    this.state = next;
+    const { log } = this.options;
+    const now = this.timers.now();
+    const err = this.lastError;
+    if (next === 'up') {
+      const downMs = this.downSince === null ? 0 : now - this.downSince;
+      this.downSince = null;
+      log.info({ sink: this.name, downMs, failures: this.failures }, 'sink up again');
+      return;
+    }
+    this.downSince ??= now;
+    if (next === 'down')
+      log.warn({ sink: this.name, status: err?.status, err: err?.message }, 'sink down: retrying');
+    else
+      log.error(
+        { sink: this.name, status: err?.status, err: err?.message },
+        'sink refused our credentials: retrying every 30 s, nothing skipped; fix the sink config',
+      );
+  }
+
+  /** A batch refused as bad data: logged at most once per `refusedLogMs`, with the count since. */
+  private refused(result: SendResult & { ok: false }, lastSeq: number): void {
+    const now = this.timers.now();
+    this.refusedUnlogged++;
+    if (now - this.lastRefusedLog < (this.options.refusedLogMs ?? 60_000)) return;
+    this.options.log.warn(
+      {
+        sink: this.name,
+        status: result.status,
+        answer: result.bodyLine,
+        lastSeq,
+        batches: this.refusedUnlogged,
+      },
+      'sink refused a batch as bad data: skipped',
+    );
+    this.lastRefusedLog = now;
+    this.refusedUnlogged = 0;
+  }
+
+  /** Wait `ms`, or less when stopped. */
+  private sleep(ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.wake = () => {
+        this.timers.clearTimeout(this.timer);
+        this.wake = undefined;
+        resolve();
+      };
+      this.timer = this.timers.setTimeout(() => this.wake?.(), ms);
+    });
+  }
+}
+
+/** The `status` label of a failure: the HTTP status, else 'timeout' or 'network'. */
+function statusLabel(result: SendResult & { ok: false }): string {
+  if (result.status !== undefined) return String(result.status);
+  return result.error.code === SinkErrorCode.TIMEOUT ? 'timeout' : 'network';
+}
