@@ -80,6 +80,7 @@ export async function sendThroughRelay(
       features: ['batch', 'ack'],
       uuid: host.uuid,
       token: ZONE_TOKEN,
+      agent: 'owl-agent/0.1.0',
     });
     await agent.next(PacketType.HELLO);
     agent.send(PacketType.HOSTCONFIG, {
