@@ -6,11 +6,16 @@
  * draws the series whose points came through the relay, with exactly the points sent.
  */
 import test from 'ava';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { upstreamStats } from '../helpers/owl-cli.js';
+import { UPLINK_PATH } from '../../protocol/index.js';
+import { addRelay, startRelayCli, startUpstreamCli, upstreamStats } from '../helpers/owl-cli.js';
+import { tempDir } from '../helpers/relay-harness.js';
+import { closedPort } from '../helpers/upstream-check.js';
 import { eventually } from '../helpers/agent-client.js';
 import { launchBrowser, signIn, watchPage } from '../helpers/browser.js';
-import { DashboardChain, sendThroughRelay } from './chain.js';
+import { DashboardChain, sendThroughRelay, ZONE_TOKEN } from './chain.js';
 
 const ZONE = 'zone-a';
 const UUID = '9b2d5e7c4f1a4c3e8d6b0a1f2e3d4c5b';
@@ -98,6 +103,9 @@ test('the dashboard: sign in, relay up then down within 10 s, host, and a series
   await t.notThrowsAsync(
     page.locator(`[data-stat=points]`, { hasText: new RegExp(`^${POINTS}$`) }).waitFor({ timeout: 5000 }),
   );
+  // No sinks in this chain: the page says so instead of an empty table.
+  await page.locator('p', { hasText: 'No sinks configured' }).waitFor({ timeout: 5000 });
+  t.true(await page.locator('#sinks').isHidden());
 
   // The relay dies: the page, left alone, shows it down within 10 s.
   await page.locator('nav a[data-view=relays]').click();
@@ -139,4 +147,49 @@ test('a wrong token is refused at the login form and nothing is stored', async (
     problems.every((p) => p.includes('401')),
     problems.join('\n'),
   );
+});
+
+test('the store page lists a sink that cannot be reached as down, its URL without credentials', async (t) => {
+  const dir = tempDir('owl-dash-sink-');
+  t.teardown(() => dir.remove());
+  const port = await closedPort();
+  const config = join(dir.path, 'upstream.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      sinks: [{ name: 'vm', type: 'remote_write', url: `http://owl:s3cret@127.0.0.1:${port}/api/v1/write` }],
+    }),
+  );
+  const up = await startUpstreamCli(join(dir.path, 'up'), 0, [], { config });
+  t.teardown(() => up.proc.kill());
+  // A sink is tried when there is something to send: one relay batch's worth.
+  const token = await addRelay(up.api, 'zone-s');
+  const relay = await startRelayCli({
+    stateDir: join(dir.path, 'relay'),
+    relayId: 'zone-s',
+    token,
+    upstreamUrl: `ws://127.0.0.1:${up.uplinkPort}${UPLINK_PATH}`,
+    zoneToken: ZONE_TOKEN,
+  });
+  t.teardown(() => relay.proc.kill());
+  await eventually(
+    async () => (await upstreamStats(up.api)).relaysConnected === 1,
+    20_000,
+    'relay connected',
+  );
+  await sendThroughRelay(relay, { uuid: UUID, hostname: 'web-9', ip: '10.1.0.9' }, [
+    { metric: 'dash.sink', value: 1, timestamp_ms: Date.now() },
+  ]);
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  t.teardown(() => context.close());
+  const page = await context.newPage();
+  await signIn(page, up.api.port, up.api.token ?? '');
+  await page.locator('nav a[data-view=store]').click();
+  const row = page.locator('#sinks tr[data-sink="vm"][data-state="down"]');
+  await row.waitFor({ timeout: 20_000 });
+  const text = (await row.textContent()) ?? '';
+  t.regex(text, new RegExp(`127\\.0\\.0\\.1:${port}/api/v1/write`));
+  t.false(text.includes('s3cret'), 'no password on the page');
+  t.false(text.includes('owl:'), 'no user name either');
 });

@@ -1,6 +1,7 @@
-// The store's figures (GET /api/v1/stats), with the ingest rate between two refreshes.
+// The store's figures (GET /api/v1/stats), with the ingest rate between two refreshes, and the
+// sinks it forwards to (GET /api/v1/sinks): state, lag, what they accepted, failures.
 import { apiGet } from './api.js';
-import { count, h } from './dom.js';
+import { badge, count, duration, h, table } from './dom.js';
 
 const FIGURES = [
   ['series', 'Series', 'distinct series stored'],
@@ -25,7 +26,19 @@ export function storeView(root) {
       return h('div', { title }, h('dt', {}, label), dd);
     }),
   );
-  root.append(h('h1', {}, 'Store'), grid);
+  const sinks = table('sinks', [
+    'Sink',
+    'State',
+    'Type',
+    'URL',
+    'Lag',
+    'Behind',
+    'Sent',
+    'Failures',
+    'Last error',
+  ]);
+  const sinksNote = h('p', { className: 'muted' }, 'No sinks configured: samples stay in this store.');
+  root.append(h('h1', {}, 'Store'), grid, h('h2', {}, 'Sinks'), sinksNote, sinks.el);
   let last;
   return {
     async refresh() {
@@ -36,6 +49,35 @@ export function storeView(root) {
       values.get('rate').textContent =
         rate === undefined ? '…' : `${count(Math.max(0, Math.round(rate)))} /s`;
       last = { samples: stats.samples, at: now };
+      showSinks(await apiGet('sinks'), sinks.body, sinksNote, sinks.el);
     },
   };
+}
+
+const STATE = { up: 'good', down: 'bad', 'stopped-auth': 'bad' };
+
+function showSinks(list, body, note, el) {
+  note.hidden = list.length > 0;
+  el.hidden = list.length === 0;
+  body.replaceChildren(
+    ...list.map((s) =>
+      h(
+        'tr',
+        { dataset: { sink: s.name, state: s.state } },
+        h('td', {}, s.name),
+        h(
+          'td',
+          {},
+          badge(s.state === 'stopped-auth' ? 'credentials refused' : s.state, STATE[s.state] ?? 'muted'),
+        ),
+        h('td', {}, s.type),
+        h('td', {}, s.url),
+        h('td', { className: 'num' }, s.lagRecords === 0 ? '—' : duration(s.lagSeconds * 1000)),
+        h('td', { className: 'num' }, `${count(s.lagRecords)} records`),
+        h('td', { className: 'num' }, count(s.sent)),
+        h('td', { className: 'num' }, count(s.failures)),
+        h('td', {}, s.lastError === null ? '' : `${s.lastError.status}: ${s.lastError.message}`),
+      ),
+    ),
+  );
 }
