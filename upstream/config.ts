@@ -86,6 +86,8 @@ export interface SinkConfig {
   /** Labels (OpenTSDB: tags) added to every series that lacks them. */
   extraLabels?: Record<string, string>;
   timeoutMs?: number;
+  /** Longest wait between retries while the sink is down (default 30 s): a sink is back within it. */
+  retryMaxMs?: number;
   /** remote_write only: metric name prefix, default `owl_`, '' for none. */
   prefix?: string;
 }
@@ -145,6 +147,7 @@ const sink: ConfigSchema = {
     ca: nonEmpty,
     extraLabels: { type: 'object', additionalProperties: { type: 'string' } },
     timeoutMs: { type: 'integer', minimum: 1, maximum: 3_600_000 },
+    retryMaxMs: { type: 'integer', minimum: 100, maximum: 3_600_000 },
     prefix: { type: 'string' },
   },
 };

@@ -32,6 +32,8 @@ export interface SinkRunnerOptions {
   batchPoints?: number;
   /** Wait when nothing is left to send. Default 100 ms. */
   idleMs?: number;
+  /** Longest wait between retries of a failed send (jittered backoff from 100 ms). Default 30 s. */
+  retryMaxMs?: number;
   /** Retry period while the sink refuses our credentials. Default 30 s. */
   authRetryMs?: number;
   /** Least time between two "refused" log lines. Default 60 s. */
@@ -83,7 +85,7 @@ export class SinkRunner {
 
   constructor(private readonly options: SinkRunnerOptions) {
     this.timers = options.timers ?? SYSTEM_TIMERS;
-    this.backoff = new Backoff(RETRY, options.random);
+    this.backoff = new Backoff({ ...RETRY, maxMs: options.retryMaxMs ?? RETRY.maxMs }, options.random);
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
   }
 

@@ -71,6 +71,7 @@ export class SinkSet {
         client,
         store,
         log,
+        ...(config.retryMaxMs === undefined ? {} : { retryMaxMs: config.retryMaxMs }),
         onSent: (n) => metrics.sinkSamples.inc({ sink: config.name }, n),
         onFailure: (status) => metrics.sinkFailures.inc({ sink: config.name, status }),
       });
