@@ -172,8 +172,11 @@ test('the store page lists a sink that cannot be reached as down, its URL withou
     zoneToken: ZONE_TOKEN,
   });
   t.teardown(() => relay.proc.kill());
+  // Both ends: a request reaching the relay before it read the upstream's WELCOME is not forwarded.
   await eventually(
-    async () => (await upstreamStats(up.api)).relaysConnected === 1,
+    async () =>
+      (await upstreamStats(up.api)).relaysConnected === 1 &&
+      (await relay.status()).uplink.state === 'connected',
     20_000,
     'relay connected',
   );

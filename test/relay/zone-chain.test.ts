@@ -78,8 +78,11 @@ test('SNMP and port samples reach the store once through a relay kill -9 and an 
     web.close();
     dir.remove();
   });
+  // Both ends: a request reaching the relay before it read the upstream's WELCOME is not forwarded.
   await eventually(
-    async () => (await upstreamStats(up.api)).relaysConnected === 1,
+    async () =>
+      (await upstreamStats(up.api)).relaysConnected === 1 &&
+      (await relay.status()).uplink.state === 'connected',
     20_000,
     'relay connected',
   );
