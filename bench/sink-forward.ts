@@ -35,8 +35,7 @@ import {
   Uplink,
   type UpstreamChild,
 } from './lib/uplink-driver.js';
-import { BenchVictoria } from './lib/victoria.js';
-import { freeTcpPort } from '../test/helpers/tsdb.js';
+import { freeTcpPort, VictoriaMetrics } from '../test/helpers/tsdb.js';
 
 const flags = parseFlags(process.argv.slice(2));
 const SECONDS = numberFlag(flags, 'seconds', 10, 1, 120);
@@ -76,7 +75,7 @@ async function ingestRun(
   up: UpstreamChild,
   link: Uplink,
   built: Buffer[],
-  vm?: BenchVictoria,
+  vm?: VictoriaMetrics,
 ): Promise<IngestFigures> {
   const warm = Math.floor(built.length / 10);
   await link.drive(built.slice(0, warm), { deadlineMs: Date.now() + 60_000 });
@@ -98,7 +97,7 @@ async function ingestRun(
 }
 
 /** Part 4: a backlog forwarded with nothing else to do. */
-async function backlogRun(dir: string, vm: BenchVictoria): Promise<{ rate: number; cpuPerM: number }> {
+async function backlogRun(dir: string, vm: VictoriaMetrics): Promise<{ rate: number; cpuPerM: number }> {
   const bodies = Array.from({ length: BATCHES }, (_, i) =>
     seriesBody(2_000_000 + i, 1_600_000_000_000 + i * 10_000),
   );
@@ -126,7 +125,7 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 /** Paced ingest at `rate` samples/s; lag from each marker's ack to its first sight in VictoriaMetrics. */
-async function lagRun(up: UpstreamChild, link: Uplink, vm: BenchVictoria, firstSeq: number, rate: number) {
+async function lagRun(up: UpstreamChild, link: Uplink, vm: VictoriaMetrics, firstSeq: number, rate: number) {
   const intervalMs = (BATCH_SAMPLES / rate) * 1000;
   const count = Math.min(20_000, Math.ceil((LAG_SECONDS * 1000) / intervalMs));
   const every = Math.max(1, Math.round(100 / intervalMs));
@@ -152,7 +151,9 @@ async function lagRun(up: UpstreamChild, link: Uplink, vm: BenchVictoria, firstS
       const sent = await sinkSent(up);
       for (const [m, seq] of seqOf)
         if (!sentAt.has(m) && sent >= seq * BATCH_SAMPLES) sentAt.set(m, Date.now());
-      for (const v of await vm.exportValues('{__name__=~".*lagmark"}', startMs - 60_000))
+      for (const v of (
+        await vm.export('{__name__=~".*lagmark"}', { flush: false, startMs: startMs - 60_000 })
+      ).flatMap((series) => series.values))
         if (!seenAt.has(v)) seenAt.set(v, Date.now());
       if (!driving && endBy === Infinity) endBy = Date.now() + 30_000;
       await sleep(Math.max(0, POLL_MS - (Date.now() - asked)));
@@ -183,7 +184,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'owl-bench-sink-'));
   const bodies = Array.from({ length: BATCHES }, (_, i) => seriesBody(i, 1_700_000_000_000 + i * 10_000));
   const built = await batchMessages(bodies, 1);
-  let vm: BenchVictoria | undefined;
+  let vm: VictoriaMetrics | undefined;
   let up: UpstreamChild | undefined;
   try {
     up = await startUpstream(join(dir, 'base'), {});
@@ -192,7 +193,7 @@ async function main(): Promise<void> {
     link.close();
     await stopUpstream(up);
 
-    vm = await BenchVictoria.start(join(dir, 'vm'));
+    vm = await VictoriaMetrics.start({ dir: join(dir, 'vm'), dedup: true });
     const profileDir = join(dir, 'profile');
     up = await startUpstream(
       join(dir, 'sink'),

@@ -84,6 +84,11 @@ abstract class Engine {
   get output(): string {
     return this.log;
   }
+
+  /** The process id (a bench reads the engine's CPU from /proc). */
+  get pid(): number {
+    return this.proc?.pid ?? -1;
+  }
 }
 
 export interface VictoriaMetricsOptions {
@@ -175,10 +180,17 @@ export class VictoriaMetrics extends Engine {
     if (res.status !== 200) throw new Error(`force_flush: ${res.status}`);
   }
 
-  /** Raw samples of the series matching `selector` (e.g. `{__name__=~"owl_.*"}`), after a flush. */
-  async export(selector: string): Promise<ExportedSeries[]> {
-    await this.flush();
-    const url = `${this.url}/api/v1/export?match[]=${encodeURIComponent(selector)}&start=0`;
+  /**
+   * Raw samples of the series matching `selector` (e.g. `{__name__=~"owl_.*"}`), after a flush
+   * unless `flush` is false (a lag bench wants what is searchable on its own), from `startMs`.
+   */
+  async export(
+    selector: string,
+    options: { flush?: boolean; startMs?: number } = {},
+  ): Promise<ExportedSeries[]> {
+    if (options.flush !== false) await this.flush();
+    const start = Math.floor((options.startMs ?? 0) / 1000);
+    const url = `${this.url}/api/v1/export?match[]=${encodeURIComponent(selector)}&start=${start}`;
     const res = await fetch(url, { headers: this.headers() });
     const text = await res.text();
     if (res.status !== 200) throw new Error(`export: ${res.status} ${text}`);
