@@ -10,7 +10,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { UPLINK_PATH } from '../../protocol/index.js';
-import { addRelay, startRelayCli, startUpstreamCli, upstreamStats } from '../helpers/owl-cli.js';
+import {
+  addRelay,
+  bothEndsConnected,
+  startRelayCli,
+  startUpstreamCli,
+  upstreamStats,
+} from '../helpers/owl-cli.js';
 import { tempDir } from '../helpers/relay-harness.js';
 import { closedPort } from '../helpers/upstream-check.js';
 import { eventually } from '../helpers/agent-client.js';
@@ -172,14 +178,7 @@ test('the store page lists a sink that cannot be reached as down, its URL withou
     zoneToken: ZONE_TOKEN,
   });
   t.teardown(() => relay.proc.kill());
-  // Both ends: a request reaching the relay before it read the upstream's WELCOME is not forwarded.
-  await eventually(
-    async () =>
-      (await upstreamStats(up.api)).relaysConnected === 1 &&
-      (await relay.status()).uplink.state === 'connected',
-    20_000,
-    'relay connected',
-  );
+  await bothEndsConnected(up.api, relay, 'zone-s');
   await sendThroughRelay(relay, { uuid: UUID, hostname: 'web-9', ip: '10.1.0.9' }, [
     { metric: 'dash.sink', value: 1, timestamp_ms: Date.now() },
   ]);

@@ -4,10 +4,10 @@
  */
 import { join } from 'node:path';
 import { PacketType, UPLINK_PATH, type BatchSample } from '../../protocol/index.js';
-import { eventually, TestAgent } from '../helpers/agent-client.js';
+import { TestAgent } from '../helpers/agent-client.js';
 import {
   addRelay,
-  listedRelay,
+  bothEndsConnected,
   startRelayCli,
   startUpstreamCli,
   type RelayCli,
@@ -47,12 +47,7 @@ export class DashboardChain {
     });
     this.relays.set(id, relay);
     // An agent's HOSTCONFIG is answered through the uplink: wait until it is up.
-    await eventually(
-      async () => (await listedRelay(this.up.api, id))?.connected === true,
-      20_000,
-      `${id} connected`,
-      100,
-    );
+    await bothEndsConnected(this.up.api, relay, id);
     return relay;
   }
 

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fetchStatus, type RelayStatus } from '../../relay/index.js';
+import { eventually } from './agent-client.js';
 import { callApi, type ApiTarget } from './upstream-api.js';
 import { WatchedProcess } from './watched-process.js';
 
@@ -305,4 +306,24 @@ export async function addRelay(api: ApiTarget, id: string): Promise<string> {
   const r = await callApi(api, 'POST', '/api/v1/relays', { id });
   if (r.status !== 201) throw new Error(`POST /api/v1/relays: ${r.status} ${JSON.stringify(r.body)}`);
   return (r.body as { token: string }).token;
+}
+
+/**
+ * Until relay `id` is connected on both ends: listed connected by the upstream and `connected` in
+ * its own status. A request reaching the relay between the upstream's WELCOME and the relay
+ * reading it is not forwarded, so tests that send a HOSTCONFIG wait for both.
+ */
+export async function bothEndsConnected(
+  api: ApiTarget,
+  relay: RelayCli,
+  id: string,
+  ms = 20_000,
+): Promise<void> {
+  await eventually(
+    async () =>
+      (await listedRelay(api, id))?.connected === true && (await relay.status()).uplink.state === 'connected',
+    ms,
+    `${id} connected on both ends`,
+    100,
+  );
 }

@@ -18,6 +18,7 @@ import { UPLINK_PATH } from '../../protocol/index.js';
 import { eventually } from '../helpers/agent-client.js';
 import {
   addRelay,
+  bothEndsConnected,
   relayMetric,
   startRelayCli,
   startUpstreamCli,
@@ -78,14 +79,7 @@ test('SNMP and port samples reach the store once through a relay kill -9 and an 
     web.close();
     dir.remove();
   });
-  // Both ends: a request reaching the relay before it read the upstream's WELCOME is not forwarded.
-  await eventually(
-    async () =>
-      (await upstreamStats(up.api)).relaysConnected === 1 &&
-      (await relay.status()).uplink.state === 'connected',
-    20_000,
-    'relay connected',
-  );
+  await bothEndsConnected(up.api, relay, 'zone-a');
 
   const added = (await owlUpstream(up.api, [
     'device',
