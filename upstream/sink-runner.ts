@@ -10,13 +10,13 @@
  */
 import type { Logger } from 'pino';
 import { Backoff, SYSTEM_TIMERS, type TimerHandle, type Timers } from '../protocol/index.js';
-import { SinkErrorCode, type SendResult } from './sinks/index.js';
-import type { SampleStore, StorePoint } from './store/index.js';
+import { SinkErrorCode, type EncodedBody, type SendResult } from './sinks/index.js';
+import type { EncodedForwardBatch, SampleStore } from './store/index.js';
 
 /** What the runner needs of a sink client (RemoteWriteClient, OpenTsdbClient). */
 export interface SinkClient {
-  /** Never rejects. */
-  send(points: readonly StorePoint[]): Promise<SendResult>;
+  /** Send a body the store encoded for this sink (its `encoding`). Never rejects. */
+  sendBody(req: EncodedBody): Promise<SendResult>;
 }
 
 export type SinkState = 'up' | 'down' | 'stopped-auth' | 'stopped';
@@ -121,43 +121,61 @@ export class SinkRunner {
     };
   }
 
+  /**
+   * Read, send, ack; the next read (encoded in the store's worker) is made while a send is in
+   * flight. Sends stay one at a time, in log order, so a series' samples reach the sink in time
+   * order (Prometheus refuses older ones without an out-of-order window).
+   */
   private async run(): Promise<void> {
-    const { store, name, log } = this.options;
+    let next = this.read(this.cursor);
     while (!this.stopping) {
-      let batch;
-      try {
-        batch = await store.readForward(name, this.cursor, this.options.batchPoints ?? 10_000);
-      } catch (err) {
-        if (this.stopping) return;
-        log.error({ sink: name, err: (err as Error).message }, 'sink: reading the forwarding log failed');
+      const batch = await next;
+      if (batch === undefined) {
         await this.sleep(RETRY.maxMs);
+        next = this.read(this.cursor);
         continue;
       }
-      if (batch.records.length === 0) {
+      if (batch.records === 0) {
         this.cursor = Math.max(this.cursor, batch.lastSeq);
         await this.sleep(this.options.idleMs ?? 100);
+        next = this.read(this.cursor);
         continue;
       }
-      await this.deliver(
-        batch.records.flatMap((r) => r.points),
-        batch.lastSeq,
-      );
+      next = this.read(batch.lastSeq);
+      if (!(await this.deliver(batch))) {
+        await next.catch(() => undefined); // read past what was not delivered: drop it
+        next = this.read(this.cursor);
+      }
+    }
+    await next;
+  }
+
+  /** The records after `afterSeq` (and after the store's cursor), encoded; undefined when the read failed (logged). */
+  private async read(afterSeq: number): Promise<EncodedForwardBatch | undefined> {
+    const { store, name, log } = this.options;
+    try {
+      return await store.readForwardEncoded(name, afterSeq, this.options.batchPoints ?? 10_000);
+    } catch (err) {
+      if (!this.stopping)
+        log.error({ sink: name, err: (err as Error).message }, 'sink: reading the forwarding log failed');
+      return undefined;
     }
   }
 
-  /** Send these points until the sink accepts or refuses them as data, or we stop. */
-  private async deliver(points: StorePoint[], lastSeq: number): Promise<void> {
+  /** Send this batch until the sink accepts or refuses it as data (true: acked), or we stop. */
+  private async deliver(batch: EncodedForwardBatch): Promise<boolean> {
+    const { lastSeq } = batch;
     while (!this.stopping) {
-      const result = await Promise.race([this.options.client.send(points), this.stopped]);
-      if (result === undefined || this.stopping) return;
+      const result = await Promise.race([this.options.client.sendBody(batch), this.stopped]);
+      if (result === undefined || this.stopping) return false;
       this.droppedPoints += Object.values(result.dropped).reduce((a, b) => a + b, 0);
       if (result.ok) {
-        if (!(await this.ack(lastSeq))) return;
+        if (!(await this.ack(lastSeq))) return false;
         this.sent += result.samples;
         this.options.onSent?.(result.samples);
         this.backoff.reset();
         this.enter('up');
-        return;
+        return true;
       }
       const status = statusLabel(result);
       this.failures++;
@@ -171,10 +189,12 @@ export class SinkRunner {
         await this.sleep(this.options.authRetryMs ?? 30_000);
       } else {
         this.refused(result, lastSeq);
-        if (await this.ack(lastSeq)) this.refusedBatches++;
-        return;
+        if (!(await this.ack(lastSeq))) return false;
+        this.refusedBatches++;
+        return true;
       }
     }
+    return false;
   }
 
   /** Move the cursor; false when the store would not (closing): the points are resent later. */

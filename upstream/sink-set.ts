@@ -6,7 +6,14 @@ import type { Logger } from 'pino';
 import type { SinkConfig, UpstreamConfig } from './config.js';
 import type { UpstreamMetrics } from './metrics.js';
 import { SinkRunner, type SinkRunnerStatus } from './sink-runner.js';
-import { OpenTsdbClient, RemoteWriteClient, type HttpSinkOptions } from './sinks/index.js';
+import {
+  OpenTsdbClient,
+  RemoteWriteClient,
+  openTsdbNaming,
+  remoteWriteNaming,
+  type HttpSinkOptions,
+  type SinkEncoding,
+} from './sinks/index.js';
 import type { ForwardOptions, SampleStore } from './store/index.js';
 
 export interface SinkView extends SinkRunnerStatus {
@@ -20,7 +27,27 @@ export interface SinkView extends SinkRunnerStatus {
 /** The store's `forward` option for these sinks, or undefined when there are none. */
 export function forwardOptions(config: UpstreamConfig): ForwardOptions | undefined {
   if (config.sinks.length === 0) return undefined;
-  return { sinks: config.sinks.map((s) => s.name), ...config.forward };
+  return {
+    sinks: config.sinks.map((s) => s.name),
+    ...config.forward,
+    encodings: Object.fromEntries(config.sinks.map((s) => [s.name, encodingOf(s)])),
+  };
+}
+
+/** How the store encodes this sink's requests (the client's naming, from the same config). */
+function encodingOf(s: SinkConfig): SinkEncoding {
+  if (s.type === 'opentsdb')
+    return {
+      type: 'opentsdb',
+      naming: openTsdbNaming(s.extraLabels === undefined ? {} : { extraTags: s.extraLabels }),
+    };
+  return {
+    type: 'remote_write',
+    naming: remoteWriteNaming({
+      ...(s.prefix === undefined ? {} : { prefix: s.prefix }),
+      ...(s.extraLabels === undefined ? {} : { extraLabels: s.extraLabels }),
+    }),
+  };
 }
 
 /** A URL as shown to operators: no user name or password in it. */

@@ -12,21 +12,32 @@ import {
   type SinkClient,
   type StorePoint,
 } from '../../upstream/index.js';
-import { SinkError, SinkErrorCode, type SendResult } from '../../upstream/sinks/index.js';
+import { SinkError, SinkErrorCode, type EncodedBody, type SendResult } from '../../upstream/sinks/index.js';
 import { eventually } from '../helpers/agent-client.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
 import { pt, T0, tempDir } from '../helpers/store-fixture.js';
 
 type Respond = (call: number) => SendResult | Promise<SendResult>;
 
-/** A sink client whose answers the test scripts; it keeps every batch it was sent. */
+/**
+ * A sink client whose answers the test scripts; it keeps every batch it was sent, decoded back
+ * to points from the OpenTSDB JSON the store encoded (the rig's encoding).
+ */
 class ScriptedClient implements SinkClient {
   readonly calls: StorePoint[][] = [];
   constructor(private readonly respond: Respond) {}
-  send(points: readonly StorePoint[]): Promise<SendResult> {
-    this.calls.push([...points]);
+  sendBody(req: EncodedBody): Promise<SendResult> {
+    const puts = JSON.parse(Buffer.from(req.body).toString('utf8')) as OpenTsdbPut[];
+    this.calls.push(puts.map((p) => pt(p.metric, p.tags, p.timestamp, p.value)));
     return Promise.resolve(this.respond(this.calls.length));
   }
+}
+
+interface OpenTsdbPut {
+  metric: string;
+  tags: Record<string, string>;
+  timestamp: number;
+  value: number;
 }
 
 const ok = (samples: number): SendResult => ({ ok: true, samples, dropped: {} });
@@ -55,7 +66,12 @@ interface Rig {
 async function rig(t: ExecutionContext): Promise<Rig> {
   const store = await RocksSampleStore.open({
     location: await tempDir(t),
-    forward: { sinks: ['vm'], maxBytes: 1 << 30, policy: 'drop-oldest' },
+    forward: {
+      sinks: ['vm'],
+      maxBytes: 1 << 30,
+      policy: 'drop-oldest',
+      encodings: { vm: { type: 'opentsdb', naming: { extraTags: {}, maxTags: 8 } } },
+    },
   });
   const timers = new FakeTimers();
   const lines: Record<string, unknown>[] = [];

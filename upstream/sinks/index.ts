@@ -1,7 +1,8 @@
 /**
  * Sinks: the upstream's writers to other time-series engines (Prometheus remote_write and
- * OpenTSDB `/api/put`), their naming rules and wire formats. Stateless: the forwarding log and
- * its cursor live in the store; a runner calls `send(points)` and acts on the classified result.
+ * OpenTSDB `/api/put`), their naming rules and wire formats. The forwarding log and
+ * its cursor live in the store, which encodes each sink's requests with the sink's encoder
+ * (sink-encoder.ts) where it reads the log; a runner sends them and acts on the classified result.
  */
 export { SinkError, SinkErrorCode } from './errors.js';
 export {
@@ -21,23 +22,26 @@ export {
   type PromNaming,
   type PromSeries,
 } from './prom-series.js';
+export { encodeRemoteWrite, decodeRemoteWrite, RemoteWriteEncoder } from './remote-write-encode.js';
 export {
-  encodeRemoteWrite,
-  encodeWriteRequest,
-  decodeRemoteWrite,
-  buildTimeSeries,
-  type EncodedRequest,
-} from './remote-write-encode.js';
+  columnsOf,
+  MAX_CACHED_SERIES,
+  type EncodedBody,
+  type ForwardColumns,
+  type SeriesName,
+  type SinkEncoder,
+} from './sink-encoder.js';
+export { createSinkEncoder, type SinkEncoding } from './encoding.js';
 export type { WireTimeSeries } from './remote-write-proto.js';
 export {
   encodeOpenTsdb,
+  OpenTsdbEncoder,
   DEFAULT_OPENTSDB_MAX_TAGS,
   type OpenTsdbDropReason,
   type OpenTsdbNaming,
-  type OpenTsdbPut,
   type EncodedPut,
 } from './opentsdb-encode.js';
 export type { HttpSinkOptions } from './http-post.js';
 export type { SendResult } from './send-result.js';
-export { RemoteWriteClient, type RemoteWriteOptions } from './remote-write-client.js';
-export { OpenTsdbClient, type OpenTsdbOptions } from './opentsdb-client.js';
+export { RemoteWriteClient, remoteWriteNaming, type RemoteWriteOptions } from './remote-write-client.js';
+export { OpenTsdbClient, openTsdbNaming, type OpenTsdbOptions } from './opentsdb-client.js';

@@ -2,7 +2,9 @@
 import type { StorePoint } from '../store/index.js';
 import { SinkError, SinkErrorCode } from './errors.js';
 import { HttpPoster, type HttpSinkOptions } from './http-post.js';
-import { DEFAULT_OPENTSDB_MAX_TAGS, encodeOpenTsdb, type OpenTsdbNaming } from './opentsdb-encode.js';
+import type { SinkEncoding } from './encoding.js';
+import { DEFAULT_OPENTSDB_MAX_TAGS, OpenTsdbEncoder, type OpenTsdbNaming } from './opentsdb-encode.js';
+import { bodyBuffer, columnsOf, type EncodedBody } from './sink-encoder.js';
 import { toSendResult, type SendResult } from './send-result.js';
 
 export interface OpenTsdbOptions extends HttpSinkOptions {
@@ -17,6 +19,11 @@ export interface OpenTsdbOptions extends HttpSinkOptions {
 
 const HEADERS = { 'Content-Type': 'application/json', 'User-Agent': 'owl-upstream' };
 
+/** The naming these options give, defaults filled in. */
+export function openTsdbNaming(options: Pick<OpenTsdbOptions, 'extraTags' | 'maxTags'>): OpenTsdbNaming {
+  return { extraTags: options.extraTags ?? {}, maxTags: options.maxTags ?? DEFAULT_OPENTSDB_MAX_TAGS };
+}
+
 export class OpenTsdbClient {
   private readonly poster: HttpPoster;
   private readonly naming: OpenTsdbNaming;
@@ -28,17 +35,25 @@ export class OpenTsdbClient {
     const url = new URL(options.url);
     if (url.pathname === '/' || url.pathname === '') url.pathname = '/api/put';
     this.poster = new HttpPoster({ ...options, url: url.toString() });
-    this.naming = {
-      extraTags: options.extraTags ?? {},
-      maxTags: options.maxTags ?? DEFAULT_OPENTSDB_MAX_TAGS,
-    };
+    this.naming = openTsdbNaming(options);
     this.search = `?${options.answer ?? 'summary'}`;
   }
 
-  async send(points: readonly StorePoint[]): Promise<SendResult> {
-    const put = encodeOpenTsdb(points, this.naming);
-    if (put.samples === 0) return { ok: true, samples: 0, dropped: put.dropped };
-    return toSendResult(await this.poster.post(put.body, HEADERS, this.search), put.samples, put.dropped);
+  /** How the store encodes this sink's requests. */
+  get encoding(): SinkEncoding {
+    return { type: 'opentsdb', naming: this.naming };
+  }
+
+  /** Encode and send points given as objects. */
+  send(points: readonly StorePoint[]): Promise<SendResult> {
+    return this.sendBody(new OpenTsdbEncoder(this.naming).encode(columnsOf(points)));
+  }
+
+  /** Send a body the encoder built (sink-encoder.ts). */
+  async sendBody(req: EncodedBody): Promise<SendResult> {
+    if (req.samples === 0) return { ok: true, samples: 0, dropped: req.dropped };
+    const body = bodyBuffer(req.body);
+    return toSendResult(await this.poster.post(body, HEADERS, this.search), req.samples, req.dropped);
   }
 
   close(): void {

@@ -6,6 +6,15 @@
  */
 import type { StorePoint } from '../store/index.js';
 import { opentsdbName } from './names.js';
+import {
+  MAX_CACHED_SERIES,
+  columnsOf,
+  countDrop,
+  type EncodedBody,
+  type ForwardColumns,
+  type SeriesName,
+  type SinkEncoder,
+} from './sink-encoder.js';
 
 /** OpenTSDB's default `tsd.storage.max_tags` is 8; configurable. */
 export const DEFAULT_OPENTSDB_MAX_TAGS = 8;
@@ -18,40 +27,62 @@ export interface OpenTsdbNaming {
   maxTags: number;
 }
 
-export interface OpenTsdbPut {
-  metric: string;
-  timestamp: number;
-  value: number;
-  tags: Record<string, string>;
-}
-
 export interface EncodedPut {
   body: string;
   samples: number;
   dropped: Partial<Record<OpenTsdbDropReason, number>>;
 }
 
-function tsdbTags(point: StorePoint, naming: OpenTsdbNaming): Record<string, string> {
+function tsdbTags(series: SeriesName, naming: OpenTsdbNaming): Record<string, string> {
   const tags: Record<string, string> = {};
   // OpenTSDB refuses empty tag values; an empty tag is dropped, as for Prometheus.
-  for (const [k, v] of Object.entries(point.tags)) if (v !== '') tags[opentsdbName(k)] = opentsdbName(v);
+  for (const [k, v] of Object.entries(series.tags)) if (v !== '') tags[opentsdbName(k)] = opentsdbName(v);
   for (const [k, v] of Object.entries(naming.extraTags)) if (!(k in tags) && v !== '') tags[k] = v;
   return tags;
 }
 
-export function encodeOpenTsdb(points: readonly StorePoint[], naming: OpenTsdbNaming): EncodedPut {
-  const out: OpenTsdbPut[] = [];
-  const dropped: EncodedPut['dropped'] = {};
-  for (const p of points) {
-    const tags = tsdbTags(p, naming);
-    const n = Object.keys(tags).length;
-    const reason: OpenTsdbDropReason | undefined =
-      n === 0 ? 'no_tags' : n > naming.maxTags ? 'too_many_tags' : undefined;
-    if (reason !== undefined) {
-      dropped[reason] = (dropped[reason] ?? 0) + 1;
-      continue;
+type DropReason = OpenTsdbDropReason | 'unknown_series';
+
+/** Each series' JSON up to its timestamp (`{"metric":…,"tags":{…},`), kept by store id. */
+export class OpenTsdbEncoder implements SinkEncoder {
+  private readonly named = new Map<number, string | { drop: DropReason }>();
+
+  constructor(readonly naming: OpenTsdbNaming) {}
+
+  encode(c: ForwardColumns): EncodedBody {
+    if (this.named.size > MAX_CACHED_SERIES) this.named.clear();
+    const parts: string[] = [];
+    const dropped: Record<string, number> = {};
+    for (let i = 0; i < c.ids.length; i++) {
+      const id = c.ids[i] as number;
+      let head = this.named.get(id);
+      if (head === undefined) {
+        head = this.head(c.nameOf(id));
+        this.named.set(id, head);
+      }
+      if (typeof head !== 'string') countDrop(dropped, head.drop);
+      else parts.push(`${head}"timestamp":${c.ts[i] as number},"value":${JSON.stringify(c.vals[i])}}`);
     }
-    out.push({ metric: opentsdbName(p.metric), timestamp: p.timestampMs, value: p.value, tags });
+    const samples = parts.length;
+    return {
+      body: samples === 0 ? new Uint8Array(0) : Buffer.from(`[${parts.join(',')}]`),
+      samples,
+      dropped,
+    };
   }
-  return { body: JSON.stringify(out), samples: out.length, dropped };
+
+  private head(series: SeriesName | undefined): string | { drop: DropReason } {
+    if (series === undefined) return { drop: 'unknown_series' };
+    const tags = tsdbTags(series, this.naming);
+    const n = Object.keys(tags).length;
+    if (n === 0) return { drop: 'no_tags' };
+    if (n > this.naming.maxTags) return { drop: 'too_many_tags' };
+    return `{"metric":${JSON.stringify(opentsdbName(series.metric))},"tags":${JSON.stringify(tags)},`;
+  }
+}
+
+/** Points as objects → one `/api/put` body (tests). */
+export function encodeOpenTsdb(points: readonly StorePoint[], naming: OpenTsdbNaming): EncodedPut {
+  const e = new OpenTsdbEncoder(naming).encode(columnsOf(points));
+  return { body: Buffer.from(e.body).toString('utf8'), samples: e.samples, dropped: e.dropped };
 }

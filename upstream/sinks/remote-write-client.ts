@@ -2,7 +2,9 @@
 import type { StorePoint } from '../store/index.js';
 import { HttpPoster, type HttpSinkOptions } from './http-post.js';
 import { DEFAULT_MAX_LABELS_PER_SERIES, type PromNaming } from './prom-series.js';
+import type { SinkEncoding } from './encoding.js';
 import { encodeRemoteWrite } from './remote-write-encode.js';
+import { bodyBuffer, type EncodedBody } from './sink-encoder.js';
 import { toSendResult, type SendResult } from './send-result.js';
 
 export interface RemoteWriteOptions extends HttpSinkOptions {
@@ -21,32 +23,40 @@ const HEADERS = {
   'User-Agent': 'owl-upstream',
 };
 
+/** The naming these options give, defaults filled in. */
+export function remoteWriteNaming(
+  options: Pick<RemoteWriteOptions, 'prefix' | 'extraLabels' | 'maxLabelsPerSeries'>,
+): PromNaming {
+  return {
+    prefix: options.prefix ?? 'owl_',
+    extraLabels: options.extraLabels ?? {},
+    maxLabelsPerSeries: options.maxLabelsPerSeries ?? DEFAULT_MAX_LABELS_PER_SERIES,
+  };
+}
+
 export class RemoteWriteClient {
   private readonly poster: HttpPoster;
   readonly naming: PromNaming;
 
   constructor(options: RemoteWriteOptions) {
     this.poster = new HttpPoster(options);
-    this.naming = {
-      prefix: options.prefix ?? 'owl_',
-      extraLabels: options.extraLabels ?? {},
-      maxLabelsPerSeries: options.maxLabelsPerSeries ?? DEFAULT_MAX_LABELS_PER_SERIES,
-    };
+    this.naming = remoteWriteNaming(options);
   }
 
-  async send(points: readonly StorePoint[]): Promise<SendResult> {
-    const req = encodeRemoteWrite(points, this.naming);
+  /** How the store encodes this sink's requests. */
+  get encoding(): SinkEncoding {
+    return { type: 'remote_write', naming: this.naming };
+  }
+
+  /** Encode and send points given as objects. */
+  send(points: readonly StorePoint[]): Promise<SendResult> {
+    return this.sendBody(encodeRemoteWrite(points, this.naming));
+  }
+
+  /** Send a body the encoder built (sink-encoder.ts). */
+  async sendBody(req: EncodedBody): Promise<SendResult> {
     if (req.samples === 0) return { ok: true, samples: 0, dropped: req.dropped };
-    return this.sendEncoded(req.body, req.samples, req.dropped);
-  }
-
-  /** Send an already-encoded body (a resend, the bench). */
-  async sendEncoded(
-    body: Buffer,
-    samples: number,
-    dropped: Readonly<Record<string, number>> = {},
-  ): Promise<SendResult> {
-    return toSendResult(await this.poster.post(body, HEADERS), samples, dropped);
+    return toSendResult(await this.poster.post(bodyBuffer(req.body), HEADERS), req.samples, req.dropped);
   }
 
   close(): void {

@@ -1,89 +1,126 @@
 /**
- * Points → one remote_write request body: a `WriteRequest` protobuf, snappy block-compressed
- * (the remote_write 1.0 wire format). Points of one series are grouped, samples sorted by time.
+ * Forwarding-log columns → one remote_write request body: a `WriteRequest` protobuf, snappy
+ * block-compressed (the remote_write 1.0 wire format). Points of one label set are grouped,
+ * samples sorted by time.
+ *
+ * Each series' labels are encoded once (protobufjs, `TimeSeries { labels }`) and kept by store
+ * id; a request then costs only its samples. Protobuf merges a message's repeated fields across
+ * concatenated encodings, so the kept labels followed by `TimeSeries { samples }` is the whole
+ * `TimeSeries`, written as one `timeseries` field of the request with protobufjs' Writer.
  */
+import protobuf from 'protobufjs';
 import snappy from 'snappy';
 import type { StorePoint } from '../store/index.js';
 import { promSeries, type PromDropReason, type PromNaming } from './prom-series.js';
-import { WriteRequest, type WireTimeSeries } from './remote-write-proto.js';
+import { TimeSeries, WriteRequest, type WireTimeSeries } from './remote-write-proto.js';
+import {
+  MAX_CACHED_SERIES,
+  columnsOf,
+  countDrop,
+  type EncodedBody,
+  type ForwardColumns,
+  type SinkEncoder,
+} from './sink-encoder.js';
 
-export interface EncodedRequest {
-  body: Buffer;
-  /** Samples in the body. */
-  samples: number;
-  /** Points left out, by reason (see prom-series.ts). */
-  dropped: Partial<Record<PromDropReason, number>>;
+/** `WriteRequest.timeseries`' key: its field number, wire type 2 (length-delimited). */
+const TIMESERIES_KEY = ((WriteRequest.fields['timeseries'] as protobuf.Field).id << 3) | 2;
+
+/** A series as kept: its label-set key (two store series may map to one) and encoded labels. */
+interface Named {
+  key: string;
+  labels: Uint8Array;
 }
 
-/** The point's series as given: metric and tags in their own order (`\0` never appears in names). */
-function rawKey(p: StorePoint): string {
-  let key = p.metric;
-  for (const k in p.tags) key += '\0' + k + '\0' + p.tags[k];
-  return key;
+interface Group {
+  labels: Uint8Array;
+  ts: number[];
+  vals: number[];
 }
 
-/**
- * Group points by their Prometheus label set. Naming runs once per distinct series of the
- * request (two tag orders of one series meet again under the label-set key).
- */
-export function buildTimeSeries(
-  points: readonly StorePoint[],
-  naming: PromNaming,
-): { series: WireTimeSeries[]; samples: number; dropped: EncodedRequest['dropped'] } {
-  const byRaw = new Map<string, WireTimeSeries | PromDropReason>();
-  const byLabels = new Map<string, WireTimeSeries>();
-  const dropped: EncodedRequest['dropped'] = {};
-  let samples = 0;
-  for (const p of points) {
-    const raw = rawKey(p);
-    let ts = byRaw.get(raw);
-    if (ts === undefined) {
-      ts = seriesOf(p, naming, byLabels);
-      byRaw.set(raw, ts);
+type DropReason = PromDropReason | 'unknown_series';
+
+export class RemoteWriteEncoder implements SinkEncoder {
+  private readonly named = new Map<number, Named | DropReason>();
+
+  constructor(readonly naming: PromNaming) {}
+
+  encode(c: ForwardColumns): EncodedBody {
+    if (this.named.size > MAX_CACHED_SERIES) this.named.clear();
+    const groups = new Map<string, Group>();
+    const byId = new Map<number, Group | DropReason>();
+    const dropped: Record<string, number> = {};
+    let samples = 0;
+    for (let i = 0; i < c.ids.length; i++) {
+      const id = c.ids[i] as number;
+      let g = byId.get(id);
+      if (g === undefined) {
+        g = this.groupOf(id, c, groups);
+        byId.set(id, g);
+      }
+      if (typeof g === 'string') {
+        countDrop(dropped, g);
+        continue;
+      }
+      g.ts.push(c.ts[i] as number);
+      g.vals.push(c.vals[i] as number);
+      samples++;
     }
-    if (typeof ts === 'string') {
-      dropped[ts] = (dropped[ts] ?? 0) + 1;
-      continue;
-    }
-    ts.samples.push({ value: p.value, timestamp: p.timestampMs });
-    samples++;
+    if (samples === 0) return { body: new Uint8Array(0), samples, dropped };
+    return { body: snappy.compressSync(writeRequest(groups.values())), samples, dropped };
   }
-  const series = [...byLabels.values()];
-  for (const ts of series) if (!ascending(ts.samples)) ts.samples.sort((a, b) => a.timestamp - b.timestamp);
-  return { series, samples, dropped };
+
+  private groupOf(id: number, c: ForwardColumns, groups: Map<string, Group>): Group | DropReason {
+    let named = this.named.get(id);
+    if (named === undefined) {
+      named = this.name(c.nameOf(id));
+      this.named.set(id, named);
+    }
+    if (typeof named === 'string') return named;
+    let g = groups.get(named.key);
+    if (g === undefined) {
+      g = { labels: named.labels, ts: [], vals: [] };
+      groups.set(named.key, g);
+    }
+    return g;
+  }
+
+  private name(series: Pick<StorePoint, 'metric' | 'tags'> | undefined): Named | DropReason {
+    if (series === undefined) return 'unknown_series';
+    const s = promSeries(series, this.naming);
+    if (!s.ok) return s.reason;
+    return {
+      key: s.labels.map((l) => `${l.name}\0${l.value}`).join('\0'),
+      labels: TimeSeries.encode({ labels: s.labels }).finish(),
+    };
+  }
+}
+
+function writeRequest(groups: Iterable<Group>): Uint8Array {
+  const w = protobuf.Writer.create();
+  for (const g of groups) {
+    const samples = TimeSeries.encode({ samples: sortedSamples(g) }).finish();
+    const series = new Uint8Array(g.labels.length + samples.length);
+    series.set(g.labels);
+    series.set(samples, g.labels.length);
+    w.uint32(TIMESERIES_KEY).bytes(series);
+  }
+  return w.finish();
 }
 
 /** The log yields points in time order: most series need no sort. */
-function ascending(samples: readonly { timestamp: number }[]): boolean {
-  for (let i = 1; i < samples.length; i++)
-    if (samples[i]!.timestamp < samples[i - 1]!.timestamp) return false;
-  return true;
-}
-
-function seriesOf(
-  p: StorePoint,
-  naming: PromNaming,
-  byLabels: Map<string, WireTimeSeries>,
-): WireTimeSeries | PromDropReason {
-  const s = promSeries(p, naming);
-  if (!s.ok) return s.reason;
-  const key = s.labels.map((l) => `${l.name}\0${l.value}`).join('\0');
-  let ts = byLabels.get(key);
-  if (ts === undefined) {
-    ts = { labels: s.labels, samples: [] };
-    byLabels.set(key, ts);
+function sortedSamples(g: Group): Array<{ value: number; timestamp: number }> {
+  const out = g.ts.map((timestamp, i) => ({ value: g.vals[i] as number, timestamp }));
+  for (let i = 1; i < out.length; i++) {
+    if ((out[i] as { timestamp: number }).timestamp < (out[i - 1] as { timestamp: number }).timestamp) {
+      return out.sort((a, b) => a.timestamp - b.timestamp);
+    }
   }
-  return ts;
+  return out;
 }
 
-export function encodeRemoteWrite(points: readonly StorePoint[], naming: PromNaming): EncodedRequest {
-  const { series, samples, dropped } = buildTimeSeries(points, naming);
-  return { body: snappy.compressSync(encodeWriteRequest(series)), samples, dropped };
-}
-
-/** The uncompressed `WriteRequest` protobuf of grouped series. */
-export function encodeWriteRequest(series: WireTimeSeries[]): Uint8Array {
-  return WriteRequest.encode({ timeseries: series }).finish();
+/** Points as objects → one request body (a client's `send(points)`, tests). */
+export function encodeRemoteWrite(points: readonly StorePoint[], naming: PromNaming): EncodedBody {
+  return new RemoteWriteEncoder(naming).encode(columnsOf(points));
 }
 
 /** Decode a request body (tests, debugging). */

@@ -31,6 +31,7 @@ const root = protobuf.Root.fromJSON({
 });
 
 export const WriteRequest = root.lookupType('prometheus.WriteRequest');
+export const TimeSeries = root.lookupType('prometheus.TimeSeries');
 
 export interface WireTimeSeries {
   labels: { name: string; value: string }[];

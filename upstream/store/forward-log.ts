@@ -6,6 +6,7 @@
  * durable was written, inside the write pipeline (group commit, checkpoint,
  * ack), so these never race each other.
  */
+import type { SinkEncoder } from '../sinks/index.js';
 import { StoreError, StoreErrorCode } from './errors.js';
 import { RecordIndex } from './forward-index.js';
 import type { ForwardOptions } from './options.js';
@@ -27,6 +28,8 @@ export class ForwardLog {
   unresolvedPoints = 0;
   /** Series resolved by readForward, by id (forward-ops.ts bounds it). */
   readonly names = new Map<number, { metric: string; tags: Record<string, string> }>();
+  /** Each sink's encoder (readForwardEncoded), made on first use: it keeps its series' encodings. */
+  readonly encoders = new Map<string, SinkEncoder>();
 
   constructor(
     readonly options: ForwardOptions,

@@ -4,13 +4,14 @@
  * the dictionary, and acknowledge them (move the sink's cursor, delete the
  * folded records no sink needs any more).
  */
+import { createSinkEncoder, type SinkEncoder } from '../sinks/index.js';
 import { StoreError, StoreErrorCode, badQuery, closedError, ioError } from './errors.js';
 import type { ForwardLog } from './forward-log.js';
 import { cursorKey, encodeU64, idKey, logKey, logKeySeq } from './keys.js';
 import { readLogRecord } from './log-codec.js';
 import { parseSeriesKey } from './series-key.js';
 import type { StoreState } from './store-state.js';
-import type { ForwardBatch, ForwardRecord, StorePoint } from './types.js';
+import type { EncodedForwardBatch, ForwardBatch, ForwardRecord, StorePoint } from './types.js';
 
 /** Resolved series kept across reads (ids are never reused, so entries never go stale). */
 const MAX_NAMES = 100_000;
@@ -21,6 +22,19 @@ export function forwardLog(s: StoreState): ForwardLog {
   return s.fw;
 }
 
+interface RawRecord {
+  seq: number;
+  ids: number[];
+  ts: number[];
+  vals: number[];
+}
+
+interface RawRead {
+  raw: RawRecord[];
+  names: Names;
+  lastSeq: number;
+}
+
 /** Up to about `maxPoints` points (whole records, at least one) committed after max(afterSeq, the sink's cursor). */
 export async function readForward(
   s: StoreState,
@@ -29,12 +43,67 @@ export async function readForward(
   maxPoints: number,
 ): Promise<ForwardBatch> {
   const fw = forwardLog(s);
+  const { raw, names, lastSeq } = await readRaw(s, fw, sink, afterSeq, maxPoints);
+  const records: ForwardRecord[] = raw.map((r) => ({ seq: r.seq, points: toPoints(fw, names, r) }));
+  return { records, lastSeq };
+}
+
+/** The same read, as one request body built by the sink's encoder (options `forward.encodings`). */
+export async function readForwardEncoded(
+  s: StoreState,
+  sink: string,
+  afterSeq: number,
+  maxPoints: number,
+): Promise<EncodedForwardBatch> {
+  const fw = forwardLog(s);
+  const encoder = encoderOf(fw, sink);
+  const { raw, names, lastSeq } = await readRaw(s, fw, sink, afterSeq, maxPoints);
+  const ids: number[] = [];
+  const ts: number[] = [];
+  const vals: number[] = [];
+  for (const r of raw) {
+    for (let i = 0; i < r.ids.length; i++) {
+      const id = r.ids[i] as number;
+      // Retention removed the series (its points were older than the cutoff): counted, skipped.
+      if (!names.has(id)) {
+        fw.unresolvedPoints++;
+        continue;
+      }
+      ids.push(id);
+      ts.push(r.ts[i] as number);
+      vals.push(r.vals[i] as number);
+    }
+  }
+  const encoded = encoder.encode({ ids, ts, vals, nameOf: (id) => names.get(id) });
+  return { ...encoded, records: raw.length, points: ids.length, lastSeq };
+}
+
+function encoderOf(fw: ForwardLog, sink: string): SinkEncoder {
+  fw.cursorOf(sink); // an unknown sink is refused first
+  let encoder = fw.encoders.get(sink);
+  if (encoder === undefined) {
+    const encoding = fw.options.encodings?.[sink];
+    if (encoding === undefined)
+      throw badQuery(`no encoding for sink ${JSON.stringify(sink)} (forward.encodings)`);
+    encoder = createSinkEncoder(encoding);
+    fw.encoders.set(sink, encoder);
+  }
+  return encoder;
+}
+
+async function readRaw(
+  s: StoreState,
+  fw: ForwardLog,
+  sink: string,
+  afterSeq: number,
+  maxPoints: number,
+): Promise<RawRead> {
   if (!Number.isSafeInteger(afterSeq) || afterSeq < -1) throw badQuery('afterSeq must be an integer >= -1');
   if (!Number.isSafeInteger(maxPoints) || maxPoints < 1) throw badQuery('maxPoints must be an integer >= 1');
   const from = Math.max(afterSeq, fw.cursorOf(sink)) + 1;
   // Only published records: a batch being synced may already be readable.
   const end = s.nextSeq;
-  const raw: Array<{ seq: number; ids: number[]; ts: number[]; vals: number[] }> = [];
+  const raw: RawRecord[] = [];
   let n = 0;
   if (from < end) {
     const it = s.db.iterator({ gte: logKey(from), lt: logKey(end) });
@@ -43,7 +112,7 @@ export async function readForward(
         const rows = await it.nextv(16);
         if (rows.length === 0) break;
         for (const [key, value] of rows) {
-          const r = { seq: logKeySeq(key), ids: [] as number[], ts: [] as number[], vals: [] as number[] };
+          const r: RawRecord = { seq: logKeySeq(key), ids: [], ts: [], vals: [] };
           n += readLogRecord(value, (id, t, v) => (r.ids.push(id), r.ts.push(t), r.vals.push(v)));
           raw.push(r);
           if (n >= maxPoints) break;
@@ -56,8 +125,7 @@ export async function readForward(
     }
   }
   const names = await resolveNames(s, fw, raw);
-  const records: ForwardRecord[] = raw.map((r) => ({ seq: r.seq, points: toPoints(fw, names, r) }));
-  return { records, lastSeq: raw.length > 0 ? (raw[raw.length - 1]?.seq as number) : from - 1 };
+  return { raw, names, lastSeq: raw.length > 0 ? (raw[raw.length - 1] as RawRecord).seq : from - 1 };
 }
 
 function toPoints(

@@ -11,6 +11,7 @@ export {
   type RetentionResult,
   type SampleStore,
   type ForwardRecord,
+  type EncodedForwardBatch,
   type ForwardBatch,
   type ForwardStats,
   type SinkForwardStats,

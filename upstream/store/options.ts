@@ -1,6 +1,7 @@
 /** The options of RocksSampleStore (and WorkerSampleStore), their defaults, and what they resolve to. */
 import type { RocksOpenOptions } from '@nxtedition/rocksdb';
 import type { CutTail } from '../../rocks/index.js';
+import type { SinkEncoding } from '../sinks/index.js';
 import type { SeriesKeyLimits } from './series-key.js';
 import { DEFAULT_MAX_WRITE_POINTS, type StoreStats } from './types.js';
 
@@ -56,6 +57,8 @@ export interface ForwardOptions {
   maxBytes: number;
   /** Past maxBytes: advance slow sinks past the oldest records (counted), or refuse writes (retriable). */
   policy: 'drop-oldest' | 'reject-new';
+  /** By sink name: how readForwardEncoded builds that sink's request bodies (plain data: it crosses to the worker). */
+  encodings?: Readonly<Record<string, SinkEncoding>>;
 }
 
 /** RocksSampleStoreOptions without the clock and timers, which stay in the worker with their defaults. */

@@ -83,7 +83,7 @@ import { Checkpointer } from './checkpoint.js';
 import { closedError, badQuery, ioError } from './errors.js';
 import { commitGroup } from './group-commit.js';
 import { forwardLogFor } from './forward-log.js';
-import { ackForward, forwardLog, readForward } from './forward-ops.js';
+import { ackForward, forwardLog, readForward, readForwardEncoded } from './forward-ops.js';
 import { getMeta, listMeta } from './meta.js';
 import {
   DEFAULT_BUCKET_MS,
@@ -100,6 +100,7 @@ import { SeriesIdCache } from './series-cache.js';
 import { DEFAULT_SERIES_LIMITS } from './series-key.js';
 import { StoreState } from './store-state.js';
 import type {
+  EncodedForwardBatch,
   ForwardBatch,
   ForwardStats,
   ListSeriesOptions,
@@ -226,6 +227,11 @@ export class RocksSampleStore implements SampleStore {
   async readForward(sink: string, afterSeq: number, maxPoints: number): Promise<ForwardBatch> {
     this.checkReadable();
     return this.track(readForward(this.s, sink, afterSeq, maxPoints));
+  }
+
+  async readForwardEncoded(sink: string, afterSeq: number, maxPoints: number): Promise<EncodedForwardBatch> {
+    this.checkReadable();
+    return this.track(readForwardEncoded(this.s, sink, afterSeq, maxPoints));
   }
 
   async ackForward(sink: string, seq: number): Promise<void> {

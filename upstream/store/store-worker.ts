@@ -50,6 +50,10 @@ function run(store: RocksSampleStore, c: WireCall): Promise<unknown> {
       const a = c.a as { sink: string; afterSeq: number; maxPoints: number };
       return store.readForward(a.sink, a.afterSeq, a.maxPoints).then(forwardToWire);
     }
+    case Op.READ_FORWARD_ENCODED: {
+      const a = c.a as { sink: string; afterSeq: number; maxPoints: number };
+      return store.readForwardEncoded(a.sink, a.afterSeq, a.maxPoints);
+    }
     case Op.ACK_FORWARD:
       return store.ackForward(c.a as string, c.b as number);
     case Op.FORWARD_STATS:

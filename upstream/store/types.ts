@@ -6,6 +6,8 @@
  * as stored" can never disagree after a crash.
  */
 
+import type { EncodedBody } from '../sinks/index.js';
+
 /** One sample to store. Series identity = metric + the full tag set (order does not matter). */
 export interface StorePoint {
   metric: string;
@@ -105,6 +107,16 @@ export interface ForwardBatch {
   lastSeq: number;
 }
 
+/** readForwardEncoded's answer: the read as one request body of the sink's encoder. */
+export interface EncodedForwardBatch extends EncodedBody {
+  /** Log records read. */
+  records: number;
+  /** Points read (body samples + dropped). */
+  points: number;
+  /** As ForwardBatch.lastSeq: ack this once the sink accepted the body. */
+  lastSeq: number;
+}
+
 export interface SinkForwardStats {
   name: string;
   /** Seq of the last log record the sink accepted (-1: none yet). */
@@ -156,6 +168,11 @@ export interface SampleStore {
    * unknown sink or when forwarding is not configured.
    */
   readForward(sink: string, afterSeq: number, maxPoints: number): Promise<ForwardBatch>;
+  /**
+   * readForward's records as one request body built by the sink's encoder (option
+   * `forward.encodings`), where the log is read: in the worker, only the body crosses.
+   */
+  readForwardEncoded(sink: string, afterSeq: number, maxPoints: number): Promise<EncodedForwardBatch>;
   /** The sink accepted every record up to `seq`: its cursor moves there (never back) and survives a restart. */
   ackForward(sink: string, seq: number): Promise<void>;
   /** Cursors, lag, the log held and what the cap dropped; undefined when forwarding is not configured. */

@@ -30,6 +30,7 @@ import { StoreError, StoreErrorCode } from './errors.js';
 import type { StoreCounters, WalTailCut, WorkerSampleStoreOptions } from './options.js';
 import {
   DEFAULT_MAX_WRITE_POINTS,
+  type EncodedForwardBatch,
   type ForwardBatch,
   type ForwardStats,
   type ListSeriesOptions,
@@ -145,6 +146,10 @@ export class WorkerSampleStore implements SampleStore {
 
   readForward(sink: string, afterSeq: number, maxPoints: number): Promise<ForwardBatch> {
     return this.call<ForwardBatch>(Op.READ_FORWARD, { sink, afterSeq, maxPoints });
+  }
+
+  readForwardEncoded(sink: string, afterSeq: number, maxPoints: number): Promise<EncodedForwardBatch> {
+    return this.call<EncodedForwardBatch>(Op.READ_FORWARD_ENCODED, { sink, afterSeq, maxPoints });
   }
 
   ackForward(sink: string, seq: number): Promise<void> {
