@@ -81,16 +81,19 @@ function main(): void {
   const columns = columnsOf(points);
   const warm = new RemoteWriteEncoder(NAMING);
   const warmTsdb = new OpenTsdbEncoder({ extraTags: {}, maxTags: 8 });
-  const proto = snappy.uncompressSync(warm.encode(columns).body as Buffer, { asBuffer: true }) as Buffer;
-  if (decodeRemoteWrite(warm.encode(columns).body).length !== 500) throw new Error('bench: wrong encoding');
+  const proto = snappy.uncompressSync(warm.encode(columns).parts[0]!.body as Buffer, {
+    asBuffer: true,
+  }) as Buffer;
+  if (decodeRemoteWrite(warm.encode(columns).parts[0]!.body).length !== 500)
+    throw new Error('bench: wrong encoding');
   const cases: { name: string; run: (points: StorePoint[]) => number }[] = [
     {
       name: 'remote_write, series named before (protobuf + snappy)',
-      run: () => warm.encode(columns).body.length,
+      run: () => warm.encode(columns).parts[0]!.body.length,
     },
     {
       name: 'remote_write, every series new (+ naming)',
-      run: () => new RemoteWriteEncoder(NAMING).encode(columns).body.length,
+      run: () => new RemoteWriteEncoder(NAMING).encode(columns).parts[0]!.body.length,
     },
     {
       name: '  snappy alone (of the protobuf)',
@@ -98,7 +101,7 @@ function main(): void {
     },
     {
       name: 'opentsdb /api/put JSON, series named before',
-      run: () => warmTsdb.encode(columns).body.length,
+      run: () => warmTsdb.encode(columns).parts[0]!.body.length,
     },
     { name: 'baseline JSON.stringify(points)', run: (p) => JSON.stringify(p).length },
   ];

@@ -90,6 +90,8 @@ export interface SinkConfig {
   retryMaxMs?: number;
   /** remote_write only: metric name prefix, default `owl_`, '' for none. */
   prefix?: string;
+  /** Requests sent at once, each series in one of them so its samples stay in time order (default 2). */
+  shards?: number;
 }
 
 export const DEFAULT_FORWARD_MAX_BYTES = 1024 ** 3;
@@ -149,6 +151,7 @@ const sink: ConfigSchema = {
     timeoutMs: { type: 'integer', minimum: 1, maximum: 3_600_000 },
     retryMaxMs: { type: 'integer', minimum: 100, maximum: 3_600_000 },
     prefix: { type: 'string' },
+    shards: { type: 'integer', minimum: 1, maximum: 64 },
   },
 };
 const schema: ConfigSchema = {

@@ -10,13 +10,13 @@
  */
 import type { Logger } from 'pino';
 import { Backoff, SYSTEM_TIMERS, type TimerHandle, type Timers } from '../protocol/index.js';
-import { SinkErrorCode, type EncodedBody, type SendResult } from './sinks/index.js';
+import { SinkErrorCode, type EncodedPart, type SendResult } from './sinks/index.js';
 import type { EncodedForwardBatch, SampleStore } from './store/index.js';
 
 /** What the runner needs of a sink client (RemoteWriteClient, OpenTsdbClient). */
 export interface SinkClient {
-  /** Send a body the store encoded for this sink (its `encoding`). Never rejects. */
-  sendBody(req: EncodedBody): Promise<SendResult>;
+  /** Send one request body the store encoded for this sink (its `encoding`). Never rejects. */
+  sendPart(part: EncodedPart): Promise<SendResult>;
 }
 
 export type SinkState = 'up' | 'down' | 'stopped-auth' | 'stopped';
@@ -28,8 +28,10 @@ export interface SinkRunnerOptions {
   log: Logger;
   timers?: Timers;
   random?: () => number;
-  /** Points per read (whole records, at least one). Default 10,000. */
+  /** Points per read (whole records, at least one). Default 10,000 per shard. */
   batchPoints?: number;
+  /** Requests of one read sent at once, each series in one of them (Prometheus' shards). Default 1. */
+  shards?: number;
   /** Wait when nothing is left to send. Default 100 ms. */
   idleMs?: number;
   /** Longest wait between retries of a failed send (jittered backoff from 100 ms). Default 30 s. */
@@ -154,7 +156,9 @@ export class SinkRunner {
   private async read(afterSeq: number): Promise<EncodedForwardBatch | undefined> {
     const { store, name, log } = this.options;
     try {
-      return await store.readForwardEncoded(name, afterSeq, this.options.batchPoints ?? 10_000);
+      const shards = this.options.shards ?? 1;
+      const points = this.options.batchPoints ?? 10_000 * shards;
+      return await store.readForwardEncoded(name, afterSeq, points, shards);
     } catch (err) {
       if (!this.stopping)
         log.error({ sink: name, err: (err as Error).message }, 'sink: reading the forwarding log failed');
@@ -162,39 +166,59 @@ export class SinkRunner {
     }
   }
 
-  /** Send this batch until the sink accepts or refuses it as data (true: acked), or we stop. */
+  /**
+   * Send this batch's parts, all at once, until each is accepted or refused as data; then ack
+   * (true). False when we stop or the ack failed: the batch is read and sent again later.
+   */
   private async deliver(batch: EncodedForwardBatch): Promise<boolean> {
-    const { lastSeq } = batch;
-    while (!this.stopping) {
-      const result = await Promise.race([this.options.client.sendBody(batch), this.stopped]);
-      if (result === undefined || this.stopping) return false;
-      this.droppedPoints += Object.values(result.dropped).reduce((a, b) => a + b, 0);
-      if (result.ok) {
-        if (!(await this.ack(lastSeq))) return false;
-        this.sent += result.samples;
-        this.options.onSent?.(result.samples);
-        this.backoff.reset();
-        this.enter('up');
-        return true;
-      }
-      const status = statusLabel(result);
-      this.failures++;
-      this.options.onFailure?.(status);
-      this.lastError = { message: result.error.message, status, atMs: this.timers.now() };
-      if (result.retryable) {
-        this.enter('down');
-        await this.sleep(this.backoff.next());
-      } else if (result.status === 401 || result.status === 403) {
-        this.enter('stopped-auth');
-        await this.sleep(this.options.authRetryMs ?? 30_000);
-      } else {
-        this.refused(result, lastSeq);
-        if (!(await this.ack(lastSeq))) return false;
-        this.refusedBatches++;
-        return true;
-      }
+    let left = batch.parts;
+    let accepted = left.length === 0;
+    let refused = false;
+    while (left.length > 0) {
+      const sending = Promise.all(left.map((p) => this.options.client.sendPart(p)));
+      const results = await Promise.race([sending, this.stopped]);
+      if (results === undefined || this.stopping) return false;
+      const retry: EncodedPart[] = [];
+      let auth = false;
+      results.forEach((r, i) => {
+        if (r.ok) {
+          accepted = true;
+          this.sent += r.samples;
+          this.options.onSent?.(r.samples);
+          return;
+        }
+        this.failed(r);
+        const isAuth = r.status === 401 || r.status === 403;
+        auth ||= isAuth;
+        if (r.retryable || isAuth) {
+          retry.push(left[i] as EncodedPart);
+        } else {
+          this.refused(r, batch.lastSeq);
+          refused = true;
+        }
+      });
+      left = retry;
+      if (left.length === 0) break;
+      this.enter(auth ? 'stopped-auth' : 'down');
+      await this.sleep(auth ? (this.options.authRetryMs ?? 30_000) : this.backoff.next());
+      if (this.stopping) return false;
     }
-    return false;
+    if (!(await this.ack(batch.lastSeq))) return false;
+    this.droppedPoints += Object.values(batch.dropped).reduce((a, b) => a + b, 0);
+    if (refused) this.refusedBatches++;
+    if (accepted) {
+      this.backoff.reset();
+      this.enter('up');
+    }
+    return true;
+  }
+
+  /** A failed send, counted. */
+  private failed(result: SendResult & { ok: false }): void {
+    const status = statusLabel(result);
+    this.failures++;
+    this.options.onFailure?.(status);
+    this.lastError = { message: result.error.message, status, atMs: this.timers.now() };
   }
 
   /** Move the cursor; false when the store would not (closing): the points are resent later. */

@@ -16,6 +16,9 @@ import {
 } from './sinks/index.js';
 import type { ForwardOptions, SampleStore } from './store/index.js';
 
+/** Requests of one read in flight at once, unless a sink's `shards` says otherwise. */
+export const DEFAULT_SINK_SHARDS = 2;
+
 export interface SinkView extends SinkRunnerStatus {
   type: SinkConfig['type'];
   url: string;
@@ -99,6 +102,7 @@ export class SinkSet {
         store,
         log,
         ...(config.retryMaxMs === undefined ? {} : { retryMaxMs: config.retryMaxMs }),
+        shards: config.shards ?? DEFAULT_SINK_SHARDS,
         onSent: (n) => metrics.sinkSamples.inc({ sink: config.name }, n),
         onFailure: (status) => metrics.sinkFailures.inc({ sink: config.name, status }),
       });

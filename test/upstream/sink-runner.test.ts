@@ -12,12 +12,12 @@ import {
   type SinkClient,
   type StorePoint,
 } from '../../upstream/index.js';
-import { SinkError, SinkErrorCode, type EncodedBody, type SendResult } from '../../upstream/sinks/index.js';
+import { SinkError, SinkErrorCode, type EncodedPart, type SendResult } from '../../upstream/sinks/index.js';
 import { eventually } from '../helpers/agent-client.js';
 import { FakeTimers } from '../helpers/fake-timers.js';
 import { pt, T0, tempDir } from '../helpers/store-fixture.js';
 
-type Respond = (call: number) => SendResult | Promise<SendResult>;
+type Respond = (call: number, points: StorePoint[]) => SendResult | Promise<SendResult>;
 
 /**
  * A sink client whose answers the test scripts; it keeps every batch it was sent, decoded back
@@ -26,10 +26,11 @@ type Respond = (call: number) => SendResult | Promise<SendResult>;
 class ScriptedClient implements SinkClient {
   readonly calls: StorePoint[][] = [];
   constructor(private readonly respond: Respond) {}
-  sendBody(req: EncodedBody): Promise<SendResult> {
-    const puts = JSON.parse(Buffer.from(req.body).toString('utf8')) as OpenTsdbPut[];
-    this.calls.push(puts.map((p) => pt(p.metric, p.tags, p.timestamp, p.value)));
-    return Promise.resolve(this.respond(this.calls.length));
+  sendPart(part: EncodedPart): Promise<SendResult> {
+    const puts = JSON.parse(Buffer.from(part.body).toString('utf8')) as OpenTsdbPut[];
+    const points = puts.map((p) => pt(p.metric, p.tags, p.timestamp, p.value));
+    this.calls.push(points);
+    return Promise.resolve(this.respond(this.calls.length, points));
   }
 }
 
@@ -60,7 +61,7 @@ interface Rig {
   timers: FakeTimers;
   lines: Record<string, unknown>[];
   metrics: UpstreamMetrics;
-  runner: (client: SinkClient) => SinkRunner;
+  runner: (client: SinkClient, shards?: number) => SinkRunner;
 }
 
 async function rig(t: ExecutionContext): Promise<Rig> {
@@ -91,10 +92,11 @@ async function rig(t: ExecutionContext): Promise<Rig> {
     timers,
     lines,
     metrics,
-    runner: (client) => {
+    runner: (client, shards) => {
       const r = new SinkRunner({
         name: 'vm',
         client,
+        ...(shards === undefined ? {} : { shards }),
         store,
         log,
         timers,
@@ -153,6 +155,42 @@ test('a retryable failure resends the same points until they are accepted; one l
   t.regex(failures, /sink="vm",status="503"} 3/);
   t.regex(failures, /sink="vm",status="network"} 1/);
   t.regex(await metric(r.metrics, 'owl_upstream_sink_samples_total'), /sink="vm"} 10/);
+});
+
+test('shards: a read goes as parts sent at once, each series in one; only a failed part is resent; the ack waits for all', async (t) => {
+  const r = await rig(t);
+  const hosts = ['h1', 'h2', 'h3', 'h4'];
+  await r.store.write(
+    hosts.flatMap((uuid) => [0, 1, 2].map((i) => pt('cpu.user', { uuid }, T0 + i * 1000, i))),
+  );
+  // Parts holding h2 fail twice (503), the others are accepted at once.
+  let h2Failures = 0;
+  const client = new ScriptedClient((_n, points) => {
+    if (points.some((p) => p.tags.uuid === 'h2') && h2Failures < 2) return (h2Failures++, failed(503));
+    return ok(points.length);
+  });
+  const runner = r.runner(client, 3);
+  await calls(client, 3);
+  const first = client.calls.slice(0, 3);
+  t.is(first.length, 3, 'three parts at once');
+  const owners = hosts.map((h) => first.filter((c) => c.some((p) => p.tags.uuid === h)).length);
+  t.deepEqual(owners, [1, 1, 1, 1], 'each series in one part');
+  t.is(first.flat().length, 12);
+  t.is((await r.store.forwardStats())?.perSink[0]?.lagRecords, 1, 'no ack while a part failed');
+  await fire(r.timers, 30_000);
+  await calls(client, 4);
+  await fire(r.timers, 30_000);
+  await calls(client, 5);
+  const h2Part = first.find((c) => c.some((p) => p.tags.uuid === 'h2'));
+  t.deepEqual(client.calls.slice(3), [h2Part, h2Part], 'only the failed part, the same points');
+  await eventually(() => runner.status().sent === 12, 5000, 'all accepted');
+  await eventually(
+    async () => (await r.store.forwardStats())?.perSink[0]?.lagRecords === 0,
+    5000,
+    'acked once all parts were accepted',
+  );
+  t.is(runner.status().failures, 2);
+  t.is(runner.status().state, 'up');
 });
 
 test('a batch refused as bad data is skipped, counted and logged; the next is delivered', async (t) => {

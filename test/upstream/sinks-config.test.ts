@@ -60,6 +60,12 @@ test('sinks, forward and store: defaults, and what is refused', (t) => {
   );
   t.regex(refused({ sinks: [{ ...rw, type: 'opentsdb', prefix: 'x_' }] }), /only remote_write sinks/);
   t.regex(refused({ sinks: [{ ...rw, prefix: '1x' }] }), /prefix: must start a Prometheus metric name/);
+  t.regex(
+    refused({ sinks: [{ ...rw, shards: 0 }] }),
+    /sinks\[0\]\.shards: must be an integer from 1 to 64, not 0/,
+  );
+  t.regex(refused({ sinks: [{ ...rw, shards: 65 }] }), /shards: must be an integer from 1 to 64, not 65/);
+  t.is(resolveUpstreamConfig({ sinks: [{ ...rw, shards: 8 }] }).sinks[0]?.shards, 8);
   t.regex(refused({ store: 'none' }), /store: "none" needs at least one sink/);
   t.regex(refused({ forward: { policy: 'drop-newest' } }), /forward\.policy: must be one of/);
   t.regex(refused({ forward: { maxBytes: 0 } }), /forward\.maxBytes: must be/);

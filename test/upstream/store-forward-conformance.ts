@@ -141,7 +141,7 @@ export function storeForwardConformance<S extends SampleStore>(
       t.like(enc, { records: plain.records.length, points: 4, samples: 3, lastSeq: plain.lastSeq });
       t.deepEqual(enc.dropped, { bad_label_name: 1 });
       t.deepEqual(
-        decodeRemoteWrite(enc.body).map((s) => [s.labels.map((l) => l.value).join(','), s.samples]),
+        decodeRemoteWrite(enc.parts[0]!.body).map((s) => [s.labels.map((l) => l.value).join(','), s.samples]),
         [
           [
             'owl_cpu,h1',
@@ -156,7 +156,7 @@ export function storeForwardConformance<S extends SampleStore>(
       // Again from the first record's end: the series' kept encodings give the same bytes.
       const second = await store.readForwardEncoded('vm', plain.records[0]!.seq, 1000);
       t.is(second.samples, 1);
-      t.deepEqual(decodeRemoteWrite(second.body)[0]?.samples, [{ value: 3, timestamp: T0 + 1000 }]);
+      t.deepEqual(decodeRemoteWrite(second.parts[0]!.body)[0]?.samples, [{ value: 3, timestamp: T0 + 1000 }]);
       const none = await store.readForwardEncoded('vm', plain.lastSeq, 1000);
       t.like(none, { records: 0, samples: 0, lastSeq: plain.lastSeq });
       await rejectsWith(t, store.readForwardEncoded('nope', -1, 10), StoreErrorCode.BAD_QUERY);

@@ -26,7 +26,10 @@ export { encodeRemoteWrite, decodeRemoteWrite, RemoteWriteEncoder } from './remo
 export {
   columnsOf,
   MAX_CACHED_SERIES,
+  singleBody,
   type EncodedBody,
+  type EncodedPart,
+  type EncodedRequests,
   type ForwardColumns,
   type SeriesName,
   type SinkEncoder,

@@ -4,7 +4,7 @@ import { SinkError, SinkErrorCode } from './errors.js';
 import { HttpPoster, type HttpSinkOptions } from './http-post.js';
 import type { SinkEncoding } from './encoding.js';
 import { DEFAULT_OPENTSDB_MAX_TAGS, OpenTsdbEncoder, type OpenTsdbNaming } from './opentsdb-encode.js';
-import { bodyBuffer, columnsOf, type EncodedBody } from './sink-encoder.js';
+import { bodyBuffer, columnsOf, singleBody, type EncodedPart } from './sink-encoder.js';
 import { toSendResult, type SendResult } from './send-result.js';
 
 export interface OpenTsdbOptions extends HttpSinkOptions {
@@ -44,16 +44,20 @@ export class OpenTsdbClient {
     return { type: 'opentsdb', naming: this.naming };
   }
 
-  /** Encode and send points given as objects. */
-  send(points: readonly StorePoint[]): Promise<SendResult> {
-    return this.sendBody(new OpenTsdbEncoder(this.naming).encode(columnsOf(points)));
+  /** Encode and send points given as objects, as one request. */
+  async send(points: readonly StorePoint[]): Promise<SendResult> {
+    const e = singleBody(new OpenTsdbEncoder(this.naming).encode(columnsOf(points)));
+    if (e.samples === 0) return { ok: true, samples: 0, dropped: e.dropped };
+    return { ...(await this.sendPart(e)), dropped: e.dropped };
   }
 
-  /** Send a body the encoder built (sink-encoder.ts). */
-  async sendBody(req: EncodedBody): Promise<SendResult> {
-    if (req.samples === 0) return { ok: true, samples: 0, dropped: req.dropped };
-    const body = bodyBuffer(req.body);
-    return toSendResult(await this.poster.post(body, HEADERS, this.search), req.samples, req.dropped);
+  /** Send one request body the store encoded for this sink (sink-encoder.ts). */
+  async sendPart(part: EncodedPart): Promise<SendResult> {
+    return toSendResult(
+      await this.poster.post(bodyBuffer(part.body), HEADERS, this.search),
+      part.samples,
+      {},
+    );
   }
 
   close(): void {

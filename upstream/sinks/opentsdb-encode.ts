@@ -10,7 +10,8 @@ import {
   MAX_CACHED_SERIES,
   columnsOf,
   countDrop,
-  type EncodedBody,
+  singleBody,
+  type EncodedRequests,
   type ForwardColumns,
   type SeriesName,
   type SinkEncoder,
@@ -49,9 +50,10 @@ export class OpenTsdbEncoder implements SinkEncoder {
 
   constructor(readonly naming: OpenTsdbNaming) {}
 
-  encode(c: ForwardColumns): EncodedBody {
+  /** Shards by store id: OpenTSDB takes a series' points in any order. */
+  encode(c: ForwardColumns, shards = 1): EncodedRequests {
     if (this.named.size > MAX_CACHED_SERIES) this.named.clear();
-    const parts: string[] = [];
+    const json: string[][] = Array.from({ length: Math.max(1, shards) }, () => []);
     const dropped: Record<string, number> = {};
     for (let i = 0; i < c.ids.length; i++) {
       const id = c.ids[i] as number;
@@ -61,14 +63,15 @@ export class OpenTsdbEncoder implements SinkEncoder {
         this.named.set(id, head);
       }
       if (typeof head !== 'string') countDrop(dropped, head.drop);
-      else parts.push(`${head}"timestamp":${c.ts[i] as number},"value":${JSON.stringify(c.vals[i])}}`);
+      else
+        (json[id % json.length] as string[]).push(
+          `${head}"timestamp":${c.ts[i] as number},"value":${JSON.stringify(c.vals[i])}}`,
+        );
     }
-    const samples = parts.length;
-    return {
-      body: samples === 0 ? new Uint8Array(0) : Buffer.from(`[${parts.join(',')}]`),
-      samples,
-      dropped,
-    };
+    const parts = json
+      .filter((p) => p.length > 0)
+      .map((p) => ({ body: Buffer.from(`[${p.join(',')}]`), samples: p.length }));
+    return { parts, samples: parts.reduce((n, p) => n + p.samples, 0), dropped };
   }
 
   private head(series: SeriesName | undefined): string | { drop: DropReason } {
@@ -83,6 +86,6 @@ export class OpenTsdbEncoder implements SinkEncoder {
 
 /** Points as objects → one `/api/put` body (tests). */
 export function encodeOpenTsdb(points: readonly StorePoint[], naming: OpenTsdbNaming): EncodedPut {
-  const e = new OpenTsdbEncoder(naming).encode(columnsOf(points));
+  const e = singleBody(new OpenTsdbEncoder(naming).encode(columnsOf(points)));
   return { body: Buffer.from(e.body).toString('utf8'), samples: e.samples, dropped: e.dropped };
 }

@@ -4,7 +4,7 @@ import { HttpPoster, type HttpSinkOptions } from './http-post.js';
 import { DEFAULT_MAX_LABELS_PER_SERIES, type PromNaming } from './prom-series.js';
 import type { SinkEncoding } from './encoding.js';
 import { encodeRemoteWrite } from './remote-write-encode.js';
-import { bodyBuffer, type EncodedBody } from './sink-encoder.js';
+import { bodyBuffer, type EncodedPart } from './sink-encoder.js';
 import { toSendResult, type SendResult } from './send-result.js';
 
 export interface RemoteWriteOptions extends HttpSinkOptions {
@@ -48,15 +48,16 @@ export class RemoteWriteClient {
     return { type: 'remote_write', naming: this.naming };
   }
 
-  /** Encode and send points given as objects. */
-  send(points: readonly StorePoint[]): Promise<SendResult> {
-    return this.sendBody(encodeRemoteWrite(points, this.naming));
+  /** Encode and send points given as objects, as one request. */
+  async send(points: readonly StorePoint[]): Promise<SendResult> {
+    const e = encodeRemoteWrite(points, this.naming);
+    if (e.samples === 0) return { ok: true, samples: 0, dropped: e.dropped };
+    return { ...(await this.sendPart(e)), dropped: e.dropped };
   }
 
-  /** Send a body the encoder built (sink-encoder.ts). */
-  async sendBody(req: EncodedBody): Promise<SendResult> {
-    if (req.samples === 0) return { ok: true, samples: 0, dropped: req.dropped };
-    return toSendResult(await this.poster.post(bodyBuffer(req.body), HEADERS), req.samples, req.dropped);
+  /** Send one request body the store encoded for this sink (sink-encoder.ts). */
+  async sendPart(part: EncodedPart): Promise<SendResult> {
+    return toSendResult(await this.poster.post(bodyBuffer(part.body), HEADERS), part.samples, {});
   }
 
   close(): void {

@@ -17,7 +17,9 @@ import {
   MAX_CACHED_SERIES,
   columnsOf,
   countDrop,
+  singleBody,
   type EncodedBody,
+  type EncodedRequests,
   type ForwardColumns,
   type SinkEncoder,
 } from './sink-encoder.js';
@@ -44,7 +46,7 @@ export class RemoteWriteEncoder implements SinkEncoder {
 
   constructor(readonly naming: PromNaming) {}
 
-  encode(c: ForwardColumns): EncodedBody {
+  encode(c: ForwardColumns, shards = 1): EncodedRequests {
     if (this.named.size > MAX_CACHED_SERIES) this.named.clear();
     const groups = new Map<string, Group>();
     const byId = new Map<number, Group | DropReason>();
@@ -65,8 +67,11 @@ export class RemoteWriteEncoder implements SinkEncoder {
       g.vals.push(c.vals[i] as number);
       samples++;
     }
-    if (samples === 0) return { body: new Uint8Array(0), samples, dropped };
-    return { body: snappy.compressSync(writeRequest(groups.values())), samples, dropped };
+    const parts = assign([...groups.values()], shards).map((part) => ({
+      body: snappy.compressSync(writeRequest(part.groups)),
+      samples: part.samples,
+    }));
+    return { parts, samples, dropped };
   }
 
   private groupOf(id: number, c: ForwardColumns, groups: Map<string, Group>): Group | DropReason {
@@ -95,6 +100,21 @@ export class RemoteWriteEncoder implements SinkEncoder {
   }
 }
 
+/** Series into at most `shards` non-empty parts, each to the part with the fewest samples so far. */
+function assign(groups: Group[], shards: number): Array<{ groups: Group[]; samples: number }> {
+  const parts = Array.from({ length: Math.max(1, Math.min(shards, groups.length)) }, () => ({
+    groups: [] as Group[],
+    samples: 0,
+  }));
+  for (const g of groups) {
+    let least = parts[0] as (typeof parts)[number];
+    for (const p of parts) if (p.samples < least.samples) least = p;
+    least.groups.push(g);
+    least.samples += g.ts.length;
+  }
+  return parts.filter((p) => p.samples > 0);
+}
+
 function writeRequest(groups: Iterable<Group>): Uint8Array {
   const w = protobuf.Writer.create();
   for (const g of groups) {
@@ -120,7 +140,7 @@ function sortedSamples(g: Group): Array<{ value: number; timestamp: number }> {
 
 /** Points as objects → one request body (a client's `send(points)`, tests). */
 export function encodeRemoteWrite(points: readonly StorePoint[], naming: PromNaming): EncodedBody {
-  return new RemoteWriteEncoder(naming).encode(columnsOf(points));
+  return singleBody(new RemoteWriteEncoder(naming).encode(columnsOf(points)));
 }
 
 /** Decode a request body (tests, debugging). */

@@ -21,17 +21,38 @@ export interface ForwardColumns {
   nameOf(id: number): SeriesName | undefined;
 }
 
-export interface EncodedBody {
-  /** The request body; empty when no sample was left to send. */
+/** One request body and the samples in it. */
+export interface EncodedPart {
   body: Uint8Array;
-  /** Samples in the body. */
+  samples: number;
+}
+
+/**
+ * A read encoded as up to `shards` requests that may be sent at once: a series is in one of
+ * them only, so each series' samples still reach the sink in time order.
+ */
+export interface EncodedRequests {
+  /** Never an empty one; none when no sample was left to send. */
+  parts: EncodedPart[];
+  /** Samples in all parts. */
   samples: number;
   /** Points left out, by reason (names or labels the sink cannot carry). */
   dropped: Record<string, number>;
 }
 
 export interface SinkEncoder {
-  encode(columns: ForwardColumns): EncodedBody;
+  encode(columns: ForwardColumns, shards?: number): EncodedRequests;
+}
+
+/** A one-shard encoding as one body (empty when nothing is left to send). */
+export interface EncodedBody {
+  body: Uint8Array;
+  samples: number;
+  dropped: Record<string, number>;
+}
+
+export function singleBody(e: EncodedRequests): EncodedBody {
+  return { body: e.parts[0]?.body ?? new Uint8Array(0), samples: e.samples, dropped: e.dropped };
 }
 
 /** Series encodings kept per encoder; past this many the cache starts again (bounded memory). */

@@ -48,13 +48,15 @@ export async function readForward(
   return { records, lastSeq };
 }
 
-/** The same read, as one request body built by the sink's encoder (options `forward.encodings`). */
+/** The same read, as up to `shards` requests built by the sink's encoder (options `forward.encodings`). */
 export async function readForwardEncoded(
   s: StoreState,
   sink: string,
   afterSeq: number,
   maxPoints: number,
+  shards = 1,
 ): Promise<EncodedForwardBatch> {
+  if (!Number.isSafeInteger(shards) || shards < 1 || shards > 256) throw badQuery('shards must be 1 to 256');
   const fw = forwardLog(s);
   const encoder = encoderOf(fw, sink);
   const { raw, names, lastSeq } = await readRaw(s, fw, sink, afterSeq, maxPoints);
@@ -74,7 +76,7 @@ export async function readForwardEncoded(
       vals.push(r.vals[i] as number);
     }
   }
-  const encoded = encoder.encode({ ids, ts, vals, nameOf: (id) => names.get(id) });
+  const encoded = encoder.encode({ ids, ts, vals, nameOf: (id) => names.get(id) }, shards);
   return { ...encoded, records: raw.length, points: ids.length, lastSeq };
 }
 

@@ -229,9 +229,14 @@ export class RocksSampleStore implements SampleStore {
     return this.track(readForward(this.s, sink, afterSeq, maxPoints));
   }
 
-  async readForwardEncoded(sink: string, afterSeq: number, maxPoints: number): Promise<EncodedForwardBatch> {
+  async readForwardEncoded(
+    sink: string,
+    afterSeq: number,
+    maxPoints: number,
+    shards?: number,
+  ): Promise<EncodedForwardBatch> {
     this.checkReadable();
-    return this.track(readForwardEncoded(this.s, sink, afterSeq, maxPoints));
+    return this.track(readForwardEncoded(this.s, sink, afterSeq, maxPoints, shards));
   }
 
   async ackForward(sink: string, seq: number): Promise<void> {

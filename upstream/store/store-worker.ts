@@ -51,8 +51,8 @@ function run(store: RocksSampleStore, c: WireCall): Promise<unknown> {
       return store.readForward(a.sink, a.afterSeq, a.maxPoints).then(forwardToWire);
     }
     case Op.READ_FORWARD_ENCODED: {
-      const a = c.a as { sink: string; afterSeq: number; maxPoints: number };
-      return store.readForwardEncoded(a.sink, a.afterSeq, a.maxPoints);
+      const a = c.a as { sink: string; afterSeq: number; maxPoints: number; shards?: number };
+      return store.readForwardEncoded(a.sink, a.afterSeq, a.maxPoints, a.shards);
     }
     case Op.ACK_FORWARD:
       return store.ackForward(c.a as string, c.b as number);

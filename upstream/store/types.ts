@@ -6,7 +6,7 @@
  * as stored" can never disagree after a crash.
  */
 
-import type { EncodedBody } from '../sinks/index.js';
+import type { EncodedRequests } from '../sinks/index.js';
 
 /** One sample to store. Series identity = metric + the full tag set (order does not matter). */
 export interface StorePoint {
@@ -107,8 +107,8 @@ export interface ForwardBatch {
   lastSeq: number;
 }
 
-/** readForwardEncoded's answer: the read as one request body of the sink's encoder. */
-export interface EncodedForwardBatch extends EncodedBody {
+/** readForwardEncoded's answer: the read as requests of the sink's encoder. */
+export interface EncodedForwardBatch extends EncodedRequests {
   /** Log records read. */
   records: number;
   /** Points read (body samples + dropped). */
@@ -169,10 +169,16 @@ export interface SampleStore {
    */
   readForward(sink: string, afterSeq: number, maxPoints: number): Promise<ForwardBatch>;
   /**
-   * readForward's records as one request body built by the sink's encoder (option
-   * `forward.encodings`), where the log is read: in the worker, only the body crosses.
+   * readForward's records as request bodies built by the sink's encoder (option
+   * `forward.encodings`), where the log is read: in the worker, only the bodies cross. Up to
+   * `shards` of them (default 1), each series in one only.
    */
-  readForwardEncoded(sink: string, afterSeq: number, maxPoints: number): Promise<EncodedForwardBatch>;
+  readForwardEncoded(
+    sink: string,
+    afterSeq: number,
+    maxPoints: number,
+    shards?: number,
+  ): Promise<EncodedForwardBatch>;
   /** The sink accepted every record up to `seq`: its cursor moves there (never back) and survives a restart. */
   ackForward(sink: string, seq: number): Promise<void>;
   /** Cursors, lag, the log held and what the cap dropped; undefined when forwarding is not configured. */

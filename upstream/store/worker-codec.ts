@@ -60,7 +60,7 @@ export const Op = {
   /** a: sink, b: seq. */
   ACK_FORWARD: 13,
   FORWARD_STATS: 14,
-  /** a: { sink, afterSeq, maxPoints }; answered as EncodedForwardBatch (the body is copied: a few tens of KB). */
+  /** a: { sink, afterSeq, maxPoints, shards }; answered as EncodedForwardBatch (bodies copied: a few tens of KB). */
   READ_FORWARD_ENCODED: 15,
 } as const;
 export type Op = (typeof Op)[keyof typeof Op];

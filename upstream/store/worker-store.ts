@@ -148,8 +148,13 @@ export class WorkerSampleStore implements SampleStore {
     return this.call<ForwardBatch>(Op.READ_FORWARD, { sink, afterSeq, maxPoints });
   }
 
-  readForwardEncoded(sink: string, afterSeq: number, maxPoints: number): Promise<EncodedForwardBatch> {
-    return this.call<EncodedForwardBatch>(Op.READ_FORWARD_ENCODED, { sink, afterSeq, maxPoints });
+  readForwardEncoded(
+    sink: string,
+    afterSeq: number,
+    maxPoints: number,
+    shards?: number,
+  ): Promise<EncodedForwardBatch> {
+    return this.call<EncodedForwardBatch>(Op.READ_FORWARD_ENCODED, { sink, afterSeq, maxPoints, shards });
   }
 
   ackForward(sink: string, seq: number): Promise<void> {
