@@ -36,6 +36,8 @@ export interface LoadAgentOptions {
   reconnectMs?: number;
   /** Drop the connection when the oldest batch sent on it has had no ACK for this long. */
   ackTimeoutMs?: number;
+  /** Batch `seq`'s samples are at this + seq ms (default 2023-11-14, 1_700_000_000_000). */
+  timestampBaseMs?: number;
 }
 
 /** The id of sample `i` of batch `seq`: unique over agents, sessions and batches. */
@@ -55,6 +57,7 @@ export function loadBatch(
   seq: number,
   samples: number,
   noise = false,
+  timestampBaseMs = 1_700_000_000_000,
 ): SeriesBatch {
   const list: BatchSample[] = [];
   for (let i = 0; i < samples; i++) {
@@ -62,7 +65,7 @@ export function loadBatch(
     list.push({
       metric: 'load.value',
       value: seq * 1000 + i,
-      timestamp_ms: 1_700_000_000_000 + seq,
+      timestamp_ms: timestampBaseMs + seq,
       tags: noise ? { id, n: createHash('sha1').update(id).digest('hex') } : { id },
     });
   }
@@ -245,8 +248,9 @@ export class LoadAgent {
   }
 
   private write(socket: Socket, seq: number): void {
-    const { uuid, session, samples, noise } = this.options;
-    socket.write(encodePacket(PacketType.SERIESBATCH, loadBatch(uuid, session, seq, samples, noise)));
+    const { uuid, session, samples, noise, timestampBaseMs } = this.options;
+    const body = loadBatch(uuid, session, seq, samples, noise, timestampBaseMs);
+    socket.write(encodePacket(PacketType.SERIESBATCH, body));
     this.inFlight++;
     this.sentTotal++;
     if (!this.sentAt.has(seq)) this.sentAt.set(seq, Date.now());
