@@ -1,6 +1,6 @@
 /**
  * The operator commands: `relay add|list|revoke`, `host list|add|move|delete`,
- * `service list|set`, `import-v3`, `query`, `series`, `sinks`.
+ * `service list|set`, `import-v3`, `query`, `series`, `sinks`, `status`.
  */
 import type { Command } from 'commander';
 import { apiOptions, call, fail, print, type ApiFlags } from './cli-client.js';
@@ -29,6 +29,16 @@ export function adminCommands(program: Command): void {
       .command('sinks')
       .description('sinks the upstream forwards samples to: state, cursor, lag, sent, failures, last error'),
   ).action(run((flags: ApiFlags) => call(flags, 'GET', '/api/v1/sinks')));
+  apiOptions(
+    program.command('status').description("the upstream at a glance: its store's figures, relays and sinks"),
+  ).action(
+    run(async (flags: ApiFlags) => {
+      const [store, relays, sinks] = await Promise.all(
+        ['/api/v1/stats', '/api/v1/relays', '/api/v1/sinks'].map((path) => call(flags, 'GET', path)),
+      );
+      return { store, relays, sinks };
+    }),
+  );
 }
 
 function relayCommands(program: Command): void {

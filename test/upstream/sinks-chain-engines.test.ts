@@ -4,11 +4,15 @@
  * `owl-upstream run`, whose config names two sinks: a real Prometheus (remote-write receiver on)
  * and a real VictoriaMetrics' OpenTSDB HTTP listener. Every sample is read back from both: from
  * Prometheus through PromQL (its value, and its time with `timestamp()`), under the documented
- * `owl_` name; from VictoriaMetrics under the v3 name OpenTSDB keeps. Exactly once after a crash
+ * `owl_` name; from VictoriaMetrics under the v3 name OpenTSDB keeps; `owl-upstream status` shows
+ * the store, the relay and both sinks. Exactly once after a crash
  * is sinks-chain.test.ts' (VictoriaMetrics) and sinks-prometheus.test.ts' (Prometheus' window).
  */
+import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import test from 'ava';
 import { UPLINK_PATH } from '../../protocol/index.js';
 import type { SinkView } from '../../upstream/index.js';
@@ -25,6 +29,7 @@ const UUID = 'b'.repeat(32);
 const SESSION = 'engines';
 const SAMPLES = 50;
 const BATCHES = 20;
+const CLI = fileURLToPath(new URL('../../upstream/cli.ts', import.meta.url));
 
 test('samples through relay and upstream are read back from Prometheus (PromQL) and from VictoriaMetrics as OpenTSDB', async (t) => {
   t.timeout(120_000);
@@ -126,4 +131,25 @@ test('samples through relay and upstream are read back from Prometheus (PromQL) 
         wrongTsdb++;
     }
   t.is(wrongTsdb, 0, 'every sample once, with its time and value');
+
+  // `owl-upstream status`: the store's figures, the relay and both sinks at a glance.
+  const api = ['--api', `127.0.0.1:${up.api.port}`, '--token', up.api.token ?? ''];
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', CLI, 'status', ...api]);
+  const status = JSON.parse(stdout) as {
+    store: { samples: number };
+    relays: { id: string }[];
+    sinks: SinkView[];
+  };
+  t.true(status.store.samples >= total, 'the embedded store holds them too');
+  t.deepEqual(
+    status.relays.map((r) => r.id),
+    [ZONE],
+  );
+  t.deepEqual(
+    status.sinks.map((v) => [v.name, v.state, v.lagRecords]),
+    [
+      ['prom', 'up', 0],
+      ['tsdb', 'up', 0],
+    ],
+  );
 });
