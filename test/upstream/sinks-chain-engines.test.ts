@@ -14,12 +14,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { UPLINK_PATH } from '../../protocol/index.js';
 import type { SinkView } from '../../upstream/index.js';
 import { eventually } from '../helpers/agent-client.js';
-import { LoadAgent, sampleId } from '../helpers/load-agent.js';
-import { addRelay, startRelayCli, startUpstreamCli, type RelayCli } from '../helpers/owl-cli.js';
+import { sampleId } from '../helpers/load-agent.js';
+import { startUpstreamCli } from '../helpers/owl-cli.js';
 import { tempDir } from '../helpers/relay-harness.js';
+import { startZoneAgent } from '../helpers/zone-agent.js';
 import { Prometheus, VictoriaMetrics } from '../helpers/tsdb.js';
 import { callApi } from '../helpers/upstream-api.js';
 
@@ -50,36 +50,23 @@ test('samples through relay and upstream are read back from Prometheus (PromQL) 
   const up = await startUpstreamCli(join(dir.path, 'upstream'), 0, [], { config });
   // Prometheus takes samples within its head block: ten minutes ago, a millisecond apart.
   const base = Date.now() - 10 * 60_000;
-  const agent = new LoadAgent({
-    uuid: UUID,
-    session: SESSION,
-    samples: SAMPLES,
-    window: 4,
-    token: ZONE_TOKEN,
-    timestampBaseMs: base,
-  });
-  const relays: RelayCli[] = [];
   t.teardown(async () => {
-    agent.close();
-    for (const r of relays) await r.proc.kill();
     await up.proc.kill();
     await prom.stop();
     await vm.stop();
     dir.remove();
   });
-  relays.push(
-    await startRelayCli({
-      stateDir: join(dir.path, 'relay'),
-      relayId: ZONE,
-      token: await addRelay(up.api, ZONE),
-      upstreamUrl: `ws://127.0.0.1:${up.uplinkPort}${UPLINK_PATH}`,
-      zoneToken: ZONE_TOKEN,
-    }),
-  );
-  await agent.connect(relays[0]!.agentPort);
+  const zone = await startZoneAgent(up, {
+    stateDir: join(dir.path, 'relay'),
+    zone: ZONE,
+    zoneToken: ZONE_TOKEN,
+    agent: { uuid: UUID, session: SESSION, samples: SAMPLES, window: 4, timestampBaseMs: base },
+  });
+  t.teardown(() => zone.close());
+  const { agent, relay } = zone;
   agent.sendUpTo(BATCHES);
   await agent.allAcked(30_000).catch((err: unknown) => {
-    console.log(JSON.stringify(relays[0]!.proc.log.slice(-15)));
+    console.log(JSON.stringify(relay.proc.log.slice(-15)));
     throw err;
   });
   const total = BATCHES * SAMPLES;

@@ -15,18 +15,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import test, { type ExecutionContext } from 'ava';
-import { UPLINK_PATH } from '../../protocol/index.js';
 import type { SinkView } from '../../upstream/index.js';
 import { eventually } from '../helpers/agent-client.js';
-import { LoadAgent, sampleId } from '../helpers/load-agent.js';
-import {
-  addRelay,
-  startRelayCli,
-  startUpstreamCli,
-  type RelayCli,
-  type UpstreamCli,
-} from '../helpers/owl-cli.js';
+import { sampleId } from '../helpers/load-agent.js';
+import { startUpstreamCli, type UpstreamCli } from '../helpers/owl-cli.js';
 import { tempDir } from '../helpers/relay-harness.js';
+import { startZoneAgent } from '../helpers/zone-agent.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { VictoriaMetrics } from '../helpers/tsdb.js';
 import { callApi } from '../helpers/upstream-api.js';
@@ -81,31 +75,20 @@ test('every sample reaches VictoriaMetrics once: plainly, after an upstream kill
   );
   const upDir = join(dir.path, 'upstream');
   let up = await startUpstreamCli(upDir, 0, [], { config });
-  const agent = new LoadAgent({
-    uuid: UUID,
-    session: SESSION,
-    samples: SAMPLES,
-    window: 4,
-    token: ZONE_TOKEN,
-  });
-  const relays: RelayCli[] = [];
   t.teardown(async () => {
-    agent.close();
-    for (const r of relays) await r.proc.kill();
     await up.proc.kill();
     await proxy.close();
     await vm.stop();
     dir.remove();
   });
-  const relay = await startRelayCli({
+  const zone = await startZoneAgent(up, {
     stateDir: join(dir.path, 'relay'),
-    relayId: ZONE,
-    token: await addRelay(up.api, ZONE),
-    upstreamUrl: `ws://127.0.0.1:${up.uplinkPort}${UPLINK_PATH}`,
+    zone: ZONE,
     zoneToken: ZONE_TOKEN,
+    agent: { uuid: UUID, session: SESSION, samples: SAMPLES, window: 4 },
   });
-  relays.push(relay);
-  await agent.connect(relay.agentPort);
+  t.teardown(() => zone.close());
+  const { agent } = zone;
   /** The agent's batches 1..batches acknowledged, stored upstream, forwarded, and in VictoriaMetrics once. */
   const forwarded = async (batches: number): Promise<void> => {
     await agent.allAcked(30_000);
