@@ -21,7 +21,7 @@ export default tseslint.config(
             {
               // A subfolder's index.ts is its own surface (protocol/wire: the light protocol the agent uses).
               regex:
-                '^\\.\\./(\\.\\./)*(protocol|rocks|worker|relay|upstream|agent)/(?!([\\w-]+/)*index\\.js$).+',
+                '^\\.\\./(\\.\\./)*(protocol|rocks|worker|relay|upstream|agent|firmware)/(?!([\\w-]+/)*index\\.js$).+',
               message: "Import another folder only through its index.ts ('../<folder>/index.js').",
             },
           ],
