@@ -39,6 +39,7 @@ interface Flags {
   logLevel?: AgentConfig['logLevel'];
   json?: boolean;
   debug?: boolean;
+  parentPid?: number;
 }
 
 async function loadConfig(flags: Flags): Promise<{ config: AgentConfig; v3?: V3Settings }> {
@@ -89,8 +90,22 @@ async function run(flags: Flags): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  if (flags.parentPid !== undefined) stopWithParent(flags.parentPid, () => stop('parent gone'));
   // Keep the process alive: every timer the agent holds is unref'd.
   setInterval(() => undefined, 1 << 30);
+}
+
+/**
+ * For a parent that runs the agent as its child (`owl-upstream local`): once the parent is gone,
+ * even by SIGKILL (the agent is re-parented), it stops as if told to. Checked now and every
+ * second; the parent names itself, as it may be gone before the agent has loaded.
+ */
+function stopWithParent(parent: number, stop: () => void): void {
+  const check = (): void => {
+    if (process.ppid !== parent) stop();
+  };
+  setInterval(check, 1000).unref();
+  check();
 }
 
 function formatStatus(s: AgentStatus): string {
@@ -127,9 +142,17 @@ Flags (run, once):
   --collect-interval <s>    seconds between built-in collector rounds (0: off)
   --log-level <level>       debug, info, warn or error
   --debug                   a failed start prints its stack trace too
+  --parent-pid <pid>        (run) stop once this process, the agent's parent, is gone
 Flags (status):
   --state-dir <dir>         the agent's state directory (default /var/lib/owl-agent)
 `;
+
+function positiveInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new ConfigError(`${flag}: must be a positive integer, not "${value}"`);
+  return n;
+}
 
 function parseFlags(argv: string[]): { command: string | undefined; flags: Flags } {
   const { values, positionals } = parseArgs({
@@ -146,6 +169,7 @@ function parseFlags(argv: string[]): { command: string | undefined; flags: Flags
       'log-level': { type: 'string' },
       json: { type: 'boolean' },
       debug: { type: 'boolean' },
+      'parent-pid': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
     },
@@ -167,6 +191,9 @@ function parseFlags(argv: string[]): { command: string | undefined; flags: Flags
     ...(level !== undefined ? { logLevel: level as AgentConfig['logLevel'] } : {}),
     ...(values.json ? { json: true } : {}),
     ...(values.debug ? { debug: true } : {}),
+    ...(values['parent-pid'] !== undefined
+      ? { parentPid: positiveInt('--parent-pid', values['parent-pid']) }
+      : {}),
   };
   return { command: positionals[0], flags };
 }

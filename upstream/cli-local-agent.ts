@@ -61,6 +61,8 @@ export class LocalAgent {
       ...[cli, 'run', '--config', config, '--relay', o.relay, '--state-dir', o.stateDir],
       ...['--plugin-dir', pluginDir, '--collect-interval', String(o.collectInterval)],
       ...['--log-level', o.logLevel],
+      // A SIGKILLed `local` cannot stop its child: the agent then stops by itself.
+      ...['--parent-pid', String(process.pid)],
     ];
     const proc = spawn(process.execPath, [...node, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     forwardLines(proc.stdout, o.log);

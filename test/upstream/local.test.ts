@@ -28,10 +28,15 @@ function readmeFirstSample(): string {
   return block[1] as string;
 }
 
+/** Running, not a zombie (an orphan's exit is reaped by whoever adopted it, maybe late). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
@@ -113,6 +118,32 @@ test('owl-upstream local: addresses, live line, the README sample found, SIGINT 
   t.is(local.describeExit(), 'code 0', local.stderrTail);
   t.false(alive(agentPid), 'the owl-agent stopped with it');
   t.truthy(local.log.find((l) => l.msg === 'OWL stopped.'));
+});
+
+test('owl-upstream local killed with SIGKILL: its owl-agent stops by itself', async (t) => {
+  const dir = tempDir('owl-local-kill-');
+  t.teardown(dir.remove);
+  const ports = ['--agent-port', '--uplink-port', '--direct-port', '--api-port'];
+  const metrics = ['--relay-metrics-port', '--metrics-port'];
+  const local = OwlProcess.start('upstream', [
+    'local',
+    '--state-dir',
+    dir.path,
+    ...[...ports, ...metrics].flatMap((flag) => [flag, '0']),
+    // Nothing to log: a dead parent's closed pipe alone would not stop the agent.
+    ...['--log-level', 'error'],
+  ]);
+  t.teardown(() => local.kill());
+  const line = await local.waitLog((l) => String(l.msg).startsWith('  owl-agent '), '"owl-agent" line');
+  const agentPid = Number(/pid (\d+),/.exec(String(line.msg))?.[1]);
+  t.teardown(() => {
+    if (alive(agentPid)) process.kill(agentPid, 'SIGKILL');
+  });
+  t.true(alive(agentPid), 'the owl-agent runs');
+  local.proc.kill('SIGKILL');
+  await local.waitExit(10_000);
+  await eventually(() => !alive(agentPid), 15_000, 'the orphaned owl-agent stopped');
+  t.false(alive(agentPid));
 });
 
 /** What a LiveLine wrote, as one string per stream. */
