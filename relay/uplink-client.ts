@@ -69,6 +69,8 @@ export class UplinkClient {
   private readonly backoff: Backoff;
   private readonly pump: BatchPump;
   private readonly requests: UplinkRequests;
+  /** Requests made while disconnected, sent once connected (or refused when their hold ends). */
+  private readonly held = new Set<(err?: Error) => void>();
   private readonly stuckRanges: StuckRanges;
   private readonly tlsRefusals: TlsRefusals;
   private reconnectTimer: TimerHandle | undefined;
@@ -78,6 +80,7 @@ export class UplinkClient {
   private statusTimer: TimerHandle | undefined;
   private readonly timers: Timers;
   private readonly slowRetryMs: number;
+  private readonly holdMs: number;
   private closedForSlowRetry = false;
   private attempt: AttemptTrace = newTrace(false);
   /** The attempt's upgrade was refused with an HTTP status. */
@@ -92,6 +95,7 @@ export class UplinkClient {
     const now = options.now;
     this.timers = options.timers ?? (now === undefined ? SYSTEM_TIMERS : { ...SYSTEM_TIMERS, now });
     this.slowRetryMs = options.slowRetryMs ?? 30_000;
+    this.holdMs = options.requestHoldMs ?? 30_000;
     this.requests = new UplinkRequests(options.requestTimeoutMs ?? 5000, this.timers);
     this.stuckRanges = new StuckRanges(options.log, this.slowRetryMs, options.onStuck);
     this.tlsRefusals = new TlsRefusals(options.log, this.slowRetryMs);
@@ -183,6 +187,7 @@ export class UplinkClient {
       this.timers.clearTimeout(kill);
     }
     this.requests.failAll('relay stopping');
+    this.releaseHeld(notConnected('relay stopping'));
   }
 
   /** Records up to `last` are durable in the spool: send them soon. */
@@ -215,12 +220,27 @@ export class UplinkClient {
 
   private request(make: (id: number) => UplinkMessage, uuid?: string): Promise<unknown> {
     const ws = this.ws;
-    if (this.currentState !== 'connected' || ws === undefined) {
-      return Promise.reject(
-        new RelayError(RelayErrorCode.UPSTREAM_UNAVAILABLE, 'uplink not connected', { retriable: true }),
-      );
+    if (this.currentState === 'connected' && ws !== undefined) {
+      return this.requests.open((msg) => ws.send(encodeUplinkMessage(msg)), make, uuid);
     }
-    return this.requests.open((msg) => ws.send(encodeUplinkMessage(msg)), make, uuid);
+    if (this.currentState === 'stopped') return Promise.reject(notConnected('relay stopping'));
+    // An agent's first HOSTCONFIG often comes while the uplink is (re)connecting, the relay just
+    // started: held for up to `requestHoldMs`, it is answered once connected, not a cycle later.
+    return new Promise((resolve, reject) => {
+      const timer = this.timers.setTimeout(() => go(notConnected('uplink not connected')), this.holdMs);
+      const go = (err?: Error): void => {
+        this.timers.clearTimeout(timer);
+        this.held.delete(go);
+        if (err !== undefined) reject(err);
+        else this.request(make, uuid).then(resolve, reject);
+      };
+      this.held.add(go);
+    });
+  }
+
+  /** Send (or, stopping, refuse) the requests held while disconnected. */
+  private releaseHeld(err?: Error): void {
+    for (const go of [...this.held]) go(err);
   }
 
   private connect(): void {
@@ -377,6 +397,7 @@ export class UplinkClient {
     this.outage.connected({ url, backlog, backlogBytes, window });
     this.drain.start(backlog, backlogBytes);
     this.options.onConnect?.(url as string);
+    this.releaseHeld();
     this.heartbeat = new Heartbeat({
       periodMs: welcome.heartbeatMs,
       timers: this.timers,
@@ -446,4 +467,8 @@ export class UplinkClient {
     this.heartbeat = undefined;
     this.statusTimer = undefined;
   }
+}
+
+function notConnected(why: string): RelayError {
+  return new RelayError(RelayErrorCode.UPSTREAM_UNAVAILABLE, why, { retriable: true });
 }

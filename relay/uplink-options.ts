@@ -40,6 +40,8 @@ export interface UplinkClientOptions {
   drainProgressMs?: number;
   /** How long a config request waits for its answer. */
   requestTimeoutMs?: number;
+  /** How long a config request made while disconnected waits for the uplink to connect (default 30 s). */
+  requestHoldMs?: number;
   /** Period of RELAY_STATUS messages. */
   statusIntervalMs?: number;
   /** Bytes of just-appended records kept in memory for live batches (default 16 MiB). */

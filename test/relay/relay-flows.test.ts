@@ -3,9 +3,10 @@
  * temp dir), a receiving peer speaking the real uplink protocol.
  */
 import test from 'ava';
-import { encodeFrame, encodePacket, PacketType, type Host } from '../../protocol/index.js';
+import { encodeFrame, encodePacket, PacketType, UPLINK_PATH, type Host } from '../../protocol/index.js';
 import { eventually, TestAgent } from '../helpers/agent-client.js';
 import { RELAY_ID, RELAY_TOKEN, startRelay, tempDir } from '../helpers/relay-harness.js';
+import { freeTcpPort } from '../helpers/tsdb.js';
 import { UplinkReceiver } from '../helpers/uplink-receiver.js';
 
 const UUID = '5d41402abc4b2a76b9719d911017c592';
@@ -161,6 +162,30 @@ test('HOSTCONFIG is answered from the cache across a relay restart while the ups
   t.deepEqual((await b.next(PacketType.HOSTCONFIGRESP)).body, HOST);
   t.not(second.relay.uplink.state, 'connected');
   b.destroy();
+});
+
+test('an uncached HOSTCONFIG while the uplink is not connected is held and answered once it connects', async (t) => {
+  const port = await freeTcpPort();
+  const dir = tempDir();
+  t.teardown(() => dir.remove());
+  const { relay, port: agentPort } = await startRelay(`ws://127.0.0.1:${port}${UPLINK_PATH}`, dir.path);
+  t.teardown(() => relay.stop());
+  const agent = await TestAgent.connect(agentPort);
+  t.teardown(() => agent.destroy());
+  agent.send(PacketType.HOSTCONFIG, { uuid: UUID });
+  // The upstream comes up only now: the relay has nothing cached and nothing connected so far.
+  t.not(relay.uplink.state, 'connected');
+  const receiver = await UplinkReceiver.start({
+    port,
+    relays: { [RELAY_ID]: RELAY_TOKEN },
+    hosts: { [UUID]: HOST },
+  });
+  t.teardown(() => receiver.close());
+  t.deepEqual(
+    (await agent.next(PacketType.HOSTCONFIGRESP, 15_000)).body,
+    HOST,
+    'answered without asking again',
+  );
 });
 
 test('frames before a bad one in the same write are spooled, then the connection ends', async (t) => {
