@@ -127,9 +127,12 @@ export function printProfiles(dir: string, label: string): void {
     return;
   }
   const { file, s } = main;
+  // One file per thread (the main thread and each worker): the busiest is shown in full.
   console.log(
-    `\nCPU profile of ${label}, main thread (${file}): ${(s.total / 1000).toFixed(1)} s of samples, idle excluded`,
+    `\nCPU profile of ${label}, its busiest thread (${file}): ${(s.total / 1000).toFixed(1)} s of samples, idle excluded`,
   );
+  for (const other of summaries.slice(1))
+    console.log(`  another thread (${other.file}): ${(other.s.total / 1000).toFixed(1)} s of samples`);
   console.log('  self time by area:');
   for (const a of s.areas) console.log(`    ${(a.share * 100).toFixed(1).padStart(5)} %  ${a.name}`);
   console.log('  top functions by self time:');
