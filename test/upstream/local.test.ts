@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 // eslint-disable-next-line no-restricted-imports -- the CLI's live line, which upstream/index.ts does not export
 import { LiveLine } from '../../upstream/cli-local-line.js';
 import { eventually } from '../helpers/agent-client.js';
@@ -48,7 +48,11 @@ interface Series {
   values: number[];
 }
 
-test('owl-upstream local: addresses, live line, the README sample found, SIGINT stops all three', async (t) => {
+/** `owl-upstream local` on a temp state dir, every port 0 (free), plus `args`. */
+function startLocal(
+  t: ExecutionContext,
+  args: string[],
+): { dir: ReturnType<typeof tempDir>; local: OwlProcess } {
   const dir = tempDir('owl-local-');
   t.teardown(dir.remove);
   const ports = ['--agent-port', '--uplink-port', '--direct-port', '--api-port'];
@@ -58,10 +62,14 @@ test('owl-upstream local: addresses, live line, the README sample found, SIGINT 
     '--state-dir',
     dir.path,
     ...[...ports, ...metrics].flatMap((flag) => [flag, '0']),
-    '--collect-interval',
-    '1',
+    ...args,
   ]);
   t.teardown(() => local.kill());
+  return { dir, local };
+}
+
+test('owl-upstream local: addresses, live line, the README sample found, SIGINT stops all three', async (t) => {
+  const { dir, local } = startLocal(t, ['--collect-interval', '1']);
   const field = async (name: string): Promise<string> => {
     const line = await local.waitLog((l) => String(l.msg).startsWith(`  ${name} `), `"${name}" line`);
     return String(line.msg)
@@ -121,19 +129,8 @@ test('owl-upstream local: addresses, live line, the README sample found, SIGINT 
 });
 
 test('owl-upstream local killed with SIGKILL: its owl-agent stops by itself', async (t) => {
-  const dir = tempDir('owl-local-kill-');
-  t.teardown(dir.remove);
-  const ports = ['--agent-port', '--uplink-port', '--direct-port', '--api-port'];
-  const metrics = ['--relay-metrics-port', '--metrics-port'];
-  const local = OwlProcess.start('upstream', [
-    'local',
-    '--state-dir',
-    dir.path,
-    ...[...ports, ...metrics].flatMap((flag) => [flag, '0']),
-    // Nothing to log: a dead parent's closed pipe alone would not stop the agent.
-    ...['--log-level', 'error'],
-  ]);
-  t.teardown(() => local.kill());
+  // Nothing to log: a dead parent's closed pipe alone would not stop the agent.
+  const { local } = startLocal(t, ['--log-level', 'error']);
   const line = await local.waitLog((l) => String(l.msg).startsWith('  owl-agent '), '"owl-agent" line');
   const agentPid = Number(/pid (\d+),/.exec(String(line.msg))?.[1]);
   t.teardown(() => {
