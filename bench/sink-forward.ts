@@ -13,7 +13,8 @@
  *   4. the sink alone: the same batches ingested while the sink's URL answers nothing, the upstream
  *      restarted on that state with the sink pointing at VictoriaMetrics; samples/s and CPU-s per
  *      million while it forwards the backlog with no ingest beside it.
- * Goal: forwarding keeps up with ingest (>= 400,000 samples/s) at <= 1.5 upstream CPU-s per million.
+ * Goal: forwarding keeps up with ingest (>= 400,000 samples/s) at <= 1.5 upstream CPU-s per million
+ * for forwarding (the sink run's CPU over the baseline's, and the sink alone's; whichever is more).
  *
  *   npx tsx bench/sink-forward.ts [--seconds=10] [--batches=1500] [--lag-seconds=10] [--poll-ms=20] [--profile]
  *
@@ -227,8 +228,11 @@ async function main(): Promise<void> {
       `                          VictoriaMetrics CPU-s per million ${(sink.vmCpuPerM ?? 0).toFixed(2)}`,
     );
     const keeps = fwd >= 400_000 && fwd >= 0.9 * sink.rate;
+    // The goal's CPU figure is forwarding's own: with ingest (its share over the baseline) and alone.
+    const fwdCpu = Math.max(sink.cpuPerM - base.cpuPerM, backlog.cpuPerM);
     console.log(
-      `goal: forwarding >= 400,000 samples/s and keeps up with ingest: ${keeps ? 'met' : 'MISSED'}; <= 1.5 upstream CPU-s per million: ${sink.cpuPerM <= 1.5 ? 'met' : 'MISSED'}`,
+      `goal: forwarding >= 400,000 samples/s and keeps up with ingest: ${keeps ? 'met' : 'MISSED'}; ` +
+        `forwarding <= 1.5 upstream CPU-s per million (${fwdCpu.toFixed(2)}): ${fwdCpu <= 1.5 ? 'met' : 'MISSED'}`,
     );
     console.log(
       `lag at ${fmt(lag.paced)} samples/s (half of ${fmt(max)}), ack -> visible in /api/v1/export (polled every ${POLL_MS} ms): ` +
