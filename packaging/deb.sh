@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# One program's package for one architecture from a staged app tree: the file tree under
+# /opt/owl/<program> (self-contained: its Node, its JavaScript, its node_modules), the unit, the
+# config, then the .deb and a plain .tar.gz of the same /opt tree.
+# Usage: deb.sh <relay|upstream|agent> <amd64|arm64> <app dir> <out dir> <work dir> <version>
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+prog="$1" arch="$2" app="$3" out="$4" work="$5" version="$6"
+: "${SOURCE_DATE_EPOCH:?}"
+name="owl-$prog"
+prefix="$(gnu_prefix "$arch")"
+runtime="$(node_runtime "$arch" "$work")"
+root="$work/root/$name-$arch"
+tree="$root/opt/owl/$prog"
+
+rm -rf "$root"
+mkdir -p "$tree/bin" "$tree/node/bin" "$tree/share" "$root/usr/bin" "$root/lib/systemd/system" \
+  "$root/usr/share/doc/$name" "$root/usr/share/lintian/overrides" "$root/DEBIAN"
+cp -a "$app" "$tree/lib"
+"${prefix}strip" --strip-all -o "$tree/node/bin/node" "$runtime/bin/node"
+cp "$runtime/LICENSE" "$tree/node/LICENSE"
+cat >"$tree/bin/$name" <<SH
+#!/bin/sh
+# $name from the tree this script is in (it may move: /opt/owl/$prog is one slot).
+here="\$(dirname "\$(readlink -f "\$0")")/.."
+exec "\$here/node/bin/node" "\$here/lib/dist/$prog/cli.js" "\$@"
+SH
+chmod 0755 "$tree/bin/$name"
+ln -s "/opt/owl/$prog/bin/$name" "$root/usr/bin/$name"
+
+cp "$PKG_DIR/systemd/$name.service" "$root/lib/systemd/system/"
+conffiles=""
+case "$prog" in
+  relay) cp "$PKG_DIR/debian/relay.json.template" "$tree/share/" ;;
+  *)
+    mkdir -p "$root/etc/owl"
+    cp "$PKG_DIR/debian/$prog.json" "$root/etc/owl/$prog.json"
+    conffiles="/etc/owl/$prog.json"
+    ;;
+esac
+[ "$prog" = agent ] && mkdir -p "$root/usr/lib/owl-agent/plugins"
+
+doc="$root/usr/share/doc/$name"
+sed "s/@PROG@/$prog/g" "$PKG_DIR/debian/copyright" >"$doc/copyright"
+cp "$PKG_ROOT/docs/packaging.md" "$doc/"
+printf '%s (%s) unstable; urgency=medium\n\n  * Built from the OWL repository.\n\n -- %s  %s\n' \
+  "$name" "$version" "$MAINTAINER" "$(date -u -R -d "@$SOURCE_DATE_EPOCH")" |
+  gzip -9n >"$doc/changelog.Debian.gz"
+sed "s/@PROG@/$prog/g; s/@PACKAGE@/$name/g" "$PKG_DIR/debian/lintian-overrides" \
+  >"$root/usr/share/lintian/overrides/$name"
+
+# Everything root's and read-only to others: the owl user may write nothing here (its state is
+# /var/lib/owl-<program>, made by systemd). Configs hold tokens: 0640, group owl set by postinst.
+# Executable: the runtime, the launcher, the maintainer scripts; the JavaScript and the addons
+# are read by node, never run by their #! line.
+find "$root" -type d -exec chmod 0755 {} +
+find "$root" -type f -exec chmod 0644 {} +
+chmod 0755 "$tree/node/bin/node" "$tree/bin/$name"
+[ -z "$conffiles" ] || chmod 0640 "$root$conffiles"
+
+for s in postinst prerm postrm; do
+  sed "s/@PROG@/$prog/g" "$PKG_DIR/debian/$s" >"$root/DEBIAN/$s"
+  chmod 0755 "$root/DEBIAN/$s"
+done
+[ -z "$conffiles" ] || echo "$conffiles" >"$root/DEBIAN/conffiles"
+(cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z |
+  xargs -0 md5sum >DEBIAN/md5sums)
+chmod 0644 "$root/DEBIAN/md5sums" "$root"/DEBIAN/conffiles 2>/dev/null || true
+
+depends="$("$PKG_DIR/elf-depends.sh" "$tree" "$prefix"), adduser"
+cat >"$root/DEBIAN/control" <<CTL
+Package: $name
+Version: $version
+Architecture: $arch
+Maintainer: $MAINTAINER
+Installed-Size: $(du -sk --exclude=DEBIAN "$root" | cut -f1)
+Depends: $depends
+Section: net
+Priority: optional
+Description: $(sed -n 's/^Description=//p' "$PKG_DIR/systemd/$name.service")
+$(sed 's/^/ /' "$PKG_DIR/debian/$prog.description")
+CTL
+
+# Fixed mtimes and sorted members: the same commit gives the same bytes.
+find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+mkdir -p "$out"
+deb="$out/${name}_${version}_$arch.deb"
+dpkg-deb --root-owner-group -Z"${OWL_PACKAGE_COMPRESSION:-xz}" --build "$root" "$deb" >&2
+tar --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner \
+  --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
+  -C "$root/opt/owl" -cf - "$prog" | gzip -n >"$out/${name}_${version}_$arch.tar.gz"
+log "$(basename "$deb"): $(du -h "$deb" | cut -f1), installed $(($(du -sk --exclude=DEBIAN "$root" | cut -f1) / 1024)) MiB"
