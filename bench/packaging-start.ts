@@ -59,8 +59,8 @@ async function coldStart(root: string, arch: Arch, state: string, upstream: stri
   const t0 = performance.now();
   const proc =
     arch === 'amd64'
-      ? PackagedProcess.start('relay', launcher(root, 'relay'), args, root)
-      : PackagedProcess.start(
+      ? PackagedProcess.spawn('relay', launcher(root, 'relay'), args, root)
+      : PackagedProcess.spawn(
           'relay',
           'qemu-aarch64-static',
           // no execve under qemu without binfmt_misc: the memory settings given up front

@@ -60,12 +60,23 @@ export class OwlProcess extends WatchedProcess {
     nodeArgs: readonly string[] = [],
   ): OwlProcess {
     const argv = [...nodeArgs, '--import', 'tsx', join(REPO_ROOT, program, 'cli.ts'), ...args];
-    const proc = spawn(process.execPath, argv, {
-      cwd: REPO_ROOT,
-      env: { ...process.env },
+    return OwlProcess.spawn(`owl-${program}`, process.execPath, argv, REPO_ROOT);
+  }
+
+  /** Any program that logs pino JSON lines (an installed package's launcher): `command args` in `cwd`, `env` added. */
+  static spawn(
+    name: string,
+    command: string,
+    args: string[],
+    cwd: string,
+    env: NodeJS.ProcessEnv = {},
+  ): OwlProcess {
+    const proc = spawn(command, args, {
+      cwd,
+      env: { ...process.env, ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    return new OwlProcess(`owl-${program}`, proc);
+    return new OwlProcess(name, proc);
   }
 
   /** Wait for a log line (index >= `from`) that `match` accepts; returns it. */
@@ -113,7 +124,8 @@ export class OwlProcess extends WatchedProcess {
   }
 }
 
-function portOf(address: unknown, what: string): number {
+/** The port of a listener address in a start line. */
+export function portOf(address: unknown, what: string): number {
   const port = (address as { port?: unknown } | undefined)?.port;
   if (typeof port !== 'number') throw new Error(`no port for ${what} in the start line`);
   return port;

@@ -20,7 +20,7 @@ export interface PackagedUpstream {
 
 /** The upstream of the package extracted at `root`, on its shipped /etc/owl/upstream.json. */
 export async function startPackagedUpstream(root: string, stateDir: string): Promise<PackagedUpstream> {
-  const proc = PackagedProcess.start(
+  const proc = PackagedProcess.spawn(
     'packaged owl-upstream',
     launcher(root, 'upstream'),
     [
@@ -86,7 +86,7 @@ export async function startPackagedRelay(
   const template = readFileSync(join(root, 'opt', 'owl', 'relay', 'share', 'relay.json.template'), 'utf8');
   const config = join(o.configDir, 'relay.json');
   writeFileSync(config, template.replace('@RELAY_ID@', o.relayId));
-  const proc = PackagedProcess.start(
+  const proc = PackagedProcess.spawn(
     'packaged owl-relay',
     run.command,
     [

@@ -4,12 +4,10 @@
  * with the Node they bundle, as the unit would start them but with loopback listeners on free
  * ports and temp state dirs. Without OWL_PACKAGE_DIR the packaging tests are skipped.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { LogLine } from '../helpers/owl-cli.js';
-import { WatchedProcess } from '../helpers/watched-process.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const PACKAGE_DIR = process.env['OWL_PACKAGE_DIR'];
@@ -45,64 +43,8 @@ export function controlField(deb: string, field: string): string {
   return execFileSync('dpkg-deb', ['-f', deb, field], { encoding: 'utf8' }).trim();
 }
 
-const running = new Set<PackagedProcess>();
-process.on('exit', () => {
-  for (const p of running) if (!p.exited) p.proc.kill('SIGKILL');
-});
-
-/** A program of an extracted package: its pino JSON lines parsed, killed when this process exits. */
-export class PackagedProcess extends WatchedProcess {
-  readonly log: LogLine[] = [];
-
-  private constructor(name: string, proc: ChildProcess) {
-    super(name, proc);
-    running.add(this);
-    void this.exit.then(() => running.delete(this));
-  }
-
-  /** `command args` with `env` added (cwd: the scratch root, never the repository). */
-  static start(
-    name: string,
-    command: string,
-    args: string[],
-    cwd: string,
-    env: NodeJS.ProcessEnv = {},
-  ): PackagedProcess {
-    const proc = spawn(command, args, {
-      cwd,
-      env: { ...process.env, ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    return new PackagedProcess(name, proc);
-  }
-
-  protected takeLines(lines: string[]): void {
-    for (const line of lines) {
-      if (line === '') continue;
-      try {
-        this.log.push(JSON.parse(line) as LogLine);
-      } catch {
-        this.log.push({ msg: line });
-      }
-    }
-  }
-
-  /** The first log line `match` accepts, within `ms`. */
-  waitLog(match: (line: LogLine) => boolean, what: string, ms = 30_000): Promise<LogLine> {
-    return this.waitFor(() => this.log.find(match), what, ms);
-  }
-
-  async stop(ms = 20_000): Promise<void> {
-    await this.stopBy(() => this.proc.kill('SIGTERM'), ms);
-  }
-}
-
-/** The port of a listener address in a start line. */
-export function portOf(address: unknown, what: string): number {
-  const port = (address as { port?: unknown } | undefined)?.port;
-  if (typeof port !== 'number') throw new Error(`no port for ${what} in the start line`);
-  return port;
-}
+/** A program of an extracted package, started with `PackagedProcess.spawn(name, command, args, cwd, env)`. */
+export { OwlProcess as PackagedProcess, portOf } from '../helpers/owl-cli.js';
 
 /** The launcher of an extracted program (`<root>/opt/owl/<program>/bin/owl-<program>`). */
 export function launcher(root: string, program: Program): string {
