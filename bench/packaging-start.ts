@@ -6,7 +6,8 @@
  *
  *   node --import=tsx bench/packaging-start.ts <dir of .deb files> [--runs=N]
  *
- * Prints one line per package and per architecture: median and max of the runs.
+ * Prints one line per package and per architecture: median and max of the runs; for amd64 the
+ * baseline, the repository's own build (`npm run build` first) started the same way, run by run.
  */
 import { execFileSync } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
@@ -22,6 +23,7 @@ import {
   launcher,
   PackagedProcess,
   portOf,
+  REPO_ROOT,
   type Arch,
 } from '../test/packaging/packages.js';
 
@@ -40,9 +42,14 @@ function readyz(port: number): Promise<number> {
   });
 }
 
-/** ms from spawn to /readyz 200. */
-async function coldStart(root: string, arch: Arch, state: string, upstream: string): Promise<number> {
-  const tree = join(root, 'opt', 'owl', 'relay');
+/** ms from spawn to /readyz 200; `root` undefined: the repository's own build (dist/, `npm run build`). */
+async function coldStart(
+  root: string | undefined,
+  arch: Arch,
+  state: string,
+  upstream: string,
+): Promise<number> {
+  const tree = join(root ?? '', 'opt', 'owl', 'relay');
   const config = join(state, '..', `relay-${arch}.json`);
   writeFileSync(config, JSON.stringify({ relayId: 'bench', token: 'bench-token', upstreams: [upstream] }));
   const args = [
@@ -57,22 +64,25 @@ async function coldStart(root: string, arch: Arch, state: string, upstream: stri
     '127.0.0.1:0',
   ];
   const t0 = performance.now();
+  const repoCli = join(REPO_ROOT, 'dist', 'relay', 'cli.js');
   const proc =
-    arch === 'amd64'
-      ? PackagedProcess.spawn('relay', launcher(root, 'relay'), args, root)
-      : PackagedProcess.spawn(
-          'relay',
-          'qemu-aarch64-static',
-          // no execve under qemu without binfmt_misc: the memory settings given up front
-          [
-            join(tree, 'node/bin/node'),
-            '--max-semi-space-size=2',
-            join(tree, 'lib/dist/relay/cli.js'),
-            ...args,
-          ],
-          root,
-          { MALLOC_ARENA_MAX: '2' },
-        );
+    root === undefined
+      ? PackagedProcess.spawn('relay', process.execPath, [repoCli, ...args], REPO_ROOT)
+      : arch === 'amd64'
+        ? PackagedProcess.spawn('relay', launcher(root, 'relay'), args, root)
+        : PackagedProcess.spawn(
+            'relay',
+            'qemu-aarch64-static',
+            // no execve under qemu without binfmt_misc: the memory settings given up front
+            [
+              join(tree, 'node/bin/node'),
+              '--max-semi-space-size=2',
+              join(tree, 'lib/dist/relay/cli.js'),
+              ...args,
+            ],
+            root,
+            { MALLOC_ARENA_MAX: '2' },
+          );
   try {
     const started = await proc.waitLog((l) => l.msg === 'relay started', '"relay started"', 120_000);
     const port = portOf(started['metrics'], 'metrics');
@@ -99,8 +109,13 @@ for (const arch of ['amd64', 'arm64'] as const) {
     const root = join(tmp.path, 'root');
     extract(deb, root);
     const times: number[] = [];
-    for (let i = 0; i < runs; i++)
+    // Baseline, amd64: the repository's own build on this process's Node, alternated run by run.
+    const repo: number[] = [];
+    for (let i = 0; i < runs; i++) {
       times.push(await coldStart(root, arch, join(tmp.path, `state-${i}`), upstream));
+      if (arch === 'amd64')
+        repo.push(await coldStart(undefined, arch, join(tmp.path, `repo-${i}`), upstream));
+    }
     const how =
       arch === 'amd64'
         ? 'native'
@@ -108,6 +123,11 @@ for (const arch of ['amd64', 'arm64'] as const) {
     console.log(
       `relay ${arch} cold start to /readyz 200, ${how}: median ${median(times).toFixed(0)} ms, max ${Math.max(...times).toFixed(0)} ms (${runs} runs)`,
     );
+    if (repo.length > 0)
+      console.log(
+        `  baseline, the repository's dist/ on node ${process.version}: median ${median(repo).toFixed(0)} ms ` +
+          `(package x${(median(times) / median(repo)).toFixed(2)})`,
+      );
   } finally {
     tmp.remove();
   }
