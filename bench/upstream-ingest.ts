@@ -22,7 +22,6 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'node:http';
 import { WebSocket } from 'ws';
 import {
-  buildBatch,
   decodeUplinkMessage,
   encodeUplinkMessage,
   formatAuthHeader,
@@ -30,9 +29,9 @@ import {
   UPLINK_PATH,
   type UplinkMessage,
 } from '../protocol/index.js';
-import { defaultRelayConfig, Packer } from '../relay/index.js';
 import { RocksSampleStore, ingest, type StorePoint } from '../upstream/index.js';
 import { printProfiles } from './lib/cpu-profile.js';
+import { batchMessages } from './lib/uplink-driver.js';
 
 const SECONDS = Number(process.argv.find((a) => a.startsWith('--seconds='))?.slice(10) ?? 10);
 const SAMPLES = 1000;
@@ -119,26 +118,7 @@ async function endpointRun(bodies: Buffer[]): Promise<{ rate: number; cpu: numbe
     const window = welcome.type === 'WELCOME' ? welcome.body.window : 8;
     // Pre-built batch messages, each one record made by the relay's own Packer at its default
     // level, as a relay spools and sends it: the relay's own work is not measured here.
-    const records: Buffer[] = [];
-    const packer = new Packer({
-      level: defaultRelayConfig().spool.compressLevel,
-      now: Date.now,
-      write: (rs) => Promise.resolve(void records.push(...rs.map((r) => r.payload))),
-    });
-    for (const body of bodies) {
-      void packer.add([
-        { type: PacketType.SERIESBATCH, body, samples: SAMPLES, source: '10.0.0.1:40000', uuid: UUID },
-      ]);
-      await packer.drain();
-    }
-    const built = records.map((record, i) =>
-      encodeUplinkMessage(
-        buildBatch(
-          { seqs: [i + 1], payloads: [record], samples: SAMPLES, replay: false },
-          { compress: false },
-        ),
-      ),
-    );
+    const built = await batchMessages(bodies, 1);
     let next = 0;
     let acked = 0;
     let inFlight = 0;
