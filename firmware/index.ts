@@ -12,6 +12,7 @@ export { readManifest, verifyBundle, type ReadLimits, type VerifyOptions } from 
 export { checkPolicy, type Policy } from './policy.js';
 export { compareSemVer, isSemVer } from './semver.js';
 export { encodeBundle } from './bundle-encode.js';
+export { EXIT_FIRMWARE_RESTART } from './restart.js';
 // The A/B slots, install and rollback (docs/firmware-slots.md).
 export {
   SlotError,

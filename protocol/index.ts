@@ -35,3 +35,11 @@ export {
 } from './config-schema.js';
 export { startupFailureLine, startupFailureStack, type StartupContext } from './startup-failure.js';
 export { OWL_VERSION } from './version.js';
+export {
+  FIRMWARE_MAX_CHUNK_BYTES,
+  FIRMWARE_DEFAULT_CHUNK_BYTES,
+  AGENT_FIRMWARE_MAX_CHUNK_BYTES,
+  FIRMWARE_FEATURE,
+  isBundleId,
+  inRollout,
+} from './firmware.js';

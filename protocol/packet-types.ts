@@ -23,6 +23,11 @@ export const PacketType = {
   ACK: 16,
   ERROR: 17,
   HELLO: 18,
+  // Firmware for v4 agents, from their relay (docs/firmware-delivery.md), only when the relay's HELLO lists 'firmware'.
+  FWCHECK: 19,
+  FWOFFER: 20,
+  FWCHUNKREQ: 21,
+  FWCHUNK: 22,
 } as const;
 export type PacketType = (typeof PacketType)[keyof typeof PacketType];
 export type PacketName = keyof typeof PacketType;

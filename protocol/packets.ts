@@ -221,6 +221,44 @@ export interface Hello {
   agent?: string;
 }
 
+/** 19 FWCHECK, agent → relay: the agent's firmware state, and "is there a bundle for me?". */
+export interface FirmwareCheck {
+  program: 'owl-agent';
+  arch: string;
+  /** The running version: the slot's when running from slots. */
+  version: string;
+  /** The update state (firmware/slots update.json), or `none` when not running from slots. */
+  state: string;
+  pendingVersion?: string;
+  download?: { bundle: string; version: string; bytes: number; size: number };
+  lastFailure?: { code: string; reason: string; version: string; at: number };
+  refused?: { bundle?: string; version?: string; code: string; message: string; at: number };
+}
+
+/** 20 FWOFFER, relay → agent: the bundle for this agent (complete in the relay's cache), or null. */
+export interface FirmwareOfferBody {
+  bundle: { id: string; version: string; size: number } | null;
+}
+
+/** 21 FWCHUNKREQ, agent → relay: bytes [offset, offset + length) of a cached bundle. */
+export interface FirmwareChunkRequest {
+  id: number;
+  bundle: string;
+  offset: number;
+  /** 1..AGENT_FIRMWARE_MAX_CHUNK_BYTES. */
+  length: number;
+}
+
+/** 22 FWCHUNK, relay → agent: `data` (base64; shorter than asked only at the end), or `code` and `message`. */
+export interface FirmwareChunkBody {
+  id: number;
+  bundle: string;
+  offset: number;
+  data?: string;
+  code?: string;
+  message?: string;
+}
+
 /** Body type of each packet type. */
 export interface PacketBodies {
   [PacketType.HOSTCONFIG]: HostConfigRequest;
@@ -242,6 +280,10 @@ export interface PacketBodies {
   [PacketType.ACK]: Ack;
   [PacketType.ERROR]: ErrorBody;
   [PacketType.HELLO]: Hello;
+  [PacketType.FWCHECK]: FirmwareCheck;
+  [PacketType.FWOFFER]: FirmwareOfferBody;
+  [PacketType.FWCHUNKREQ]: FirmwareChunkRequest;
+  [PacketType.FWCHUNK]: FirmwareChunkBody;
 }
 
 /** A validated packet: its type and its typed body. */

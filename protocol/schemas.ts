@@ -12,6 +12,7 @@
 import { _, str as codeStr, type CodeKeywordDefinition, type KeywordCxt } from 'ajv';
 import { PacketType } from './packet-types.js';
 import type { ProtocolLimits } from './limits.js';
+import { AGENT_FIRMWARE_MAX_CHUNK_BYTES } from './firmware.js';
 
 type Schema = Record<string, unknown>;
 
@@ -212,5 +213,91 @@ export function packetSchemas(limits: ProtocolLimits): Map<PacketType, Schema> {
         ['version'],
       ),
     ],
+    ...firmwareSchemas(obj, str, uint),
   ]);
+}
+
+/** Packets 19–22. A chunk's base64 is capped by its byte cap; the frame cap bounds everything else. */
+function firmwareSchemas(
+  obj: (properties: Record<string, Schema>, required?: string[]) => Schema,
+  str: Schema,
+  uint: Schema,
+): [PacketType, Schema][] {
+  const bundle: Schema = { type: 'string', pattern: '^[0-9a-f]{64}$' };
+  const version: Schema = { type: 'string', minLength: 1, [MAX_UNITS]: 64 };
+  const short: Schema = { type: 'string', minLength: 1, [MAX_UNITS]: 64 };
+  return [
+    [
+      PacketType.FWCHECK,
+      obj(
+        {
+          program: { const: 'owl-agent' },
+          arch: short,
+          version,
+          state: short,
+          pendingVersion: version,
+          download: obj({ bundle, version, bytes: uint, size: uint }, ['bundle', 'version', 'bytes', 'size']),
+          lastFailure: obj({ code: short, reason: str, version, at: uint }, [
+            'code',
+            'reason',
+            'version',
+            'at',
+          ]),
+          refused: obj({ bundle: str, version: str, code: short, message: str, at: uint }, [
+            'code',
+            'message',
+            'at',
+          ]),
+        },
+        ['program', 'arch', 'version', 'state'],
+      ),
+    ],
+    [
+      PacketType.FWOFFER,
+      obj(
+        {
+          bundle: {
+            anyOf: [
+              { type: 'null' },
+              obj(
+                {
+                  id: bundle,
+                  version,
+                  size: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+                },
+                ['id', 'version', 'size'],
+              ),
+            ],
+          },
+        },
+        ['bundle'],
+      ),
+    ],
+    [
+      PacketType.FWCHUNKREQ,
+      obj(
+        {
+          id: uint,
+          bundle,
+          offset: uint,
+          length: { type: 'integer', minimum: 1, maximum: AGENT_FIRMWARE_MAX_CHUNK_BYTES },
+        },
+        ['id', 'bundle', 'offset', 'length'],
+      ),
+    ],
+    [
+      PacketType.FWCHUNK,
+      obj(
+        {
+          id: uint,
+          bundle,
+          offset: uint,
+          data: { type: 'string', [MAX_UNITS]: Math.ceil(AGENT_FIRMWARE_MAX_CHUNK_BYTES / 3) * 4 },
+          code: short,
+          message: str,
+        },
+        ['id', 'bundle', 'offset'],
+      ),
+    ],
+  ];
 }

@@ -15,6 +15,8 @@
  *   sequence number is known and the upstream can de-duplicate batches whose
  *   ranges overlap only partly.
  * BATCH_ACK (DATA 2): | uint64 firstSeq | uint64 lastSeq | uint8 status |, exactly 19 bytes.
+ * FIRMWARE_CHUNK (FIRMWARE 3): | uint32 id | uint64 offset | data |, data 0..FIRMWARE_MAX_CHUNK_BYTES
+ *   (empty only past the end of the file).
  *
  * Decoding checks the size first, then every length against what is left, so
  * truncated, oversized or garbage input yields an UplinkError, never another
@@ -39,8 +41,10 @@ import {
   type SeqRange,
   type UplinkBatch,
   type UplinkBatchAck,
+  type UplinkFirmwareChunk,
   type UplinkMessage,
 } from './messages.js';
+import { FIRMWARE_MAX_CHUNK_BYTES } from '../firmware.js';
 import { toBuffer } from './record.js';
 import { nestedPackets, uplinkSchemas, type JsonType } from './schemas.js';
 
@@ -52,6 +56,9 @@ const UPLINK_BATCH_HEADER_BYTES = 27;
 
 /** Size of a BATCH_ACK message. */
 const UPLINK_BATCH_ACK_BYTES = 19;
+
+/** Bytes before a FIRMWARE_CHUNK's data. */
+const FIRMWARE_CHUNK_HEADER_BYTES = 14;
 
 /** BATCH flag bits. */
 const BatchFlag = { COMPRESSED: 1, REPLAY: 2, GAPS: 4 } as const;
@@ -89,6 +96,7 @@ export function encodeUplinkMessage(msg: UplinkMessage): Buffer {
   }
   if (msg.type === 'BATCH') return encodeBatch(msg.body);
   if (msg.type === 'BATCH_ACK') return encodeBatchAck(msg.body);
+  if (msg.type === 'FIRMWARE_CHUNK') return encodeFirmwareChunk(msg.body);
   validateJson(msg.type, msg.body);
   const json = JSON.stringify(msg.body);
   const out = Buffer.allocUnsafe(2 + Buffer.byteLength(json));
@@ -123,6 +131,7 @@ export function decodeUplinkMessage(data: Uint8Array, options: UplinkDecodeOptio
   }
   if (type === 'BATCH') return { type, body: decodeBatch(buf) };
   if (type === 'BATCH_ACK') return { type, body: decodeBatchAck(buf) };
+  if (type === 'FIRMWARE_CHUNK') return { type, body: decodeFirmwareChunk(buf) };
   if (buf.length === 2) throw new UplinkError(UplinkErrorCode.BAD_JSON, `${type} has an empty body`);
   let body: unknown;
   try {
@@ -305,6 +314,42 @@ function decodeBatchAck(buf: Buffer): UplinkBatchAck {
     throw new UplinkError(UplinkErrorCode.BAD_FIELD, `bad BATCH_ACK status ${status}`, '/status');
   }
   return { firstSeq, lastSeq, status };
+}
+
+function encodeFirmwareChunk(chunk: UplinkFirmwareChunk): Buffer {
+  const { id, offset, data } = chunk;
+  if (!Number.isInteger(id) || id < 0 || id >= TWO_32) {
+    throw new UplinkError(UplinkErrorCode.BAD_FIELD, `bad FIRMWARE_CHUNK id ${id}`, '/id');
+  }
+  if (!isSafeUint(offset))
+    throw new UplinkError(UplinkErrorCode.BAD_FIELD, `bad FIRMWARE_CHUNK offset ${offset}`, '/offset');
+  if (data.length > FIRMWARE_MAX_CHUNK_BYTES) {
+    throw new UplinkError(UplinkErrorCode.TOO_LARGE, `FIRMWARE_CHUNK of ${data.length} bytes`, '/data');
+  }
+  const out = Buffer.allocUnsafe(FIRMWARE_CHUNK_HEADER_BYTES + data.length);
+  out[0] = UPLINK_KINDS.FIRMWARE_CHUNK.channel;
+  out[1] = UPLINK_KINDS.FIRMWARE_CHUNK.kind;
+  out.writeUInt32BE(id, 2);
+  writeU64(out, offset, 6);
+  out.set(data, FIRMWARE_CHUNK_HEADER_BYTES);
+  return out;
+}
+
+function decodeFirmwareChunk(buf: Buffer): UplinkFirmwareChunk {
+  if (buf.length < FIRMWARE_CHUNK_HEADER_BYTES) {
+    throw new UplinkError(
+      UplinkErrorCode.TRUNCATED,
+      `FIRMWARE_CHUNK of ${buf.length} bytes is shorter than its header`,
+    );
+  }
+  if (buf.length - FIRMWARE_CHUNK_HEADER_BYTES > FIRMWARE_MAX_CHUNK_BYTES) {
+    throw new UplinkError(UplinkErrorCode.TOO_LARGE, `FIRMWARE_CHUNK of ${buf.length} bytes`, '/data');
+  }
+  return {
+    id: buf.readUInt32BE(2),
+    offset: readU64(buf, 6, '/offset'),
+    data: buf.subarray(FIRMWARE_CHUNK_HEADER_BYTES),
+  };
 }
 
 function isAckStatus(status: number): status is BatchAckStatus {

@@ -4,7 +4,9 @@
  * A channel per concern, so that a big data batch never holds up control or
  * configuration traffic: the sender keeps one queue per channel and always
  * sends from the first non-empty queue, in the order CONTROL, CONFIG, STATUS,
- * DATA (docs/uplink.md section 3). Kinds are numbered per channel from 1; 0 is
+ * DATA, FIRMWARE (docs/uplink.md section 3). FIRMWARE carries signed update
+ * bundles in chunks the relay asks for one at a time and paces, so a bundle
+ * never holds up samples (docs/firmware-delivery.md). Kinds are numbered per channel from 1; 0 is
  * reserved so an all-zero message is never valid.
  */
 
@@ -14,6 +16,7 @@ export const UplinkChannel = {
   DATA: 1,
   CONFIG: 2,
   STATUS: 3,
+  FIRMWARE: 4,
 } as const;
 export type UplinkChannel = (typeof UplinkChannel)[keyof typeof UplinkChannel];
 
@@ -47,6 +50,11 @@ export const UPLINK_KINDS = {
   CONFIG_ERROR: { channel: UplinkChannel.CONFIG, kind: 8, from: 'upstream' },
   INVENTORY_PUSH: { channel: UplinkChannel.CONFIG, kind: 9, from: 'upstream' },
   RELAY_STATUS: { channel: UplinkChannel.STATUS, kind: 1, from: 'relay' },
+  FIRMWARE_OFFER: { channel: UplinkChannel.FIRMWARE, kind: 1, from: 'upstream' },
+  FIRMWARE_CHUNK_REQ: { channel: UplinkChannel.FIRMWARE, kind: 2, from: 'relay' },
+  FIRMWARE_CHUNK: { channel: UplinkChannel.FIRMWARE, kind: 3, from: 'upstream' },
+  FIRMWARE_ERROR: { channel: UplinkChannel.FIRMWARE, kind: 4, from: 'upstream' },
+  FIRMWARE_REPORT: { channel: UplinkChannel.FIRMWARE, kind: 5, from: 'relay' },
 } as const satisfies Record<string, UplinkKindInfo>;
 
 /** Name of a message type, e.g. `'BATCH'`: the discriminant of UplinkMessage. */
@@ -65,4 +73,4 @@ export function uplinkTypeAt(channel: number, kind: number): UplinkMessageType |
 }
 
 /** Number of channels; byte 0 must be below it. */
-export const UPLINK_CHANNELS = 4;
+export const UPLINK_CHANNELS = 5;

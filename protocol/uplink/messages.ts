@@ -185,6 +185,96 @@ export interface UplinkRelayStatus {
   t?: number;
 }
 
+/** A bundle the upstream offers (FIRMWARE_OFFER): one per program and architecture, the newest published for the zone. */
+export interface FirmwareOffer {
+  /** sha256 of the bundle file, 64 lowercase hex digits: its id everywhere. */
+  bundle: string;
+  program: 'owl-relay' | 'owl-agent';
+  arch: 'amd64' | 'arm64';
+  version: string;
+  /** Size of the bundle file in bytes. */
+  size: number;
+  /**
+   * Share of the units that take it, 1–100 (`inRollout`). The upstream applies it to relays
+   * before offering; a relay applies it to each of its agents by uuid.
+   */
+  percent: number;
+}
+
+/** FIRMWARE FIRMWARE_OFFER, upstream → relay: the whole list for this relay, replacing any earlier one. */
+export interface UplinkFirmwareOffer {
+  bundles: FirmwareOffer[];
+}
+
+/** FIRMWARE FIRMWARE_CHUNK_REQ, relay → upstream: bytes [offset, offset + length) of a bundle. */
+export interface UplinkFirmwareChunkReq {
+  /** Request id, echoed by FIRMWARE_CHUNK or FIRMWARE_ERROR. */
+  id: number;
+  bundle: string;
+  offset: number;
+  /** 1..FIRMWARE_MAX_CHUNK_BYTES. */
+  length: number;
+}
+
+/** FIRMWARE FIRMWARE_CHUNK, upstream → relay (binary): the bytes from `offset`; shorter than asked only at the end of the file. */
+export interface UplinkFirmwareChunk {
+  id: number;
+  offset: number;
+  /** A view into the received message after decode. */
+  data: Buffer;
+}
+
+/** FIRMWARE FIRMWARE_ERROR, upstream → relay: chunk request `id` failed (e.g. OWL_ERR_FIRMWARE_UNKNOWN_BUNDLE). */
+export interface UplinkFirmwareError {
+  id: number;
+  bundle: string;
+  code: string;
+  message: string;
+}
+
+/** An update failure or refusal, as a relay or agent reports it. */
+export interface FirmwareFailureReport {
+  code: string;
+  reason: string;
+  /** The version that failed. */
+  version: string;
+  /** Unix ms. */
+  at: number;
+}
+
+/** A bundle refused before install (a FirmwareErrorCode), as a relay or agent reports it. */
+export interface FirmwareRefusalReport {
+  bundle?: string;
+  version?: string;
+  code: string;
+  message: string;
+  at: number;
+}
+
+/** The firmware state of one relay or agent, as the relay reports it upstream (an agent's comes from its FWCHECK). */
+export interface FirmwareUnitReport {
+  program: 'owl-relay' | 'owl-agent';
+  /** The agent's host uuid; absent for the relay itself. */
+  uuid?: string;
+  /** The running version: the slot's when running from slots. */
+  version: string;
+  arch?: string;
+  /** The update state (firmware/slots update.json), or `none` when not running from slots. */
+  state: string;
+  /** The version being installed or on trial. */
+  pendingVersion?: string;
+  download?: { bundle: string; version: string; bytes: number; size: number };
+  lastFailure?: FirmwareFailureReport;
+  refused?: FirmwareRefusalReport;
+  /** The reporter's clock, Unix ms. */
+  t: number;
+}
+
+/** FIRMWARE FIRMWARE_REPORT, relay → upstream: after WELCOME every unit it knows, later only those that changed. */
+export interface UplinkFirmwareReport {
+  units: FirmwareUnitReport[];
+}
+
 /** Body type of every message type. */
 export interface UplinkBodies {
   HELLO: UplinkHello;
@@ -205,6 +295,11 @@ export interface UplinkBodies {
   INVENTORY_PUSH: UplinkInventoryPush;
   CONFIG_ERROR: UplinkConfigError;
   RELAY_STATUS: UplinkRelayStatus;
+  FIRMWARE_OFFER: UplinkFirmwareOffer;
+  FIRMWARE_CHUNK_REQ: UplinkFirmwareChunkReq;
+  FIRMWARE_CHUNK: UplinkFirmwareChunk;
+  FIRMWARE_ERROR: UplinkFirmwareError;
+  FIRMWARE_REPORT: UplinkFirmwareReport;
 }
 
 /** The uplink message of type T. */

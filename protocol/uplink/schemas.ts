@@ -9,12 +9,13 @@
 import type { ProtocolLimits } from '../limits.js';
 import { PacketType } from '../packet-types.js';
 import type { UplinkMessageType } from './kinds.js';
+import { FIRMWARE_MAX_CHUNK_BYTES } from '../firmware.js';
 import { UPLINK_MAX_RECORD_BYTES } from './record.js';
 
 type Schema = Record<string, unknown>;
 
 /** Types whose body is binary, not JSON. */
-type BinaryType = 'BATCH' | 'BATCH_ACK';
+type BinaryType = 'BATCH' | 'BATCH_ACK' | 'FIRMWARE_CHUNK';
 export type JsonType = Exclude<UplinkMessageType, BinaryType>;
 
 /** Largest batch payload a WELCOME may allow (64 MiB). */
@@ -67,6 +68,15 @@ export function uplinkSchemas(limits: ProtocolLimits): Map<JsonType, Schema> {
   const window: Schema = { type: 'integer', minimum: 0, maximum: 65535 };
   const ping = obj({ t: { type: 'number' } }, ['t']);
   const codeMessage = { code: str, message: str };
+  const bundle: Schema = { type: 'string', pattern: '^[0-9a-f]{64}$' };
+  const program: Schema = { enum: ['owl-relay', 'owl-agent'] };
+  const fwVersion: Schema = { type: 'string', minLength: 1, maxLength: 64 };
+  const failure = obj({ code: short, reason: str, version: fwVersion, at: uint }, [
+    'code',
+    'reason',
+    'version',
+    'at',
+  ]);
 
   return new Map<JsonType, Schema>([
     [
@@ -157,6 +167,78 @@ export function uplinkSchemas(limits: ProtocolLimits): Map<JsonType, Schema> {
           t: uint,
         },
         ['version', 'agents', 'spool', 'dropped'],
+      ),
+    ],
+    [
+      'FIRMWARE_OFFER',
+      obj(
+        {
+          bundles: {
+            type: 'array',
+            maxItems: 16,
+            items: obj(
+              {
+                bundle,
+                program,
+                arch: { enum: ['amd64', 'arm64'] },
+                version: fwVersion,
+                size: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+                percent: { type: 'integer', minimum: 1, maximum: 100 },
+              },
+              ['bundle', 'program', 'arch', 'version', 'size', 'percent'],
+            ),
+          },
+        },
+        ['bundles'],
+      ),
+    ],
+    [
+      'FIRMWARE_CHUNK_REQ',
+      obj(
+        {
+          id: uint,
+          bundle,
+          offset: uint,
+          length: { type: 'integer', minimum: 1, maximum: FIRMWARE_MAX_CHUNK_BYTES },
+        },
+        ['id', 'bundle', 'offset', 'length'],
+      ),
+    ],
+    ['FIRMWARE_ERROR', obj({ id: uint, bundle: str, ...codeMessage }, ['id', 'bundle', 'code', 'message'])],
+    [
+      'FIRMWARE_REPORT',
+      obj(
+        {
+          units: {
+            type: 'array',
+            maxItems: 4096,
+            items: obj(
+              {
+                program,
+                uuid: str,
+                version: fwVersion,
+                arch: short,
+                state: short,
+                pendingVersion: fwVersion,
+                download: obj({ bundle, version: fwVersion, bytes: uint, size: uint }, [
+                  'bundle',
+                  'version',
+                  'bytes',
+                  'size',
+                ]),
+                lastFailure: failure,
+                refused: obj({ bundle: str, version: str, code: short, message: str, at: uint }, [
+                  'code',
+                  'message',
+                  'at',
+                ]),
+                t: uint,
+              },
+              ['program', 'version', 'state', 't'],
+            ),
+          },
+        },
+        ['units'],
       ),
     ],
   ]);

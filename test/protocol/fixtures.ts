@@ -121,6 +121,22 @@ export const fixtures: { [T in PacketType]: PacketBodies[T] } = {
     token: 'zone-secret',
     agent: 'owl-agent/0.1',
   },
+  [PacketType.FWCHECK]: {
+    program: 'owl-agent',
+    arch: 'amd64',
+    version: '0.1.0',
+    state: 'trial',
+    pendingVersion: '0.2.0',
+    lastFailure: {
+      code: 'OWL_ERR_FIRMWARE_HEALTH_TIMEOUT',
+      reason: 'not healthy in 180 s',
+      version: '0.2.0',
+      at: 1,
+    },
+  },
+  [PacketType.FWOFFER]: { bundle: { id: 'c'.repeat(64), version: '0.2.0', size: 9_000_000 } },
+  [PacketType.FWCHUNKREQ]: { id: 3, bundle: 'c'.repeat(64), offset: 196_608, length: 196_608 },
+  [PacketType.FWCHUNK]: { id: 3, bundle: 'c'.repeat(64), offset: 196_608, data: 'b3ds' },
 };
 
 /** A v3 SERIESDATA exactly as a v3 agent (Go encoding/json of its struct) sends it. */

@@ -45,8 +45,8 @@ for (const [key, body] of Object.entries(fixtures)) {
   });
 }
 
-test('every one of the 19 packet types has a fixture', (t) => {
-  t.is(Object.keys(fixtures).length, 19);
+test('every one of the 23 packet types has a fixture', (t) => {
+  t.is(Object.keys(fixtures).length, 23);
   t.true(isV3Type(PacketType.GUARDHB));
   t.false(isV3Type(PacketType.SERIESBATCH));
 });
@@ -156,7 +156,7 @@ test('too many samples is OWL_ERR_TOO_MANY_ITEMS', (t) => {
 });
 
 test('an unknown packet type is OWL_ERR_UNKNOWN_TYPE', (t) => {
-  t.is(rejects(19, '{}').code, ErrorCode.UNKNOWN_TYPE);
+  t.is(rejects(23, '{}').code, ErrorCode.UNKNOWN_TYPE);
   t.is(rejects(255, '{}').code, ErrorCode.UNKNOWN_TYPE);
 });
 

@@ -7,6 +7,9 @@ import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import {
   BatchAckStatus,
+  FIRMWARE_MAX_CHUNK_BYTES,
+  inRollout,
+  UplinkChannel,
   decodeUplinkMessage,
   encodeUplinkMessage,
   OwlError,
@@ -33,6 +36,8 @@ const host = {
     },
   ],
 };
+
+const BUNDLE = 'a'.repeat(64);
 
 const bodies: { [T in UplinkMessageType]: UplinkBodies[T] } = {
   HELLO: { version: 1, relay: 'zone-a', spool: 'sp-1', features: [], firstUnacked: 1000, nextSeq: 1200 },
@@ -89,6 +94,55 @@ const bodies: { [T in UplinkMessageType]: UplinkBodies[T] } = {
     dropped: { spoolCap: 0, rejected: 3 },
     t: 1718000000000,
   },
+  FIRMWARE_OFFER: {
+    bundles: [
+      {
+        bundle: BUNDLE,
+        program: 'owl-relay',
+        arch: 'arm64',
+        version: '0.2.0',
+        size: 31_000_000,
+        percent: 100,
+      },
+      {
+        bundle: BUNDLE.replace('a', 'b'),
+        program: 'owl-agent',
+        arch: 'amd64',
+        version: '0.2.0',
+        size: 9,
+        percent: 10,
+      },
+    ],
+  },
+  FIRMWARE_CHUNK_REQ: { id: 7, bundle: BUNDLE, offset: 262_144, length: 262_144 },
+  FIRMWARE_CHUNK: { id: 7, offset: 2 ** 40, data: Buffer.from('bundle bytes') },
+  FIRMWARE_ERROR: { id: 7, bundle: BUNDLE, code: 'OWL_ERR_FIRMWARE_UNKNOWN_BUNDLE', message: 'withdrawn' },
+  FIRMWARE_REPORT: {
+    units: [
+      {
+        program: 'owl-relay',
+        version: '0.2.0',
+        arch: 'arm64',
+        state: 'committed',
+        lastFailure: {
+          code: 'OWL_ERR_FIRMWARE_EXITED_AT_START',
+          reason: 'exited at start',
+          version: '0.3.0',
+          at: 1,
+        },
+        t: 1718000000000,
+      },
+      {
+        program: 'owl-agent',
+        uuid: '5d41402abc4b2a76b9719d911017c592',
+        version: '0.1.0',
+        state: 'none',
+        download: { bundle: BUNDLE, version: '0.2.0', bytes: 10, size: 20 },
+        refused: { bundle: BUNDLE, code: 'OWL_ERR_FIRMWARE_BAD_SIGNATURE', message: 'bad', at: 2 },
+        t: 1718000000000,
+      },
+    ],
+  },
 };
 
 const messages = Object.entries(bodies).map(([type, body]) => ({ type, body }) as UplinkMessage);
@@ -137,7 +191,7 @@ test('unknown JSON fields are kept', (t) => {
 test('framing errors are coded', (t) => {
   throwsCode(t, () => decodeUplinkMessage(Buffer.alloc(0)), UplinkErrorCode.TRUNCATED);
   throwsCode(t, () => decodeUplinkMessage(Buffer.from([0])), UplinkErrorCode.TRUNCATED);
-  throwsCode(t, () => decodeUplinkMessage(Buffer.from([4, 1, 0x7b, 0x7d])), UplinkErrorCode.UNKNOWN_CHANNEL);
+  throwsCode(t, () => decodeUplinkMessage(Buffer.from([5, 1, 0x7b, 0x7d])), UplinkErrorCode.UNKNOWN_CHANNEL);
   throwsCode(t, () => decodeUplinkMessage(Buffer.from([0, 0, 0x7b, 0x7d])), UplinkErrorCode.UNKNOWN_KIND);
   throwsCode(t, () => decodeUplinkMessage(Buffer.from([3, 2, 0x7b, 0x7d])), UplinkErrorCode.UNKNOWN_KIND);
   throwsCode(
@@ -403,4 +457,38 @@ test('UplinkError is an OwlError and not retriable', (t) => {
   const err = t.throws(() => decodeUplinkMessage(Buffer.alloc(1)));
   t.true(err instanceof OwlError);
   t.false((err as OwlError).retriable);
+});
+
+test('FIRMWARE_CHUNK is | id | offset | data | and refuses a cut header or an oversized chunk', (t) => {
+  const data = Buffer.from('chunk');
+  const wire = encodeUplinkMessage({ type: 'FIRMWARE_CHUNK', body: { id: 9, offset: 5, data } });
+  t.is(wire.length, 14 + data.length);
+  t.is(wire.readUInt32BE(2), 9);
+  throwsCode(t, () => decodeUplinkMessage(wire.subarray(0, 13)), UplinkErrorCode.TRUNCATED);
+  const big = Buffer.alloc(14 + FIRMWARE_MAX_CHUNK_BYTES + 1);
+  big[0] = UplinkChannel.FIRMWARE;
+  big[1] = 3;
+  throwsCode(t, () => decodeUplinkMessage(big), UplinkErrorCode.TOO_LARGE);
+  throwsCode(t, () => decodeUplinkMessage(wire, { from: 'relay' }), UplinkErrorCode.WRONG_DIRECTION);
+});
+
+test('inRollout is stable per (bundle, unit) and picks about the asked share', (t) => {
+  const bundle = 'd'.repeat(64);
+  const units = Array.from({ length: 2000 }, (_, i) => `relay-${i}`);
+  const at10 = units.filter((u) => inRollout(bundle, u, 10));
+  const at50 = units.filter((u) => inRollout(bundle, u, 50));
+  t.true(at10.length > 120 && at10.length < 280, `${at10.length} of 2000 at 10 %`);
+  t.true(
+    at10.every((u) => at50.includes(u)),
+    'raising the share only adds units',
+  );
+  t.true(units.every((u) => inRollout(bundle, u, 100)));
+  t.deepEqual(
+    units.filter((u) => inRollout(bundle, u, 10)),
+    at10,
+  );
+  t.notDeepEqual(
+    units.filter((u) => inRollout('e'.repeat(64), u, 10)),
+    at10,
+  );
 });
