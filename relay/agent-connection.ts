@@ -124,6 +124,11 @@ export class AgentConnection {
     return this.writes.paused ? 0 : now - this.lastFrameAt;
   }
 
+  /** Send a firmware packet (FWOFFER, FWCHUNK) to this v4 agent. */
+  sendFirmware(frame: Buffer): void {
+    if (!this.closing) this.send(frame);
+  }
+
   /** Send a config the upstream pushed for `uuid` (a v3-compatible HOSTCONFIGRESP). */
   pushConfig(host: Host): void {
     this.send(encodePacket(PacketType.HOSTCONFIGRESP, host));
@@ -246,6 +251,9 @@ export class AgentConnection {
       case PacketType.GETDEVICES:
       case PacketType.GETPORTS:
         return this.send(zoneReply(this.options.sink, packet.type, this.remoteAddress));
+      case PacketType.FWCHECK:
+      case PacketType.FWCHUNKREQ:
+        return this.firmware(packet);
       case PacketType.GUARDHB:
       case PacketType.ACK:
         return;
@@ -255,6 +263,24 @@ export class AgentConnection {
       default:
         throw new OwlError(ErrorCode.UNEXPECTED_PACKET, `an agent does not send packet type ${packet.type}`);
     }
+  }
+
+  /**
+   * FWCHECK / FWCHUNKREQ: only from a v4 agent that saw the `firmware` feature. A v3 session
+   * never gets an answer: its packet is dropped (counted) and the connection goes on.
+   */
+  private firmware(packet: Packet): void {
+    const sink = this.options.sink.firmware;
+    if (sink === undefined || this.session.mode !== 'v4') {
+      const err = new OwlError(
+        ErrorCode.UNEXPECTED_PACKET,
+        `packet type ${packet.type} needs a HELLO and the firmware feature`,
+      );
+      if (this.dropped(err)) return;
+      throw err;
+    }
+    if (packet.type === PacketType.FWCHECK) return sink.check(this, this.session.uuid, packet.body);
+    if (packet.type === PacketType.FWCHUNKREQ) return sink.chunkRequest(this, packet.body);
   }
 
   private spool(type: number, samples: number): void {
@@ -396,5 +422,6 @@ export class AgentConnection {
     this.timers.clearTimeout(this.idleTimer);
     this.ungate?.();
     this.session.detachAll();
+    this.options.sink.firmware?.closed(this);
   }
 }

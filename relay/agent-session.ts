@@ -8,6 +8,7 @@
 import {
   encodePacket,
   ErrorCode,
+  FIRMWARE_FEATURE,
   isV3Type,
   OwlError,
   PacketType,
@@ -60,7 +61,10 @@ export class AgentSession {
       this.mode = 'v4';
       this.agent = packet.body.agent ?? '';
       if (packet.body.uuid !== undefined) this.learn(packet.body.uuid);
-      return encodePacket(PacketType.HELLO, { version: PROTOCOL_VERSION, features: [...RELAY_FEATURES] });
+      // `firmware` only where bundles are served (a relay; not the upstream's direct agent server).
+      const features: string[] = [...RELAY_FEATURES];
+      if (this.sink.firmware !== undefined) features.push(FIRMWARE_FEATURE);
+      return encodePacket(PacketType.HELLO, { version: PROTOCOL_VERSION, features });
     }
     const remote = this.connection.remoteAddress;
     if (!access.allowsV3(remote)) {

@@ -5,6 +5,8 @@
  * contract without importing the connection's machinery.
  */
 import type {
+  FirmwareCheck,
+  FirmwareChunkRequest,
   Host,
   HostConfigRequest,
   NetDevice,
@@ -53,6 +55,21 @@ export interface AgentSink {
   /** Track which connection serves a host, so config pushes reach it. */
   attach(uuid: string, connection: AgentConnection): void;
   detach(uuid: string, connection: AgentConnection): void;
+  /**
+   * Firmware for v4 agents (packets 19–22, relay/firmware/): present, the relay lists the
+   * `firmware` feature in its HELLO. Absent on the upstream's direct agent server.
+   */
+  firmware?: AgentFirmwareSink;
+}
+
+/** Where an agent connection's firmware packets go. */
+export interface AgentFirmwareSink {
+  /** FWCHECK from the agent whose HELLO named `uuid`: answered with FWOFFER, reported upstream. */
+  check(connection: AgentConnection, uuid: string, body: FirmwareCheck): void;
+  /** FWCHUNKREQ: answered with FWCHUNK. */
+  chunkRequest(connection: AgentConnection, body: FirmwareChunkRequest): void;
+  /** The connection closed. */
+  closed(connection: AgentConnection): void;
 }
 
 export interface AgentConnectionOptions {

@@ -4,6 +4,7 @@
  * state dir) is one line on stderr and exit code 2; the stack trace too with --debug.
  */
 import { Command, InvalidArgumentError } from 'commander';
+import { EXIT_FIRMWARE_RESTART } from '../firmware/index.js';
 import { OWL_VERSION, startupFailureLine, startupFailureStack } from '../protocol/index.js';
 import { parseHostPort as hostPort } from './host-port.js';
 import { fetchStatus } from './control.js';
@@ -66,7 +67,16 @@ function formatStatus(s: RelayStatus): string {
     `spool:   ${s.spool.samples} samples in ${s.spool.records} records, ${s.spool.bytes} bytes (${s.spool.diskBytes} on disk), oldest ${age}`,
     `dropped: ${s.spool.droppedSamples} samples in ${s.spool.droppedRecords} records (spool cap policy)`,
     `zone:    ${s.zone.devicesUp}/${s.zone.devices} devices answering, ${s.zone.skippedPolls} polls skipped`,
+    `firmware: ${formatFirmware(s.firmware)}`,
   ].join('\n');
+}
+
+function formatFirmware(f: RelayStatus['firmware']): string {
+  const pending = f.pendingVersion === null ? '' : ` (${f.pendingVersion} pending)`;
+  const d = f.download;
+  const download = d === null ? '' : `, fetching ${d.program} ${d.version}: ${d.bytes}/${d.size} bytes`;
+  const refused = f.refused === null ? '' : `, last refused: ${f.refused.version ?? '?'} ${f.refused.code}`;
+  return `${f.version} ${f.state}${pending}, ${f.cached}/${f.offered} offered bundles cached${download}${refused}`;
 }
 
 /** A failed start: one line naming the key (listeners and state dir from `config`), exit code 2. */
@@ -109,27 +119,35 @@ program
   .option('--log-level <level>', 'pino log level')
   .action(async (flags: RunFlags) => {
     let config: RelayConfig | undefined;
-    let relay: Relay;
+    let relay: Relay | undefined;
+    let stopping = false;
+    // A signal, or a firmware switch (exit code 75: the service manager starts the new slot).
+    const stop = (code = 0): void => {
+      if (stopping || relay === undefined) return;
+      stopping = true;
+      relay.stop().then(
+        () => process.exit(code),
+        () => process.exit(1),
+      );
+    };
     try {
       config = loadRelayConfig(flags.config, overrides(flags));
       assertRunnable(config);
       // The memory settings that need a fresh process: this process is replaced by one that has them.
       applyRelayProcessSettings(config);
-      relay = await Relay.start(config);
+      let switchedEarly = false;
+      relay = await Relay.start(config, {
+        onFirmwareRestart: () => {
+          if (relay === undefined) switchedEarly = true;
+          else stop(EXIT_FIRMWARE_RESTART);
+        },
+      });
+      if (switchedEarly) stop(EXIT_FIRMWARE_RESTART);
     } catch (err) {
       startFailed(err, config, debug());
     }
-    let stopping = false;
-    const stop = (): void => {
-      if (stopping) return;
-      stopping = true;
-      relay.stop().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    process.on('SIGINT', () => stop());
+    process.on('SIGTERM', () => stop());
   });
 
 program

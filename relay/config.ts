@@ -9,6 +9,8 @@ import { RelayError, RelayErrorCode } from './errors.js';
 import {
   compileConfigSchema,
   parseConfigJson,
+  FIRMWARE_DEFAULT_CHUNK_BYTES,
+  FIRMWARE_MAX_CHUNK_BYTES,
   ZSTD_MAX_LEVEL,
   type ConfigSchema,
 } from '../protocol/index.js';
@@ -63,6 +65,8 @@ export interface RelayConfig {
   zone: ZoneSettings;
   /** What the relay may hold in memory: sized for a gateway (512 MB-1 GB for everything) by default. */
   memory: RelayMemoryConfig;
+  /** Firmware delivery (relay/firmware/, docs/firmware-delivery.md). */
+  firmware: RelayFirmwareConfig;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -103,6 +107,29 @@ interface RelayMemoryConfig {
    * refreshed, and agent sessions' ACKed batches (LRU each; lru-cache allocates its tables up front).
    */
   hostsInMemory: number;
+}
+
+/**
+ * Firmware bundles fetched over the uplink, cached for the zone's agents, and the relay's own
+ * updates installed into its A/B slots (docs/firmware-delivery.md, "Relay").
+ */
+export interface RelayFirmwareConfig {
+  /**
+   * The relay's slot directory (`/opt/owl/owl-relay`): set, the relay runs from slots, reports the
+   * version `current` names and installs its own updates there. Default: env OWL_FIRMWARE_ROOT,
+   * else none (own updates are not installed; agent bundles are still cached and served).
+   */
+  root?: string;
+  /** Pinned public keys (PEM file paths). None: every own bundle is refused (secure by default). */
+  keys: string[];
+  /** Most share of the uplink's time a transfer may take (0.25: it waits 3× each chunk's time). */
+  share: number;
+  /** Bytes asked for per chunk request (256 KiB). */
+  chunkBytes: number;
+  /** Disk cap of the offered bundles kept (512 MiB); an offer that does not fit is refused. */
+  maxCacheBytes: number;
+  /** How long a new version has to become healthy after the switch (firmware/slots default, 3 min). */
+  healthTimeoutMs?: number;
 }
 
 export interface ZoneSettings {
@@ -167,6 +194,12 @@ export function defaultRelayConfig(): RelayConfig {
       ingestBytes: 32 * 1024 * 1024,
       liveTailBytes: 4 * 1024 * 1024,
       hostsInMemory: 10_000,
+    },
+    firmware: {
+      keys: [],
+      share: 0.25,
+      chunkBytes: FIRMWARE_DEFAULT_CHUNK_BYTES,
+      maxCacheBytes: 512 * 1024 * 1024,
     },
     logLevel: 'info',
   };
@@ -280,6 +313,18 @@ const schema: ConfigSchema = {
         hostsInMemory: { type: 'integer', minimum: 100 },
       },
     },
+    firmware: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        root: pathString,
+        keys: { type: 'array', items: pathString },
+        share: { type: 'number', minimum: 0.01, maximum: 1 },
+        chunkBytes: { type: 'integer', minimum: 1024, maximum: FIRMWARE_MAX_CHUNK_BYTES },
+        maxCacheBytes: { type: 'integer', minimum: 1024 * 1024 },
+        healthTimeoutMs: { type: 'integer', minimum: 1000 },
+      },
+    },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
   },
 };
@@ -287,8 +332,9 @@ const schema: ConfigSchema = {
 const checkSchema = compileConfigSchema(schema);
 
 export type RelayConfigInput = Partial<
-  Omit<RelayConfig, 'spool' | 'batch' | 'metrics' | 'memory' | 'reconnect' | 'zone'>
+  Omit<RelayConfig, 'spool' | 'batch' | 'metrics' | 'memory' | 'reconnect' | 'zone' | 'firmware'>
 > & {
+  firmware?: Partial<RelayConfig['firmware']>;
   zone?: Partial<RelayConfig['zone']>;
   reconnect?: Partial<RelayConfig['reconnect']>;
   spool?: Partial<RelayConfig['spool']>;
@@ -314,7 +360,19 @@ export function resolveRelayConfig(input: RelayConfigInput, source = 'relay conf
     memory: { ...base.memory, ...input.memory },
     reconnect: { ...base.reconnect, ...input.reconnect },
     zone: { ...base.zone, ...input.zone },
+    firmware: firmwareSettings(base.firmware, input.firmware),
   } as RelayConfig;
+}
+
+/** The firmware section: the root from env OWL_FIRMWARE_ROOT when the config names none. */
+function firmwareSettings(
+  base: RelayFirmwareConfig,
+  input: Partial<RelayFirmwareConfig> | undefined,
+): RelayFirmwareConfig {
+  const merged = { ...base, ...input };
+  const fromEnv = process.env['OWL_FIRMWARE_ROOT'];
+  if (merged.root === undefined && fromEnv !== undefined && fromEnv !== '') merged.root = fromEnv;
+  return merged;
 }
 
 /**
@@ -334,6 +392,7 @@ export function loadRelayConfig(file: string | undefined, overrides: RelayConfig
       memory: { ...fromFile.memory, ...overrides.memory },
       reconnect: { ...fromFile.reconnect, ...overrides.reconnect },
       zone: { ...fromFile.zone, ...overrides.zone },
+      firmware: { ...fromFile.firmware, ...overrides.firmware },
     },
     'command line',
   );
@@ -385,6 +444,7 @@ export function assertRunnable(config: RelayConfig): void {
     'uplinkTls.ca': config.uplinkTls?.ca,
     'uplinkTls.cert': config.uplinkTls?.cert,
     'uplinkTls.key': config.uplinkTls?.key,
+    ...Object.fromEntries(config.firmware.keys.map((k, i) => [`firmware.keys[${i}]`, k])),
   });
   if (unreadable !== undefined) throw new RelayError(RelayErrorCode.CONFIG_INVALID, unreadable);
 }
@@ -408,6 +468,10 @@ export function unreadableFile(files: Record<string, string | undefined>): strin
 }
 
 /** Where the relay keeps each kind of state. */
-export function statePaths(config: RelayConfig): { spool: string; config: string } {
-  return { spool: join(config.stateDir, 'spool'), config: join(config.stateDir, 'config') };
+export function statePaths(config: RelayConfig): { spool: string; config: string; firmware: string } {
+  return {
+    spool: join(config.stateDir, 'spool'),
+    config: join(config.stateDir, 'config'),
+    firmware: join(config.stateDir, 'firmware'),
+  };
 }

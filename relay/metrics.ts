@@ -10,9 +10,9 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { OWL_VERSION } from '../protocol/index.js';
 import type { Spool, SpoolStats } from './spool/index.js';
 import type { StuckRange } from './uplink-client.js';
+import type { RelayFirmwareStatus } from './firmware/index.js';
 import {
   collectProcessMetrics,
   listenHealthAndMetrics,
@@ -51,6 +51,8 @@ export interface RelayStatus {
   agents: { connected: number };
   /** Zone duties (zone-duties.ts): devices polled, those that answered their last poll, polls skipped (overran). */
   zone: { devices: number; devicesUp: number; skippedPolls: number };
+  /** Firmware delivery (relay/firmware/): running version, update state, the download, the cache. */
+  firmware: RelayFirmwareStatus;
 }
 
 export class RelayMetrics {
@@ -67,9 +69,13 @@ export class RelayMetrics {
   readonly stuckRanges: Counter;
   readonly batchesAcked: Counter<'status'>;
   readonly uplinkConnects: Counter;
+  readonly firmwareBytesFetched: Counter;
+  readonly firmwareRefusals: Counter<'code'>;
+  readonly firmwareBytesServed: Counter;
   private server: Server | undefined;
 
-  constructor(status: () => RelayStatus) {
+  /** `version`: what runs (the current slot's when running from slots). */
+  constructor(status: () => RelayStatus, version: string) {
     const r = [this.registry];
     this.framesReceived = new Counter({
       name: 'owl_relay_agent_frames_total',
@@ -138,13 +144,29 @@ export class RelayMetrics {
       help: 'Uplink connections established',
       registers: r,
     });
+    this.firmwareBytesFetched = new Counter({
+      name: 'owl_relay_firmware_bytes_fetched_total',
+      help: 'Firmware bundle bytes fetched over the uplink',
+      registers: r,
+    });
+    this.firmwareRefusals = new Counter({
+      name: 'owl_relay_firmware_refusals_total',
+      help: 'Firmware bundles refused, by code',
+      labelNames: ['code'],
+      registers: r,
+    });
+    this.firmwareBytesServed = new Counter({
+      name: 'owl_relay_firmware_bytes_served_total',
+      help: 'Firmware bundle bytes served to agents',
+      registers: r,
+    });
     registerStatusGauges(r, status);
     new Gauge({
       name: 'owl_relay_build_info',
       help: 'Always 1; the labels say which relay version runs on which Node',
       labelNames: ['version', 'node'],
       registers: r,
-    }).set({ version: OWL_VERSION, node: process.versions.node }, 1);
+    }).set({ version, node: process.versions.node }, 1);
     collectProcessMetrics(this.registry);
   }
 

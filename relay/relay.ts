@@ -3,6 +3,7 @@
  * and metrics. Implements the AgentSink every agent connection talks to.
  */
 import { readFileSync } from 'node:fs';
+import { loadPublicKeys } from '../firmware/index.js';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
@@ -14,8 +15,8 @@ import {
   type Host,
   type HostConfigRequest,
   type UplinkRelayStatus,
-  OWL_VERSION,
 } from '../protocol/index.js';
+import { RelayFirmware } from './firmware/index.js';
 import { AccessPolicy } from './access.js';
 import type { AgentConnection } from './agent-connection.js';
 import type { SpoolRequest } from './agent-sink.js';
@@ -49,12 +50,19 @@ export interface RelayStartOptions {
   logSummaryMs?: number;
   /** Period of the backlog drain progress line (default 10 s). */
   drainProgressMs?: number;
+  /**
+   * The relay switched to a new slot (firmware): stop it and exit with EXIT_FIRMWARE_RESTART
+   * (the CLI does). Without it the relay stops itself and only logs.
+   */
+  onFirmwareRestart?: () => void;
 }
 
 export class Relay {
   readonly metrics: RelayMetrics;
   readonly uplink: UplinkClient;
   readonly server: AgentServer;
+  /** Bundles over the uplink, the agents' cache, the relay's own updates (relay/firmware/). */
+  readonly firmware: RelayFirmware;
   /** Agents' configs: cached, refreshed, pushed (host-configs.ts). */
   private readonly hosts: HostConfigs;
   /** Bytes awaiting durability (memory.ingestBytes), and held while the uplink is behind on live data. */
@@ -82,6 +90,7 @@ export class Relay {
     options: RelayStartOptions,
   ) {
     this.gate = new IngestGate(config.memory.ingestBytes);
+    this.firmware = this.firmwarePart(options);
     this.hosts = new HostConfigs({
       cache,
       ask: (request, source) => this.uplink.requestHostConfig(request, request.uuid, source),
@@ -89,7 +98,7 @@ export class Relay {
       now,
       hostsInMemory: config.memory.hostsInMemory,
     });
-    this.metrics = new RelayMetrics(() => this.status());
+    this.metrics = new RelayMetrics(() => this.status(), this.firmware.version);
     this.packer = new Packer({
       level: config.spool.compressLevel,
       now,
@@ -106,6 +115,31 @@ export class Relay {
     this.agentLog.start();
     this.diskTimer = setInterval(() => void this.refreshDiskBytes(), 5000);
     this.diskTimer.unref();
+  }
+
+  /** The firmware part: its messages go out on the uplink; a switch ends in a restart. */
+  private firmwarePart(options: RelayStartOptions): RelayFirmware {
+    const { config, log, now } = this;
+    const f = config.firmware;
+    return new RelayFirmware({
+      dir: statePaths(config).firmware,
+      ...(f.root === undefined ? {} : { root: f.root }),
+      keys: loadPublicKeys(f.keys),
+      share: f.share,
+      chunkBytes: f.chunkBytes,
+      maxCacheBytes: f.maxCacheBytes,
+      ...(f.healthTimeoutMs === undefined ? {} : { healthTimeoutMs: f.healthTimeoutMs }),
+      timers: { ...SYSTEM_TIMERS, now },
+      log: log.child({ part: 'firmware' }),
+      send: (msg) => this.uplink.sendFirmware(msg),
+      onRestart: () => {
+        if (options.onFirmwareRestart !== undefined) return options.onFirmwareRestart();
+        log.warn({}, 'firmware switched: restart the relay to run the new version');
+      },
+      onFetched: (n) => this.metrics.firmwareBytesFetched.inc(n),
+      onRefused: (code) => this.metrics.firmwareRefusals.inc({ code }),
+      onServed: (n) => this.metrics.firmwareBytesServed.inc(n),
+    });
   }
 
   /** The uplink to the upstream, its events counted in the metrics. */
@@ -144,6 +178,13 @@ export class Relay {
       onConnect: () => {
         this.metrics.uplinkConnects.inc();
         this.zone?.connected();
+        this.firmware.connected();
+      },
+      onDisconnect: () => this.firmware.disconnected(),
+      onFirmware: (msg) => {
+        if (msg.type === 'FIRMWARE_OFFER') this.firmware.offer(msg.body.bundles);
+        else if (msg.type === 'FIRMWARE_CHUNK') this.firmware.chunk(msg.body);
+        else this.firmware.error(msg.body);
       },
       onInventoryPush: (what, items) => this.zone?.apply(what, items),
       onLiveLag: (behind) => this.gate.hold(behind),
@@ -179,6 +220,11 @@ export class Relay {
         clientVersion: () => this.clientVersion(),
         attach: (uuid, connection) => this.attach(uuid, connection),
         detach: (uuid, connection) => this.detach(uuid, connection),
+        firmware: {
+          check: (connection, uuid, body) => this.firmware.agentCheck(connection, uuid, body),
+          chunkRequest: (connection, body) => this.firmware.agentChunkRequest(connection, body),
+          closed: (connection) => this.firmware.agentClosed(connection),
+        },
       },
       idleTimeoutMs: config.idleTimeoutMs,
       maxPendingPackets: 4096,
@@ -369,13 +415,14 @@ export class Relay {
       },
       agents: { connected: this.server.connectionCount },
       zone: this.zone?.status() ?? { devices: 0, devicesUp: 0, skippedPolls: 0 },
+      firmware: this.firmware.status(),
     };
   }
 
   private uplinkStatus(): UplinkRelayStatus {
     const s = this.spool.stats();
     return {
-      version: OWL_VERSION,
+      version: this.firmware.version,
       agents: this.server.connectionCount,
       spool: {
         records: s.records,
@@ -401,6 +448,7 @@ export class Relay {
     this.zone?.close();
     await this.server.stop();
     this.agentLog.stop();
+    await this.firmware.stop();
     await this.uplink.stop();
     await this.metrics.close();
     const control = this.control;

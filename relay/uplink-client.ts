@@ -4,7 +4,10 @@
  * file is the connection: connect, HELLO/WELCOME, message dispatch, timers
  * and reconnects. Its parts: uplink-pump.ts (batches from the spool, acks),
  * uplink-requests.ts (config requests in flight), uplink-stuck.ts (ranges
- * the upstream keeps failing to store), uplink-tls.ts (TLS refusals).
+ * the upstream keeps failing to store), uplink-tls.ts (TLS refusals). The
+ * FIRMWARE channel's messages go to the relay's firmware part (`onFirmware`,
+ * relay/firmware/), which sends its chunk requests and reports through
+ * `sendFirmware` while connected.
  *
  * Exactly one connection exists at a time: the next one is opened only after
  * the previous one's close event. Control and config messages are written at
@@ -29,6 +32,7 @@ import {
   describeCloseCode,
   encodeUplinkMessage,
   ErrorCode,
+  FIRMWARE_FEATURE,
   formatAuthHeader,
   Heartbeat,
   UplinkError,
@@ -213,6 +217,18 @@ export class UplinkClient {
     >;
   }
 
+  /**
+   * Send a FIRMWARE channel message (FIRMWARE_CHUNK_REQ, FIRMWARE_REPORT) now; false when not
+   * connected (the firmware part asks again after the next WELCOME).
+   */
+  sendFirmware(msg: UplinkMessage): boolean {
+    const ws = this.ws;
+    if (this.currentState !== 'connected' || ws === undefined || ws.readyState !== WebSocket.OPEN)
+      return false;
+    ws.send(encodeUplinkMessage(msg));
+    return true;
+  }
+
   /** Ask the upstream for the latest agent version. */
   requestVersion(): Promise<string> {
     return this.request((id) => ({ type: 'VERSION_REQ', body: { id } })) as Promise<string>;
@@ -309,7 +325,7 @@ export class UplinkClient {
           version: UPLINK_VERSION,
           relay: this.options.relayId,
           spool: spool.spoolId,
-          features: [],
+          features: this.options.onFirmware === undefined ? [] : [FIRMWARE_FEATURE],
           firstUnacked: spool.firstSeq(),
           nextSeq: spool.nextSeq(),
         },
@@ -347,6 +363,10 @@ export class UplinkClient {
       }
       case 'BATCH_ACK':
         return this.pump.ack(msg.body.firstSeq, msg.body.lastSeq, msg.body.status);
+      case 'FIRMWARE_OFFER':
+      case 'FIRMWARE_CHUNK':
+      case 'FIRMWARE_ERROR':
+        return this.options.onFirmware?.(msg);
       default:
         return this.onConfigMessage(msg);
     }
@@ -431,8 +451,9 @@ export class UplinkClient {
     this.pump.disconnected();
     this.drain.stop();
     this.requests.failAll('uplink closed');
-    if (this.currentState === 'stopped') return;
     const wasConnected = this.currentState === 'connected';
+    if (wasConnected) this.options.onDisconnect?.();
+    if (this.currentState === 'stopped') return;
     this.currentState = 'disconnected';
     const url = this.options.urls[this.urlIndex];
     if (!wasConnected) this.failures++;

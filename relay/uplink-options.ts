@@ -1,5 +1,13 @@
 /** What the relay's uplink (uplink-client.ts) is told at construction: its settings and the hooks it calls. */
-import type { BatchAckStatus, Host, NetDevice, Port, Timers, UplinkRelayStatus } from '../protocol/index.js';
+import type {
+  BatchAckStatus,
+  Host,
+  NetDevice,
+  Port,
+  Timers,
+  UplinkMessage,
+  UplinkRelayStatus,
+} from '../protocol/index.js';
 import type { BackoffOptions } from './backoff.js';
 import type { Spool } from './spool/index.js';
 import type { StuckRange } from './uplink-stuck.js';
@@ -76,7 +84,17 @@ export interface UplinkClientOptions {
   onBatchSent?: (replay: boolean, records: number, samples: number, resent: boolean) => void;
   /** A seq range became stuck (the upstream failed to store it the same way twice), or no longer is. */
   onStuck?: (stuck: StuckRange | undefined) => void;
+  /** WELCOME received: the uplink is up (after the pump and held requests were started). */
   onConnect?: (url: string) => void;
+  /** A connection that had its WELCOME closed. */
+  onDisconnect?: () => void;
+  /**
+   * FIRMWARE channel messages from the upstream (FIRMWARE_OFFER, FIRMWARE_CHUNK, FIRMWARE_ERROR).
+   * Set, the relay lists the `firmware` feature in its HELLO.
+   */
+  onFirmware?: (
+    msg: Extract<UplinkMessage, { type: 'FIRMWARE_OFFER' | 'FIRMWARE_CHUNK' | 'FIRMWARE_ERROR' }>,
+  ) => void;
   log: UplinkLogger;
   now?: () => number;
   /** Clock and timers (default SYSTEM_TIMERS, with `now` if given). */

@@ -6,7 +6,8 @@
  * it fsyncs what it stored before acknowledging, so it can be killed with
  * SIGKILL and restarted (see uplink-receiver-main.ts).
  */
-import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, readSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { once } from 'node:events';
@@ -25,10 +26,22 @@ import {
   UPLINK_MAX_MESSAGE_BYTES,
   UPLINK_PATH,
   UplinkCloseCode,
+  type FirmwareOffer,
+  type FirmwareUnitReport,
   type Host,
   type UplinkBatch,
+  type UplinkFirmwareChunkReq,
   type UplinkMessage,
 } from '../../protocol/index.js';
+
+/** A bundle the receiver offers: its offer and the file its chunks are read from. */
+export interface OfferedBundle {
+  offer: FirmwareOffer;
+  file: string;
+}
+
+/** A FIRMWARE_REPORT unit as received, with the receiver's clock. */
+export type ReceivedReport = FirmwareUnitReport & { relay: string; receivedAt: number };
 
 export interface StoredRecord {
   relay: string;
@@ -87,6 +100,22 @@ export class UplinkReceiver {
   deferAcks = false;
   /** Batches stored (or found duplicate) so far, acknowledged or not. */
   batchesStored = 0;
+  /** Firmware bundles offered to every relay (FIRMWARE_OFFER after WELCOME and on each change). */
+  readonly bundles = new Map<string, OfferedBundle>();
+  /** Every FIRMWARE_CHUNK_REQ received, in order. */
+  readonly chunkRequests: Array<UplinkFirmwareChunkReq & { relay: string; at: number }> = [];
+  /** Bytes of FIRMWARE_CHUNK data sent. */
+  firmwareBytesServed = 0;
+  /** Every unit of every FIRMWARE_REPORT received, in order. */
+  readonly firmwareReports: ReceivedReport[] = [];
+  /** HELLO features of the last HELLO per relay. */
+  readonly helloFeatures = new Map<string, string[]>();
+  /** Most chunk requests of one connection ever unanswered at the same time. */
+  firmwareMaxInFlight = 0;
+  /** A slow link: each FIRMWARE_CHUNK leaves this long after its request. */
+  chunkDelayMs = 0;
+  /** While true, chunk requests are recorded but not answered. */
+  holdChunks = false;
   private heldAcks: Array<() => void> = [];
   private readonly http: Server;
   private readonly wss: WebSocketServer;
@@ -155,6 +184,100 @@ export class UplinkReceiver {
     return acks.length;
   }
 
+  /**
+   * Offer a bundle file to every relay (at once to those connected, after WELCOME to the rest).
+   * `meta` is what the offer claims: a test may claim what the file is not.
+   */
+  offerFirmware(
+    file: string,
+    meta: Pick<FirmwareOffer, 'program' | 'arch' | 'version'> & { percent?: number },
+  ): FirmwareOffer {
+    const bytes = readFileSync(file);
+    const offer: FirmwareOffer = {
+      bundle: createHash('sha256').update(bytes).digest('hex'),
+      program: meta.program,
+      arch: meta.arch,
+      version: meta.version,
+      size: bytes.length,
+      percent: meta.percent ?? 100,
+    };
+    this.bundles.set(offer.bundle, { offer, file });
+    this.sendOffers();
+    return offer;
+  }
+
+  /** Stop offering a bundle (relays get the new list). */
+  withdrawFirmware(bundle: string): void {
+    this.bundles.delete(bundle);
+    this.sendOffers();
+  }
+
+  /** The latest report received of the unit (`uuid` absent: a relay's own). */
+  lastReport(relay: string, uuid?: string): ReceivedReport | undefined {
+    for (let i = this.firmwareReports.length - 1; i >= 0; i--) {
+      const r = this.firmwareReports[i] as ReceivedReport;
+      if (r.relay === relay && r.uuid === uuid) return r;
+    }
+    return undefined;
+  }
+
+  /** Bytes asked for by chunk requests of `bundle`. */
+  requestedBytes(bundle: string): number {
+    return this.chunkRequests.filter((r) => r.bundle === bundle).reduce((n, r) => n + r.length, 0);
+  }
+
+  private sendOffers(): void {
+    for (const set of this.open.values()) for (const ws of set) this.sendOffer(ws);
+  }
+
+  private sendOffer(ws: WebSocket): void {
+    const bundles = [...this.bundles.values()].map((b) => b.offer);
+    ws.send(encodeUplinkMessage({ type: 'FIRMWARE_OFFER', body: { bundles } }));
+  }
+
+  private serveChunk(ws: WebSocket, req: UplinkFirmwareChunkReq, answered: () => void): void {
+    const bundle = this.bundles.get(req.bundle);
+    if (bundle === undefined || req.offset >= bundle.offer.size) answered();
+    if (bundle === undefined) {
+      const body = {
+        id: req.id,
+        bundle: req.bundle,
+        code: 'OWL_ERR_FIRMWARE_UNKNOWN_BUNDLE',
+        message: 'not offered',
+      };
+      ws.send(encodeUplinkMessage({ type: 'FIRMWARE_ERROR', body }));
+      return;
+    }
+    if (req.offset >= bundle.offer.size) {
+      const body = {
+        id: req.id,
+        bundle: req.bundle,
+        code: 'OWL_ERR_FIRMWARE_BAD_RANGE',
+        message: 'bad range',
+      };
+      ws.send(encodeUplinkMessage({ type: 'FIRMWARE_ERROR', body }));
+      return;
+    }
+    const length = Math.min(req.length, bundle.offer.size - req.offset);
+    const data = Buffer.alloc(length);
+    const fd = openSync(bundle.file, 'r');
+    try {
+      readSync(fd, data, 0, length, req.offset);
+    } finally {
+      closeSync(fd);
+    }
+    const send = (): void => {
+      answered();
+      if (ws.readyState !== ws.OPEN) return;
+      this.firmwareBytesServed += length;
+      ws.send(
+        encodeUplinkMessage({ type: 'FIRMWARE_CHUNK', body: { id: req.id, offset: req.offset, data } }),
+      );
+    };
+    if (this.chunkDelayMs > 0) setTimeout(send, this.chunkDelayMs);
+    else send();
+  }
+
   /** Cut every relay connection at once (no close handshake), as an outage would. */
   dropConnections(): void {
     for (const set of this.open.values()) for (const ws of set) ws.terminate();
@@ -187,6 +310,8 @@ export class UplinkReceiver {
     this.maxConcurrent = Math.max(this.maxConcurrent, set.size);
     ws.once('close', () => set.delete(ws));
     let spool: string | undefined;
+    /** Chunk requests of this connection not answered yet. */
+    let unanswered = 0;
     ws.on('message', (data: Buffer) => {
       let msg: UplinkMessage;
       try {
@@ -199,6 +324,7 @@ export class UplinkReceiver {
       switch (msg.type) {
         case 'HELLO':
           spool = msg.body.spool;
+          this.helloFeatures.set(relay, msg.body.features);
           send({
             type: 'WELCOME',
             body: {
@@ -208,6 +334,16 @@ export class UplinkReceiver {
               heartbeatMs: this.options.heartbeatMs ?? 15_000,
             },
           });
+          if (this.bundles.size > 0) this.sendOffer(ws);
+          return;
+        case 'FIRMWARE_CHUNK_REQ':
+          this.chunkRequests.push({ ...msg.body, relay, at: Date.now() });
+          this.firmwareMaxInFlight = Math.max(this.firmwareMaxInFlight, ++unanswered);
+          if (!this.holdChunks) this.serveChunk(ws, msg.body, () => unanswered--);
+          return;
+        case 'FIRMWARE_REPORT':
+          for (const unit of msg.body.units)
+            this.firmwareReports.push({ ...unit, relay, receivedAt: Date.now() });
           return;
         case 'PING':
           send({ type: 'PONG', body: { t: msg.body.t } });

@@ -122,9 +122,9 @@ const VARIANTS: Variant[] = [
     code: ErrorCode.UNKNOWN_TYPE,
   },
   {
-    name: 'first unknown type (19) after HELLO',
+    name: 'first unknown type (23) after HELLO',
     hello: true,
-    payload: bad(19, '{}'),
+    payload: bad(23, '{}'),
     code: ErrorCode.UNKNOWN_TYPE,
   },
   {

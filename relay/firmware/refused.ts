@@ -1,0 +1,62 @@
+/**
+ * Bundles this relay refused (`<dir>/refused.json`): never fetched again, so a bad bundle costs
+ * the uplink once, and its refusal is logged and reported once. Replaced atomically (temp file,
+ * fsync, rename); unreadable content counts as empty (a refused bundle is then fetched and
+ * refused again, nothing worse).
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FirmwareRefusalReport } from '../../protocol/index.js';
+
+export const REFUSED_FILE = 'refused.json';
+/** Refusals remembered; the oldest are forgotten past it (bundle ids are never reused anyway). */
+const MAX_REMEMBERED = 256;
+
+export class RefusedBundles {
+  private readonly byId = new Map<string, FirmwareRefusalReport>();
+  private readonly file: string;
+
+  constructor(dir: string) {
+    this.file = join(dir, REFUSED_FILE);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(this.file, 'utf8'));
+    } catch {
+      return;
+    }
+    if (!Array.isArray(parsed)) return;
+    for (const r of parsed as FirmwareRefusalReport[]) {
+      if (typeof r?.bundle === 'string' && typeof r.code === 'string') this.byId.set(r.bundle, r);
+    }
+  }
+
+  has(bundle: string): boolean {
+    return this.byId.has(bundle);
+  }
+
+  /** The most recent refusal, for reports. */
+  last(): FirmwareRefusalReport | undefined {
+    let last: FirmwareRefusalReport | undefined;
+    for (const r of this.byId.values()) if (last === undefined || r.at >= last.at) last = r;
+    return last;
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  add(refusal: FirmwareRefusalReport & { bundle: string }): void {
+    this.byId.delete(refusal.bundle);
+    this.byId.set(refusal.bundle, refusal);
+    while (this.byId.size > MAX_REMEMBERED) this.byId.delete(this.byId.keys().next().value as string);
+    const tmp = `${this.file}.tmp`;
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, `${JSON.stringify([...this.byId.values()])}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.file);
+  }
+}
