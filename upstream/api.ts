@@ -15,6 +15,7 @@ import { StoreError, StoreErrorCode, type SampleStore } from './store/index.js';
 import { DIRECT_ZONE } from './zones.js';
 import { HttpError, UpstreamErrorCode } from './errors.js';
 import { createDashboardHandler, type DashboardHandler } from './dashboard/index.js';
+import { firmwareRoutes, type FirmwareDelivery } from './firmware/index.js';
 
 interface ApiDeps {
   token: string;
@@ -22,6 +23,8 @@ interface ApiDeps {
   relays: RelayDirectory;
   endpoint: RelayEndpoint;
   store: SampleStore;
+  /** Published firmware and the units' reports. */
+  firmware: FirmwareDelivery;
   now: () => number;
   /** The configured sinks (absent: none). */
   sinks?: SinkSet;
@@ -165,7 +168,14 @@ async function route(deps: ApiDeps, req: IncomingMessage): Promise<Answer> {
     (await hostRoutes(call)) ??
     (await relayRoutes(call)) ??
     (await dataRoutes(call)) ??
-    (await zoneRoutes(call));
+    (await zoneRoutes(call)) ??
+    (await firmwareRoutes(
+      { firmware: deps.firmware, relays: deps.relays, isConnected: (id) => deps.endpoint.isConnected(id) },
+      req,
+      call.url,
+      call.key,
+      call.id,
+    ));
   if (answer !== undefined) return answer;
   throw new HttpError(
     404,

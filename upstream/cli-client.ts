@@ -4,7 +4,7 @@
  * failures said in operator terms. With `tls` in the upstream config the API
  * is HTTPS and the certificate is always verified.
  */
-import { readFileSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Command } from 'commander';
@@ -128,6 +128,35 @@ function explain(err: Error & { code?: string }, url: URL): Error {
 }
 
 export async function call(flags: ApiFlags, method: string, path: string, body?: unknown): Promise<unknown> {
+  return send(flags, method, path, {}, (req) =>
+    req.end(body === undefined ? undefined : JSON.stringify(body)),
+  );
+}
+
+/** `method path` with the bytes of `file` as the body, streamed (a firmware bundle can be hundreds of MB). */
+export async function upload(flags: ApiFlags, method: string, path: string, file: string): Promise<unknown> {
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch (err) {
+    throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const headers = { 'content-type': 'application/octet-stream', 'content-length': String(size) };
+  return send(flags, method, path, headers, (req) => {
+    const stream = createReadStream(file);
+    stream.on('error', (err) => req.destroy(err));
+    stream.pipe(req);
+  });
+}
+
+/** One API request: `write` sends its body (and ends it); resolves with the JSON answer. */
+function send(
+  flags: ApiFlags,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  write: (req: ClientRequest) => void,
+): Promise<unknown> {
   const { url, token, ca } = resolveTarget(flags);
   return new Promise((resolve, reject) => {
     const options = {
@@ -135,7 +164,7 @@ export async function call(flags: ApiFlags, method: string, path: string, body?:
       port: url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port),
       method,
       path: url.pathname.replace(/\/$/, '') + path,
-      headers: { authorization: `Bearer ${token}` },
+      headers: { ...headers, authorization: `Bearer ${token}` },
     };
     const onResponse = (res: IncomingMessage): void => {
       const chunks: Buffer[] = [];
@@ -160,7 +189,7 @@ export async function call(flags: ApiFlags, method: string, path: string, body?:
         ? httpsRequest({ ...options, ...(ca === undefined ? {} : { ca }) }, onResponse)
         : httpRequest(options, onResponse);
     req.on('error', (err) => reject(explain(err, url)));
-    req.end(body === undefined ? undefined : JSON.stringify(body));
+    write(req);
   });
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `owl-upstream run | local | relay add|list|revoke | host list|add|move|delete |
- * service list|set | device add|list|delete | port add|list|delete | query | series | import-v3`.
+ * service list|set | device add|list|delete | port add|list|delete | query | series | import-v3 |
+ * firmware publish|list|withdraw|status`.
  * Operator commands talk to the running server's API, with the token from
  * `<stateDir>/api-token` (or --token): upstream/cli-client.ts. A start that fails is one line
  * on stderr and exit code 2 (upstream/cli-start.ts).
@@ -10,6 +11,7 @@ import { Command } from 'commander';
 import { OWL_VERSION } from '../protocol/index.js';
 import { parseHostPort as hostPort } from '../relay/index.js';
 import { adminCommands } from './cli-admin.js';
+import { firmwareCommands } from './cli-firmware.js';
 import { localCommand } from './cli-local.js';
 import { zoneCommands } from './cli-zone.js';
 import { onSignals, setStartDebug, startFailed } from './cli-start.js';
@@ -72,5 +74,6 @@ program
 localCommand(program);
 adminCommands(program);
 zoneCommands(program);
+firmwareCommands(program);
 
 await program.parseAsync(process.argv);

@@ -13,6 +13,7 @@ import {
   UPLINK_DEFAULT_WINDOW,
   type ConfigSchema,
 } from '../protocol/index.js';
+import { DEFAULT_MAX_BUNDLE_BYTES } from '../firmware/index.js';
 import { unreadableFile } from '../relay/index.js';
 import { DEFAULT_MAX_INFLIGHT_BATCHES } from './credit-policy.js';
 import { UpstreamErrorCode } from './errors.js';
@@ -71,6 +72,12 @@ export interface UpstreamConfig {
   forward: { maxBytes: number; policy: 'drop-oldest' | 'reject-new' };
   /** `none`: keep no samples, only what forwarding needs; needs at least one sink. */
   store: 'embedded' | 'none';
+  /**
+   * Firmware bundles published here (docs/firmware-delivery.md): the largest accepted, and
+   * optional pinned public keys (PEM file paths or PEM texts): when given, a bundle is published
+   * only if its signature verifies with one of them.
+   */
+  firmware: { maxBundleBytes: number; keys: string[] };
 }
 
 /** One sink: a Prometheus remote_write or an OpenTSDB `/api/put` endpoint. Credentials are never logged. */
@@ -117,6 +124,7 @@ export function defaultUpstreamConfig(): UpstreamConfig {
     sinks: [],
     forward: { maxBytes: DEFAULT_FORWARD_MAX_BYTES, policy: 'drop-oldest' },
     store: 'embedded',
+    firmware: { maxBundleBytes: DEFAULT_MAX_BUNDLE_BYTES, keys: [] },
   };
 }
 
@@ -193,13 +201,21 @@ const schema: ConfigSchema = {
       properties: { maxBytes: positive, policy: { enum: ['drop-oldest', 'reject-new'] } },
     },
     store: { enum: ['embedded', 'none'] },
+    firmware: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { maxBundleBytes: positive, keys: { type: 'array', items: nonEmpty } },
+    },
   },
 };
 const checkSchema = compileConfigSchema(schema);
 
 /** A config as given: every key optional, the listeners' host or port alone too. */
-export type UpstreamConfigInput = Partial<Omit<UpstreamConfig, 'uplink' | 'api' | 'metrics' | 'forward'>> & {
+export type UpstreamConfigInput = Partial<
+  Omit<UpstreamConfig, 'uplink' | 'api' | 'metrics' | 'forward' | 'firmware'>
+> & {
   forward?: Partial<UpstreamConfig['forward']>;
+  firmware?: Partial<UpstreamConfig['firmware']>;
   uplink?: Partial<UpstreamConfig['uplink']>;
   api?: Partial<UpstreamConfig['api']>;
   metrics?: Partial<UpstreamConfig['metrics']>;
@@ -223,6 +239,7 @@ export function resolveUpstreamConfig(
     api: { ...base.api, ...input.api },
     metrics: { ...base.metrics, ...input.metrics },
     forward: { ...base.forward, ...input.forward },
+    firmware: { ...base.firmware, ...input.firmware },
   } as UpstreamConfig;
   if (config.tls?.requestCert === true && config.tls.ca === undefined) {
     throw new UpstreamConfigError(
@@ -283,6 +300,9 @@ export function loadUpstreamConfig(
       ...(fromFile.forward || overrides.forward
         ? { forward: { ...fromFile.forward, ...overrides.forward } }
         : {}),
+      ...(fromFile.firmware || overrides.firmware
+        ? { firmware: { ...fromFile.firmware, ...overrides.firmware } }
+        : {}),
     },
     'command line',
   );
@@ -311,6 +331,10 @@ export function assertUpstreamFiles(config: UpstreamConfig): void {
     'tls.key': config.tls?.key,
     'tls.ca': config.tls?.ca,
     ...Object.fromEntries(config.sinks.map((s, i) => [`sinks[${i}].ca`, s.ca])),
+    // A key is a PEM file's path or the PEM text itself (loadPublicKeys).
+    ...Object.fromEntries(
+      config.firmware.keys.map((k, i) => [`firmware.keys[${i}]`, k.startsWith('-----BEGIN') ? undefined : k]),
+    ),
   };
   const unreadable = unreadableFile(files);
   if (unreadable !== undefined) throw new UpstreamConfigError(unreadable, null);

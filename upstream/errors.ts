@@ -1,4 +1,5 @@
 /** Upstream error codes, in the protocol's `OWL_ERR_*` form: the API's, the config's. */
+import type { FirmwareErrorCode } from '../firmware/index.js';
 import { ErrorCode, OwlError, type OwlErrorOptions } from '../protocol/index.js';
 
 export const UpstreamErrorCode = {
@@ -12,14 +13,21 @@ export const UpstreamErrorCode = {
   NOT_FOUND: 'OWL_ERR_NOT_FOUND',
   /** The thing to create exists already. */
   CONFLICT: 'OWL_ERR_CONFLICT',
+  /** FIRMWARE_ERROR: the bundle asked for is not (or no longer) offered to this relay. */
+  FIRMWARE_UNKNOWN_BUNDLE: 'OWL_ERR_FIRMWARE_UNKNOWN_BUNDLE',
+  /** FIRMWARE_ERROR: the offset is past the end of the bundle, or the length is not 1..FIRMWARE_MAX_CHUNK_BYTES. */
+  FIRMWARE_BAD_RANGE: 'OWL_ERR_FIRMWARE_BAD_RANGE',
 } as const;
 export type UpstreamErrorCode = (typeof UpstreamErrorCode)[keyof typeof UpstreamErrorCode];
 
-/** A refusal of the operator API: a coded error with the HTTP status it is answered with. */
+/**
+ * A refusal of the operator API: a coded error with the HTTP status it is answered with (a
+ * bundle refused at publish keeps its firmware code).
+ */
 export class HttpError extends OwlError {
   constructor(
     readonly status: number,
-    code: UpstreamErrorCode,
+    code: UpstreamErrorCode | FirmwareErrorCode,
     message: string,
     options?: OwlErrorOptions,
   ) {

@@ -23,6 +23,8 @@ export interface UpstreamGaugeSources {
   agents(): number;
   /** The store's forwarding figures (undefined: no sinks). */
   forward?(): Promise<ForwardStats | undefined>;
+  /** The latest firmware report of every relay and agent: program and update state. */
+  firmwareUnits?(): { program: string; state: string }[];
 }
 
 export class UpstreamMetrics {
@@ -37,6 +39,10 @@ export class UpstreamMetrics {
   readonly sinkSamples: Counter<'sink'>;
   /** Failed sends to a sink, by HTTP status or 'network' / 'timeout'. */
   readonly sinkFailures: Counter<'sink' | 'status'>;
+  /** Bundle bytes sent to relays in FIRMWARE_CHUNKs. */
+  readonly firmwareBytes: Counter<'relay'>;
+  /** Chunk requests answered with FIRMWARE_ERROR, by code. */
+  readonly firmwareErrors: Counter<'code'>;
   private server: Server | undefined;
 
   constructor(sources: UpstreamGaugeSources) {
@@ -76,8 +82,21 @@ export class UpstreamMetrics {
       labelNames: ['sink', 'status'],
       registers: r,
     });
+    this.firmwareBytes = new Counter({
+      name: 'owl_upstream_firmware_sent_bytes_total',
+      help: 'Firmware bundle bytes sent to relays (FIRMWARE_CHUNK data)',
+      labelNames: ['relay'],
+      registers: r,
+    });
+    this.firmwareErrors = new Counter({
+      name: 'owl_upstream_firmware_chunk_errors_total',
+      help: 'Firmware chunk requests refused (FIRMWARE_ERROR), by code',
+      labelNames: ['code'],
+      registers: r,
+    });
     registerGauges(r, sources);
     registerSinkGauges(r, sources);
+    registerFirmwareGauge(r, sources);
     new Gauge({
       name: 'owl_upstream_build_info',
       help: 'Always 1; the labels say which upstream version runs on which Node',
@@ -192,6 +211,29 @@ function registerSinkGauges(r: Registry[], sources: UpstreamGaugeSources): void 
       // The store counts since open, as this process does.
       this.reset();
       for (const s of (await read())?.perSink ?? []) this.inc({ sink: s.name }, s.droppedRecords);
+    },
+  });
+}
+
+/** Relays and agents by program and update state, from their latest firmware reports. */
+function registerFirmwareGauge(r: Registry[], sources: UpstreamGaugeSources): void {
+  const read = sources.firmwareUnits;
+  if (read === undefined) return;
+  new Gauge({
+    name: 'owl_upstream_firmware_units',
+    help: 'Relays and agents by program and firmware update state, as their latest report said',
+    labelNames: ['program', 'state'],
+    registers: r,
+    collect() {
+      this.reset();
+      const counts = new Map<string, { program: string; state: string; n: number }>();
+      for (const { program, state } of read()) {
+        const k = `${program}\0${state}`;
+        const c = counts.get(k) ?? { program, state, n: 0 };
+        c.n++;
+        counts.set(k, c);
+      }
+      for (const c of counts.values()) this.set({ program: c.program, state: c.state }, c.n);
     },
   });
 }

@@ -22,6 +22,9 @@
  * (CONFIG_PUSH) go to the relay of the host's zone once the registry change
  * is durable: the new config, or `host: null` ("forget this host") to the
  * zone that lost it, by a delete or a move.
+ *
+ * Firmware (the FIRMWARE channel: offers after WELCOME and on every change
+ * of the publications, chunks, unit reports) is firmware/relay-channel.ts.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -54,6 +57,7 @@ import { RelayHealthBook, type RelayHealth } from './relay-health.js';
 import { commitBatches, type CommitContext, type CommitFailure } from './batch-commit.js';
 import { ingest } from './ingest.js';
 import { StoreErrorCode } from './store/index.js';
+import type { RelayFirmware } from './firmware/index.js';
 
 /** Most points in one store write (the store may take fewer: its maxWritePoints, 100,000 by default). */
 const MAX_WRITE_POINTS = 50_000;
@@ -72,6 +76,8 @@ export class RelayEndpoint {
   readonly totals = { batches: 0, duplicates: 0, rejected: 0, samples: 0, storeFailures: 0 };
 
   private readonly timers: Timers;
+  /** The FIRMWARE channel (absent: no offers are sent and FIRMWARE messages are ignored). */
+  private firmware: RelayFirmware | undefined;
 
   constructor(private readonly options: RelayEndpointOptions) {
     this.timers = options.timers ?? SYSTEM_TIMERS;
@@ -101,6 +107,11 @@ export class RelayEndpoint {
   private send(zone: string, msg: UplinkMessage): void {
     const c = this.connections.get(zone);
     if (c !== undefined && c.spool !== undefined) send(c.ws, msg);
+  }
+
+  /** Serve firmware to relays from now on (they get their offers at their next WELCOME). */
+  useFirmware(firmware: RelayFirmware): void {
+    this.firmware = firmware;
   }
 
   /** Route upgrade requests of `server` at UPLINK_PATH here. */
@@ -190,6 +201,7 @@ export class RelayEndpoint {
     ws.on('close', (code: number) => {
       this.timers.clearTimeout(c.timer);
       c.heartbeat?.stop();
+      this.firmware?.leave(ws);
       if (this.connections.get(id) === c) this.connections.delete(id);
       this.grant(this.credit.leave(c));
       if (c.silentMs === undefined) this.options.log.info({ relay: id, code }, 'relay disconnected');
@@ -246,6 +258,9 @@ export class RelayEndpoint {
       case 'RELAY_STATUS':
         c.state.status = msg.body;
         return;
+      case 'FIRMWARE_CHUNK_REQ':
+      case 'FIRMWARE_REPORT':
+        return this.firmware?.message(c.ws, msg);
       default:
         return;
     }
@@ -295,6 +310,13 @@ export class RelayEndpoint {
       },
     });
     c.heartbeat.start();
+    // After WELCOME: the offers for this relay's zone.
+    this.firmware?.welcome({
+      relay,
+      ws: c.ws,
+      send: (m) => send(c.ws, m),
+      protocolError: (message) => this.protocolError(c, message),
+    });
   }
 
   /**

@@ -16,6 +16,7 @@ import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { pino, type Logger } from 'pino';
 import {
@@ -38,10 +39,12 @@ import {
   type AgentConnection,
   type SpoolRequest,
 } from '../relay/index.js';
+import { loadPublicKeys } from '../firmware/index.js';
 import { lockStateDir, type StateLock } from '../rocks/index.js';
 import { createApiHandler } from './api.js';
 import { assertUpstreamFiles, UpstreamConfigError, upstreamPaths, type UpstreamConfig } from './config.js';
 import { SessionDraft, StoredRanges } from './dedupe.js';
+import { FirmwareDelivery, RelayFirmware } from './firmware/index.js';
 import { ingest } from './ingest.js';
 import { UpstreamMetrics } from './metrics.js';
 import { Registry } from './registry.js';
@@ -81,6 +84,8 @@ export class Upstream {
     readonly relays: RelayDirectory,
     readonly ranges: StoredRanges,
     readonly apiToken: string,
+    /** Published firmware bundles and the firmware state relays and agents report. */
+    readonly firmware: FirmwareDelivery,
     private readonly stateLock: StateLock,
     readonly log: Logger,
     private readonly now: () => number,
@@ -90,6 +95,7 @@ export class Upstream {
       relays: () => this.endpoint.connected(),
       agents: () => this.agents.connectionCount,
       ...(config.sinks.length === 0 ? {} : { forward: () => store.forwardStats() }),
+      firmwareUnits: () => firmware.status().map((u) => u.report),
     });
     this.sinks =
       config.sinks.length === 0
@@ -110,6 +116,12 @@ export class Upstream {
       ...(hooks.afterStore === undefined ? {} : { afterStore: hooks.afterStore }),
       ...(hooks.afterWrite === undefined ? {} : { afterWrite: hooks.afterWrite }),
     });
+    this.endpoint.useFirmware(
+      new RelayFirmware(firmware, {
+        sent: (relay, bytes) => this.metrics.firmwareBytes.inc({ relay }, bytes),
+        refused: (code) => this.metrics.firmwareErrors.inc({ code }),
+      }),
+    );
     const relayPush = registry.onHostChanged;
     registry.onHostChanged = (record) => {
       if (record.zone === DIRECT_ZONE) {
@@ -201,6 +213,8 @@ export class Upstream {
       });
       const relays = await RelayDirectory.open(store);
       const apiToken = config.apiToken ?? loadOrMakeToken(paths.apiToken);
+      const firmware = await openFirmware(config, log, now);
+      opened.unshift(() => firmware.close());
       const up = new Upstream(
         config,
         store,
@@ -208,6 +222,7 @@ export class Upstream {
         relays,
         new StoredRanges(store),
         apiToken,
+        firmware,
         lock,
         log,
         now,
@@ -282,6 +297,7 @@ export class Upstream {
       relays: this.relays,
       endpoint: this.endpoint,
       store: this.store,
+      firmware: this.firmware,
       now: this.now,
       ...(this.sinks === undefined ? {} : { sinks: this.sinks }),
     });
@@ -379,6 +395,7 @@ export class Upstream {
     this.uplinkServer?.closeAllConnections();
     this.apiServer?.closeAllConnections();
     await Promise.all([close(this.uplinkServer), close(this.apiServer)]);
+    await this.firmware.close();
     await this.store.close();
     await this.stateLock.release();
     this.log.info({}, 'upstream stopped');
@@ -407,6 +424,27 @@ async function openStore(
     ...(options.maxWritePoints === undefined ? {} : { maxWritePoints: options.maxWritePoints }),
   };
   return config.storeWorker ? WorkerSampleStore.open(storeOptions) : RocksSampleStore.open(storeOptions);
+}
+
+/** Firmware delivery on `<stateDir>/firmware`, with the pinned keys of `firmware.keys`. */
+async function openFirmware(
+  config: UpstreamConfig,
+  log: Logger,
+  now: () => number,
+): Promise<FirmwareDelivery> {
+  let keys;
+  try {
+    keys = loadPublicKeys(config.firmware.keys);
+  } catch (err) {
+    throw new UpstreamConfigError(`firmware.keys: ${(err as Error).message}`, null);
+  }
+  return FirmwareDelivery.open({
+    dir: join(config.stateDir, 'firmware'),
+    maxBundleBytes: config.firmware.maxBundleBytes,
+    keys,
+    log: log.child({ part: 'firmware' }),
+    now,
+  });
 }
 
 /** The API token kept in the state dir, made at first start. */

@@ -5,8 +5,15 @@ import { relaysView } from './relays.js';
 import { hostsView } from './hosts.js';
 import { seriesView } from './series.js';
 import { storeView } from './store.js';
+import { firmwareView } from './firmware.js';
 
-const VIEWS = { relays: relaysView, hosts: hostsView, series: seriesView, store: storeView };
+const VIEWS = {
+  relays: relaysView,
+  hosts: hostsView,
+  series: seriesView,
+  store: storeView,
+  firmware: firmwareView,
+};
 const POLL_MS = 2000;
 
 const $ = (id) => document.getElementById(id);
