@@ -307,6 +307,18 @@ export class RelayFirmware {
       }
       return false;
     }
+    // A version that was rolled back here is not tried again: it would fail the same way. A fix
+    // comes as a new version.
+    const failed = this.updateState()?.lastFailure;
+    if (failed?.version === offer.version) {
+      this.once(`failed:${offer.bundle}`, () =>
+        this.options.log.warn(
+          { bundle: offer.bundle, version: offer.version, code: failed.code },
+          'firmware: this version was rolled back here before; not installed again',
+        ),
+      );
+      return false;
+    }
     if (this.options.keys.length === 0) {
       this.refuse(
         offer,
