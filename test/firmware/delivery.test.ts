@@ -294,3 +294,43 @@ test('a tampered bundle, one signed with an unknown key and a downgrade are refu
   t.is(z.relay.current.proc.exited, false);
   await allStoredOnce(t, z, stop);
 });
+
+test('kill -9 after the download, after the install and at the first start of the new version: a working version runs each time and the update completes', async (t) => {
+  const z = await startZone(t, 'zone-fw-c');
+  const stop = keepSending(z.agent, 100);
+  const v2 = await bundleOf(
+    programTree(join(z.dir, 'trees'), 'relay', '2.0.0', { padBytes: 2 * 1024 * 1024 }),
+    join(z.dir, 'relay-2.0.0.owlfw'),
+    z.key,
+    { program: 'owl-relay', version: '2.0.0', minVersion: '1.0.0' },
+  );
+  await publish(z, v2);
+  // Each step's log line, then SIGKILL there; the unit starts the relay again.
+  for (const step of ['firmware download finished', 'firmware installed']) {
+    const from = z.relay.starts.length - 1;
+    await z.relay.waitLog((l) => l.msg === step, step, 120_000, from);
+    await z.relay.current.proc.kill();
+    const next = z.relay.starts.length;
+    await z.relay.waitLog(
+      (l) => l.msg === 'relay started',
+      `a relay started after the kill at "${step}"`,
+      60_000,
+      next,
+    );
+    t.is(z.relay.starts[next]?.version, '1.0.0', `v1 runs after the kill at "${step}"`);
+  }
+  // After "installed" the next start finds the bundle cached and installs it again, then switches.
+  const v2First = await z.relay.waitStart('2.0.0', 120_000);
+  await v2First.proc.kill();
+  const v2Again = await z.relay.waitStart('2.0.0', 60_000, z.relay.starts.indexOf(v2First) + 1);
+  t.regex(v2Again.prestart, /trial/, 'the second start of v2 is still its trial');
+  await eventually(
+    async () => {
+      const u = await relayUnit(z.up.api, z.relayId);
+      return u?.version === '2.0.0' && u.state === 'committed';
+    },
+    90_000,
+    'v2 committed after the kills',
+  );
+  await allStoredOnce(t, z, stop);
+});
