@@ -17,6 +17,14 @@ export const AGENT_FIRMWARE_MAX_CHUNK_BYTES = 192 * 1024;
 /** The HELLO feature a relay lists when it serves bundles to its agents (packets 19–22). */
 export const FIRMWARE_FEATURE = 'firmware';
 
+/** Why a chunk request (FIRMWARE_CHUNK_REQ upstream, FWCHUNKREQ at a relay) was not served. */
+export const FirmwareChunkError = {
+  /** The bundle is not (or no longer) offered to the asker, or not held by the relay. */
+  UNKNOWN_BUNDLE: 'OWL_ERR_FIRMWARE_UNKNOWN_BUNDLE',
+  /** The offset is past the end of the bundle. */
+  BAD_RANGE: 'OWL_ERR_FIRMWARE_BAD_RANGE',
+} as const;
+
 const BUNDLE_ID = /^[0-9a-f]{64}$/;
 
 /** A bundle id: the sha256 of the bundle file as 64 lowercase hex digits. */

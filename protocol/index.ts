@@ -40,6 +40,7 @@ export {
   FIRMWARE_DEFAULT_CHUNK_BYTES,
   AGENT_FIRMWARE_MAX_CHUNK_BYTES,
   FIRMWARE_FEATURE,
+  FirmwareChunkError,
   isBundleId,
   inRollout,
 } from './firmware.js';

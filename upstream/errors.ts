@@ -1,6 +1,6 @@
 /** Upstream error codes, in the protocol's `OWL_ERR_*` form: the API's, the config's. */
 import type { FirmwareErrorCode } from '../firmware/index.js';
-import { ErrorCode, OwlError, type OwlErrorOptions } from '../protocol/index.js';
+import { ErrorCode, FirmwareChunkError, OwlError, type OwlErrorOptions } from '../protocol/index.js';
 
 export const UpstreamErrorCode = {
   CONFIG_INVALID: 'OWL_ERR_CONFIG_INVALID',
@@ -14,9 +14,9 @@ export const UpstreamErrorCode = {
   /** The thing to create exists already. */
   CONFLICT: 'OWL_ERR_CONFLICT',
   /** FIRMWARE_ERROR: the bundle asked for is not (or no longer) offered to this relay. */
-  FIRMWARE_UNKNOWN_BUNDLE: 'OWL_ERR_FIRMWARE_UNKNOWN_BUNDLE',
+  FIRMWARE_UNKNOWN_BUNDLE: FirmwareChunkError.UNKNOWN_BUNDLE,
   /** FIRMWARE_ERROR: the offset is past the end of the bundle, or the length is not 1..FIRMWARE_MAX_CHUNK_BYTES. */
-  FIRMWARE_BAD_RANGE: 'OWL_ERR_FIRMWARE_BAD_RANGE',
+  FIRMWARE_BAD_RANGE: FirmwareChunkError.BAD_RANGE,
 } as const;
 export type UpstreamErrorCode = (typeof UpstreamErrorCode)[keyof typeof UpstreamErrorCode];
 

@@ -8,6 +8,7 @@
 import {
   AGENT_FIRMWARE_MAX_CHUNK_BYTES,
   encodePacket,
+  FirmwareChunkError,
   inRollout,
   PacketType,
   type FirmwareCheck,
@@ -19,9 +20,9 @@ import type { BundleCache } from './bundle-cache.js';
 import { isNewer, type Offers } from './offers.js';
 
 /** The chunk request names a bundle the relay does not hold (not offered, or not fetched yet). */
-export const UNKNOWN_BUNDLE = 'OWL_ERR_FIRMWARE_UNKNOWN_BUNDLE';
+export const UNKNOWN_BUNDLE = FirmwareChunkError.UNKNOWN_BUNDLE;
 /** The chunk request's range is outside the bundle. */
-export const BAD_RANGE = 'OWL_ERR_FIRMWARE_BAD_RANGE';
+export const BAD_RANGE = FirmwareChunkError.BAD_RANGE;
 
 /** What the service needs of an agent connection. */
 export interface AgentLink {
