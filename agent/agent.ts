@@ -22,6 +22,7 @@ import { BatchLog, type BatchLogStats } from './buffer/batch-log.js';
 import { CollectorRunner, type CollectorRound } from './collect.js';
 import { builtinCollectors, discoverAssets, discoverPorts, type BuiltinOptions } from './collectors/index.js';
 import { relayAddresses, type AgentConfig } from './config.js';
+import { FirmwareUpdater, type FirmwareStatus } from './firmware/index.js';
 import { hostCachePath, loadHostCache, saveHostCache } from './host-cache.js';
 import { loadIdentity, type IdentitySource } from './identity.js';
 import type { AgentLogger } from './log.js';
@@ -39,6 +40,8 @@ export interface AgentOptions {
   v3?: V3Settings;
   timers?: Timers;
   collectors?: BuiltinOptions;
+  /** A new version was switched to (firmware): stop cleanly and exit 75 so the unit restarts it. */
+  onFirmwareRestart?: () => void;
 }
 
 export interface AgentStatus {
@@ -51,6 +54,8 @@ export interface AgentStatus {
   buffer: BatchLogStats & { heldSamples: number; heldDropped: number };
   plugins: ServiceStatus[];
   collectors: CollectorRound | null;
+  /** The running version, slots and update state (docs/firmware-agent.md). */
+  firmware: FirmwareStatus;
   /** process.memoryUsage(), bytes: what the agent costs its host. */
   memory: NodeJS.MemoryUsage;
 }
@@ -60,6 +65,7 @@ export class Agent {
   private server: Server | undefined;
   private hostJson = '';
   private readonly startedAt: number;
+  private firmware!: FirmwareUpdater;
 
   private constructor(
     private readonly o: AgentOptions,
@@ -119,13 +125,14 @@ export class Agent {
   status(): AgentStatus {
     return {
       uuid: this.uuid,
-      agent: this.o.agent,
+      agent: this.agentName(),
       startedAt: this.startedAt,
       relay: this.sender!.status(),
       offeredVersion: this.offeredVersion,
       buffer: { ...this.log.stats(), heldSamples: this.batcher.held, heldDropped: this.batcher.dropped },
       plugins: this.plugins.status(),
       collectors: this.collectors.last ?? null,
+      firmware: this.firmware.status(),
       memory: process.memoryUsage(),
     };
   }
@@ -135,21 +142,42 @@ export class Agent {
     this.scheduler.stop();
     await this.plugins.stop();
     await this.batcher.flush();
+    await this.firmware?.stop();
     await this.sender?.stop(graceMs);
     await this.log.close();
     this.server?.close();
   }
 
+  /** `owl-agent/<version>`; from slots, the slot's version: what HELLO and the registry show. */
+  private agentName(): string {
+    return this.o.config.firmware.root ? `owl-agent/${this.firmware.version}` : this.o.agent;
+  }
+
   private async startParts(relays: Awaited<ReturnType<typeof relayAddresses>>): Promise<void> {
     const { config, logger } = this.o;
     await this.applyCachedHost();
+    const timers = this.o.timers ?? SYSTEM_TIMERS;
+    this.firmware = await FirmwareUpdater.open({
+      settings: config.firmware,
+      stateDir: config.stateDir,
+      timers,
+      logger,
+      send: (type, body) => this.sender?.sendFirmware(type, body) ?? false,
+      restart: () => this.o.onFirmwareRestart?.(),
+    });
+    const firmware = this.firmware;
     this.sender = new Sender({
       relays,
       uuid: this.uuid,
       ...(config.token ? { token: config.token } : {}),
-      agent: this.o.agent,
+      agent: this.agentName(),
       log: this.log,
-      timers: this.o.timers ?? SYSTEM_TIMERS,
+      timers,
+      firmware: {
+        session: (up) => firmware.session(up),
+        packet: (p) => firmware.packet(p),
+        acked: () => firmware.acked(),
+      },
       logger,
       hostConfigRequest: (ip) => hostConfigRequest(this.uuid, ip),
       onHostConfig: (host) =>

@@ -22,6 +22,7 @@ import {
   type AgentConfig,
   type AgentConfigInput,
 } from './config.js';
+import { EXIT_FIRMWARE_RESTART } from './firmware/index.js';
 import { runOnce } from './once.js';
 import { fetchAgentStatus } from './status-socket.js';
 import { readV3Dir, type V3Settings } from './v3-migration.js';
@@ -76,18 +77,32 @@ async function run(flags: Flags): Promise<void> {
       'taking over a v3 td-client',
     );
   await readOsName();
-  const agent = await Agent.start({ config, agent: AGENT_NAME, logger, ...(v3 ? { v3 } : {}) });
-  logger.info(
-    { uuid: agent.uuid, relays: config.relays, stateDir: config.stateDir, pluginDir: config.pluginDir },
-    'owl-agent running',
-  );
   let stopping = false;
-  const stop = (signal: string): void => {
+  const stop = (signal: string, code = 0): void => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping');
-    void agent.stop().then(() => process.exit(0));
+    void started.then((a) => a.stop()).then(() => process.exit(code));
   };
+  const started = Agent.start({
+    config,
+    agent: AGENT_NAME,
+    logger,
+    ...(v3 ? { v3 } : {}),
+    // The batches not yet acknowledged stay in the buffer, sent by the new version.
+    onFirmwareRestart: () => stop('firmware switched', EXIT_FIRMWARE_RESTART),
+  });
+  const agent = await started;
+  logger.info(
+    {
+      uuid: agent.uuid,
+      version: agent.status().firmware.version,
+      relays: config.relays,
+      stateDir: config.stateDir,
+      pluginDir: config.pluginDir,
+    },
+    'owl-agent running',
+  );
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   if (flags.parentPid !== undefined) stopWithParent(flags.parentPid, () => stop('parent gone'));
@@ -114,6 +129,7 @@ function formatStatus(s: AgentStatus): string {
     `relay     ${s.relay.relay ? `${s.relay.relay} (${s.relay.mode})` : `none${s.relay.lastError ? `: ${s.relay.lastError}` : ''}`}`,
     `buffer    ${s.buffer.batches} batches, ${s.buffer.samples} samples, ${s.buffer.bytes} bytes; dropped ${s.buffer.droppedSamples} samples`,
     `in flight ${s.relay.inFlight} batches; ACKed ${s.relay.acked} (${s.relay.duplicates} duplicates)`,
+    formatFirmware(s.firmware),
   ];
   for (const p of s.plugins) {
     const when = p.lastRunAt ? new Date(p.lastRunAt).toISOString() : 'never';
@@ -122,6 +138,17 @@ function formatStatus(s: AgentStatus): string {
     );
   }
   return lines.join('\n');
+}
+
+function formatFirmware(f: AgentStatus['firmware']): string {
+  if (!f.root) return `firmware  ${f.version} (not running from slots: updates off)`;
+  const parts = [`${f.version} from ${f.root}, ${f.state}`];
+  if (f.pendingVersion) parts.push(`pending ${f.pendingVersion}`);
+  if (f.download) parts.push(`fetching ${f.download.version} ${f.download.bytes}/${f.download.size} bytes`);
+  if (f.lastFailure) parts.push(`last failure ${f.lastFailure.version}: ${f.lastFailure.code}`);
+  if (f.refused) parts.push(`refused ${f.refused.version ?? '?'}: ${f.refused.code}`);
+  if (f.keys === 0) parts.push('no key pinned');
+  return `firmware  ${parts.join('; ')}`;
 }
 
 const USAGE = `Usage: owl-agent <command> [flags]

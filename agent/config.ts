@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { check, ConfigError, type Rule } from './config-check.js';
+import { AGENT_FIRMWARE_MAX_CHUNK_BYTES } from './firmware/index.js';
 import { labelOf, parseHostPort, type RelayAddress, type RelayProtocol } from './link/address.js';
 import type { V3Settings } from './v3-migration.js';
 
@@ -52,7 +53,23 @@ export interface AgentConfig {
   discovery: { portsInterval: number; assetsInterval: number };
   /** A v3 td-client directory to take over (v3-migration.ts). */
   v3Dir?: string;
+  /** Firmware updates through the relay (docs/firmware-agent.md). */
+  firmware: FirmwareConfig;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export interface FirmwareConfig {
+  /**
+   * The slot directory this agent runs from (`/opt/owl/agent`); default env OWL_FIRMWARE_ROOT.
+   * Unset: not running from slots, updates off; the version is still reported.
+   */
+  root?: string;
+  /** PEM files of the pinned public keys; none: every bundle is refused (secure by default). */
+  keys: string[];
+  /** Between FWCHECKs (reports and "anything for me?"). */
+  checkIntervalMs: number;
+  /** Bytes asked for per chunk (at most 192 KiB). */
+  chunkBytes: number;
 }
 
 export function defaultAgentConfig(): AgentConfig {
@@ -69,6 +86,12 @@ export function defaultAgentConfig(): AgentConfig {
     buffer: { maxBytes: 64 * 1024 * 1024, memoryBytes: 1024 * 1024 },
     batch: { maxSamples: 1000, lingerMs: 200 },
     discovery: { portsInterval: 600, assetsInterval: 900 },
+    firmware: {
+      ...(process.env['OWL_FIRMWARE_ROOT'] ? { root: process.env['OWL_FIRMWARE_ROOT'] } : {}),
+      keys: [],
+      checkIntervalMs: 600_000,
+      chunkBytes: AGENT_FIRMWARE_MAX_CHUNK_BYTES,
+    },
     logLevel: 'info',
   };
 }
@@ -120,12 +143,22 @@ export const AGENT_CONFIG_RULE: Rule = {
     },
     discovery: { type: 'object', props: { portsInterval: seconds, assetsInterval: seconds } },
     v3Dir: path,
+    firmware: {
+      type: 'object',
+      props: {
+        root: path,
+        keys: { type: 'array', items: path },
+        checkIntervalMs: { type: 'integer', min: 1000, max: 86_400_000 },
+        chunkBytes: { type: 'integer', min: 1024, max: AGENT_FIRMWARE_MAX_CHUNK_BYTES },
+      },
+    },
     logLevel: { type: 'string', enum: ['debug', 'info', 'warn', 'error'] },
   },
 };
 
-export type AgentConfigInput = Partial<Omit<AgentConfig, 'buffer' | 'batch' | 'discovery'>> & {
+export type AgentConfigInput = Partial<Omit<AgentConfig, 'buffer' | 'batch' | 'discovery' | 'firmware'>> & {
   buffer?: Partial<AgentConfig['buffer']>;
+  firmware?: Partial<AgentConfig['firmware']>;
   batch?: Partial<AgentConfig['batch']>;
   discovery?: Partial<AgentConfig['discovery']>;
 };
@@ -165,12 +198,13 @@ export function resolveAgentConfig(layers: AgentConfigInput[], v3?: V3Settings):
       }
     : {};
   for (const layer of [v3Layer, ...layers]) {
-    const { buffer, batch, discovery, collectorIntervals, ...rest } = layer;
+    const { buffer, batch, discovery, collectorIntervals, firmware, ...rest } = layer;
     Object.assign(out, stripUndefined(rest));
     Object.assign(out.collectorIntervals, collectorIntervals ?? {});
     Object.assign(out.buffer, stripUndefined(buffer ?? {}));
     Object.assign(out.batch, stripUndefined(batch ?? {}));
     Object.assign(out.discovery, stripUndefined(discovery ?? {}));
+    Object.assign(out.firmware, stripUndefined(firmware ?? {}));
   }
   return out;
 }

@@ -26,6 +26,7 @@ import {
   type TimerHandle,
   type Timers,
 } from '../../protocol/wire/index.js';
+import { isFirmwareBound, parseFirmwarePacket, type FirmwarePacket } from '../firmware/index.js';
 import type { RelayAddress } from './address.js';
 
 export type SessionMode = 'v4' | 'v3';
@@ -39,6 +40,8 @@ export interface ConnectionHandlers {
   peerError(body: ErrorBody): void;
   /** The socket can take more (after send() returned false). */
   drain(): void;
+  /** FWOFFER or FWCHUNK (v4 sessions only). */
+  firmware(packet: FirmwarePacket): void;
   closed(reason: CloseReason): void;
 }
 
@@ -72,6 +75,8 @@ export class RelayConnection {
   /** Milliseconds from connect() to the session being ready (HELLO answered): how near the relay is. */
   readyMs: number | undefined;
   readonly startedAt: number;
+  /** The features the relay's HELLO reply listed (`firmware`: it serves bundles, packets 19–22). */
+  features: readonly string[] = [];
   private readonly socket: Socket;
   private readonly decoder: FrameDecoder;
   private timer: TimerHandle | undefined;
@@ -171,7 +176,9 @@ export class RelayConnection {
     try {
       for (const frame of this.decoder.push(chunk)) {
         if (this.done) return;
-        this.onPacket(parseAgentBound(frame));
+        // Packets 20 and 22 have their own checker (agent/firmware/wire.ts).
+        if (isFirmwareBound(frame.type) && this.mode === 'v4') this.on.firmware(parseFirmwarePacket(frame));
+        else this.onPacket(parseAgentBound(frame));
       }
       if (this.decoder.error) throw this.decoder.error;
     } catch (err) {
@@ -182,8 +189,9 @@ export class RelayConnection {
   private onPacket(packet: AgentBoundPacket): void {
     switch (packet.type) {
       case PacketType.HELLO:
-        if (this.mode === undefined) this.ready(packet.body.features?.includes('batch') ? 'v4' : 'v3');
-        return;
+        if (this.mode !== undefined) return;
+        this.features = (packet.body.features ?? []).filter((f): f is string => typeof f === 'string');
+        return this.ready(this.features.includes('batch') ? 'v4' : 'v3');
       case PacketType.ACK:
         if (this.mode === 'v4') this.on.ack(packet.body);
         return;

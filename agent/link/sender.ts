@@ -21,6 +21,7 @@
 import {
   Backoff,
   encodeFrame,
+  encodeJsonFrame,
   encodePacket,
   ErrorCode,
   PacketType,
@@ -33,6 +34,7 @@ import {
 } from '../../protocol/wire/index.js';
 import type { BatchLog, BufferedBatch } from '../buffer/batch-log.js';
 import { AgentErrorCode } from '../errors.js';
+import { FIRMWARE_FEATURE, type FirmwarePacket } from '../firmware/index.js';
 import type { AgentLogger } from '../log.js';
 import type { RelayAddress } from './address.js';
 import { RelayConnection, type CloseReason, type SessionMode } from './connection.js';
@@ -58,6 +60,8 @@ export interface SenderOptions {
    */
   knownV4?: Iterable<string>;
   onKnownV4?(labels: string[]): void;
+  /** The firmware updater's ears: sessions with a relay that serves bundles, its packets, ACKs. */
+  firmware?: FirmwareHooks;
   windowBatches?: number;
   ackTimeoutMs?: number;
   heartbeatMs?: number;
@@ -79,6 +83,14 @@ export interface SenderStatus {
   duplicates: number;
   rejectedBatches: number;
   lastError: string | null;
+}
+
+export interface FirmwareHooks {
+  /** A v4 session with a relay listing `firmware` is up (true), or it ended (false). */
+  session(up: boolean): void;
+  packet(packet: FirmwarePacket): void;
+  /** A batch was acknowledged (the health commit waits for the first). */
+  acked(): void;
 }
 
 /** Codes about a batch's content: resending it as is would be refused again. */
@@ -141,6 +153,14 @@ export class Sender {
     else this.pendingInventory.set(type, frame);
   }
 
+  /** Send a firmware packet (19, 21) when the session's relay serves bundles; false otherwise. */
+  sendFirmware(type: number, body: unknown): boolean {
+    const link = this.link;
+    if (link?.mode !== 'v4' || !link.features.includes(FIRMWARE_FEATURE)) return false;
+    link.send(encodeJsonFrame(type, body));
+    return true;
+  }
+
   status(): SenderStatus {
     return {
       relay: this.link?.mode ? this.link.address.label : null,
@@ -201,6 +221,7 @@ export class Sender {
           ack: (ack) => conn === this.link && this.onAck(ack.session, ack.seq, ack.duplicate === true),
           peerError: (body) => this.onPeerError(conn, body),
           drain: () => conn === this.link && void this.pump(),
+          firmware: (p) => conn === this.link && this.o.firmware?.packet(p),
           closed: (reason) => this.onClosed(conn, reason),
         },
       );
@@ -234,6 +255,7 @@ export class Sender {
     this.pendingInventory.clear();
     this.startSessionTimers();
     void this.pump();
+    if (mode === 'v4' && conn.features.includes(FIRMWARE_FEATURE)) this.o.firmware?.session(true);
   }
 
   private startSessionTimers(): void {
@@ -272,6 +294,7 @@ export class Sender {
     this.inFlight.clear();
     this.sentUpTo = 0;
     this.cursor = undefined;
+    this.o.firmware?.session(false);
     this.stopWaiter?.();
     if (this.stopped) return;
     this.lastError = reason.code ? `${reason.code}: ${reason.message}` : reason.message;
@@ -393,6 +416,7 @@ export class Sender {
     this.rejected = undefined;
     this.armAckTimer();
     void this.pump();
+    if (this.link?.mode === 'v4') this.o.firmware?.acked();
   }
 
   private armAckTimer(): void {
