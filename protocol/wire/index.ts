@@ -15,5 +15,7 @@ export { PacketType, type PacketName, isPacketType, packetName } from '../packet
 export type * from '../packets.js';
 export { SYSTEM_TIMERS, type TimerHandle, type Timers } from '../timers.js';
 export { parseAgentBound, type AgentBoundPacket } from './agent-bound.js';
+export { parseFirmwareBound, isFirmwareBound, type FirmwareBoundPacket } from './firmware-bound.js';
+export { AGENT_FIRMWARE_MAX_CHUNK_BYTES, FIRMWARE_FEATURE, isBundleId } from '../firmware.js';
 export { Backoff, type BackoffOptions } from '../backoff.js';
 export { closest } from '../closest-key.js';
