@@ -18,6 +18,8 @@
  *
  * `setReplyDelay(ms)` holds every chunk from the target that long before it
  * reaches the client (a far relay: its HELLO reply comes late).
+ * `setLinkRate(bytesPerSecond)` carries at most that many bytes a second each
+ * way (a slow link: a chunk waits for the ones before it to have crossed).
  *
  * `heal()` ends a partition: held connections are closed (as connect
  * attempts that timed out), pairs whose side closed meanwhile are closed on
@@ -119,6 +121,13 @@ export class TcpProxy {
 
   private replyDelayMs = 0;
 
+  /** Carry at most `bytesPerSecond` each way (connections accepted from now on; 0: no limit). */
+  setLinkRate(bytesPerSecond: number): void {
+    this.linkRate = bytesPerSecond;
+  }
+
+  private linkRate = 0;
+
   private onConnection(client: Socket): void {
     this.accepted++;
     client.on('error', () => undefined);
@@ -139,8 +148,10 @@ export class TcpProxy {
     client.setNoDelay(true);
     upstream.setNoDelay(true);
     const delay = this.replyDelayMs;
+    const rate = this.linkRate;
     const copy = (from: Socket, to: Socket): void => {
       const later = from === upstream && delay > 0;
+      if (rate > 0 && !later) return slowLink(pair, from, to, rate, () => this.drop(pair));
       from.on('data', (chunk: Buffer) => {
         if (later) {
           setTimeout(() => to.write(chunk), delay);
@@ -174,4 +185,59 @@ export class TcpProxy {
     p.client.destroy();
     p.upstream?.destroy();
   }
+}
+
+/** Bytes queued on a slow link before its sender is paused. */
+const SLOW_LINK_QUEUE = 256 * 1024;
+
+/**
+ * Copy `from` → `to` at `rate` bytes a second: chunks leave in order, each once the ones before
+ * it have had their time on the link; the sender is paused while much waits. An end is passed
+ * after the bytes before it.
+ */
+function slowLink(pair: Pair, from: Socket, to: Socket, rate: number, drop: () => void): void {
+  const queue: (Buffer | null)[] = [];
+  let queued = 0;
+  let freeAt = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const pump = (): void => {
+    timer = undefined;
+    for (;;) {
+      const head = queue[0];
+      if (head === undefined) return;
+      if (head === null) {
+        queue.shift();
+        to.end();
+        return;
+      }
+      const wait = freeAt - Date.now();
+      if (wait > 0) {
+        timer = setTimeout(pump, wait);
+        return;
+      }
+      queue.shift();
+      queued -= head.length;
+      freeAt = Math.max(freeAt, Date.now()) + (head.length / rate) * 1000;
+      to.write(head);
+      if (queued <= SLOW_LINK_QUEUE && !pair.frozen && from.isPaused()) from.resume();
+    }
+  };
+  from.on('data', (chunk: Buffer) => {
+    queue.push(chunk);
+    queued += chunk.length;
+    if (queued > SLOW_LINK_QUEUE) from.pause();
+    if (timer === undefined) pump();
+  });
+  let ended = false;
+  from.on('end', () => {
+    ended = true;
+    queue.push(null);
+    if (timer === undefined) pump();
+  });
+  // An abrupt close (kill, reset) is passed on at once, as on a fast link.
+  from.on('close', () => {
+    if (pair.frozen) pair.brokenWhileFrozen = true;
+    else if (!ended) drop();
+  });
+  to.on('close', () => clearTimeout(timer));
 }
