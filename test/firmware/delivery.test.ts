@@ -63,11 +63,7 @@ async function relayUnit(api: ApiTarget, relayId: string): Promise<UnitRow | und
 }
 
 /** Upstream, a relay installed as `v1` in slots under a unit runner, and a LoadAgent on it. */
-async function startZone(
-  t: ExecutionContext,
-  relayId: string,
-  relayConfig: Record<string, unknown> = {},
-): Promise<Zone> {
+async function startZone(t: ExecutionContext, relayId: string, healthTimeoutMs = 60_000): Promise<Zone> {
   const scratch = tempDir('owl-fw-e2e-');
   t.teardown(() => scratch.remove());
   const dir = scratch.path;
@@ -83,8 +79,7 @@ async function startZone(
     config,
     JSON.stringify({
       reconnect: { maxMs: 1000 },
-      firmware: { root, keys: [key.publicKeyFile], healthTimeoutMs: 60_000 },
-      ...relayConfig,
+      firmware: { root, keys: [key.publicKeyFile], healthTimeoutMs },
     }),
   );
   const token = await addRelay(up.api, relayId);
@@ -332,5 +327,33 @@ test('kill -9 after the download, after the install and at the first start of th
     90_000,
     'v2 committed after the kills',
   );
+  await allStoredOnce(t, z, stop);
+});
+
+test('a v2 that runs but never becomes healthy is rolled back by the watchdog at its health timeout, reported upstream; its spooled samples still arrive', async (t) => {
+  const z = await startZone(t, 'zone-fw-d', 8000);
+  const stop = keepSending(z.agent, 100);
+  const v2 = await bundleOf(
+    programTree(join(z.dir, 'trees'), 'relay', '2.0.0', { behaviour: 'never-healthy' }),
+    join(z.dir, 'relay-2.0.0.owlfw'),
+    z.key,
+    { program: 'owl-relay', version: '2.0.0' },
+  );
+  await publish(z, v2);
+  const bad = await z.relay.waitStart('2.0.0', 120_000);
+  const back = await z.relay.waitStart('1.0.0', 60_000, z.relay.starts.indexOf(bad) + 1);
+  t.log(`v2 started → rolled back to v1 after ${back.at - bad.at} ms (health timeout 8000 ms + 5 s grace)`);
+  t.true(back.at - bad.at >= 8000, 'not before the health timeout');
+  t.true(
+    z.relay.supervisorLines.some((l) => /rolled back 2\.0\.0/.test(l)),
+    'the watchdog rolled it back',
+  );
+  await eventually(
+    async () =>
+      (await relayUnit(z.up.api, z.relayId))?.lastFailure?.code === 'OWL_ERR_FIRMWARE_HEALTH_TIMEOUT',
+    60_000,
+    'the health timeout reported upstream',
+  );
+  t.is((await relayUnit(z.up.api, z.relayId))?.version, '1.0.0');
   await allStoredOnce(t, z, stop);
 });

@@ -14,8 +14,12 @@ import type { ApiTarget } from './upstream-api.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** What a tree's launcher does: start the real program, or fail at once as a broken release would. */
-export type TreeBehaviour = 'works' | 'exits-at-start';
+/**
+ * What a tree's launcher does: start the real program; fail at once as a broken release would;
+ * or run but never become healthy (a relay whose uplink is never accepted: its token flag is
+ * overridden by a wrong one).
+ */
+export type TreeBehaviour = 'works' | 'exits-at-start' | 'never-healthy';
 
 export interface TreeOptions {
   behaviour?: TreeBehaviour;
@@ -38,11 +42,12 @@ export function programTree(
   mkdirSync(join(tree, 'share'), { recursive: true });
   writeFileSync(join(tree, 'share', 'VERSION'), `${version}\n`);
   if (o.padBytes !== undefined) writeFileSync(join(tree, 'share', 'pad.bin'), randomBytes(o.padBytes));
+  const extra = o.behaviour === 'never-healthy' ? ' --token not-the-relay-token' : '';
   const run =
     o.behaviour === 'exits-at-start'
       ? `echo "owl-${program} ${version}: cannot start" >&2\nexit 1\n`
       : `cd ${JSON.stringify(REPO_ROOT)}\n` +
-        `exec ${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(join(REPO_ROOT, program, 'cli.ts'))} "$@"\n`;
+        `exec ${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(join(REPO_ROOT, program, 'cli.ts'))} "$@"${extra}\n`;
   const launcher = join(tree, 'bin', `owl-${program}`);
   writeFileSync(launcher, `#!/bin/sh\n# owl-${program} ${version} (test tree)\n${run}`);
   chmodSync(launcher, 0o755);

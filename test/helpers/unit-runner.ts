@@ -54,6 +54,7 @@ export class UnitRunner {
   private watchdog: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private checking = false;
+  private restartRequested = false;
 
   constructor(readonly options: UnitRunnerOptions) {}
 
@@ -161,7 +162,15 @@ export class UnitRunner {
   }
 
   private afterExit(code: number | null): void {
-    if (this.stopped || code === 0) return;
+    if (this.stopped) return;
+    // The watchdog's `systemctl try-restart`: a restart whatever the exit.
+    const forced = this.restartRequested;
+    this.restartRequested = false;
+    if (!forced && code === 0) return;
+    if (forced) {
+      this.restartTimer = setTimeout(() => void this.launch(), this.options.restartMs ?? 100);
+      return;
+    }
     void (async () => {
       if (code === 2 && (await this.supervise('pending')).code !== 0) return;
       this.restartTimer = setTimeout(() => void this.launch(), this.options.restartMs ?? 100);
@@ -174,7 +183,9 @@ export class UnitRunner {
     this.checking = true;
     void this.supervise('check').then((r) => {
       this.checking = false;
-      if (r.code === EXIT_ROLLED_BACK && last.exit === undefined) void last.proc.stop();
+      if (r.code !== EXIT_ROLLED_BACK || last.exit !== undefined) return;
+      this.restartRequested = true;
+      void last.proc.stop();
     });
   }
 }
