@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# One program's package for one architecture from a staged app tree: the file tree under
-# /opt/owl/<program> (self-contained: its Node, its JavaScript, its node_modules), the unit, the
-# config, then the .deb and a plain .tar.gz of the same /opt tree.
+# One program's package for one architecture from a staged app tree: the program's tree
+# (self-contained: its Node, its JavaScript, its node_modules), the units, the config, then the
+# .deb and a plain .tar.gz of the same /opt/owl/<program> directory. owl-relay and owl-agent are
+# updated over the uplink, so their tree is slot `a` of /opt/owl/<program> (`current -> a`, the
+# supervisor beside it; docs/packaging.md, "Slots"); owl-upstream's tree is /opt/owl/upstream.
 # Usage: deb.sh <relay|upstream|agent> <amd64|arm64> <app dir> <out dir> <work dir> <version>
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -12,7 +14,11 @@ name="owl-$prog"
 prefix="$(gnu_prefix "$arch")"
 runtime="$(node_runtime "$arch" "$work")"
 root="$work/root/$name-$arch"
-tree="$root/opt/owl/$prog"
+dir="$root/opt/owl/$prog"
+case "$prog" in
+  relay | agent) slots=yes tree="$dir/a" ;;
+  *) slots=no tree="$dir" ;;
+esac
 
 rm -rf "$root"
 mkdir -p "$tree/bin" "$tree/node/bin" "$tree/share" "$root/usr/bin" "$root/lib/systemd/system" \
@@ -22,12 +28,24 @@ cp -a "$app" "$tree/lib"
 cp "$runtime/LICENSE" "$tree/node/LICENSE"
 cat >"$tree/bin/$name" <<SH
 #!/bin/sh
-# $name from the tree this script is in (it may move: /opt/owl/$prog is one slot).
+# $name from the tree this script is in (a slot, reached through /opt/owl/$prog/current).
 here="\$(dirname "\$(readlink -f "\$0")")/.."
 exec "\$here/node/bin/node" "\$here/lib/dist/$prog/cli.js" "\$@"
 SH
 chmod 0755 "$tree/bin/$name"
-ln -s "/opt/owl/$prog/bin/$name" "$root/usr/bin/$name"
+launcher="/opt/owl/$prog/bin/$name"
+if [ "$slots" = yes ]; then
+  # The slot's version: the package's, as `owl-firmware sign --version` would name this tree.
+  printf '{"version":"%s","installedAt":%d}\n' "$version" "$((SOURCE_DATE_EPOCH * 1000))" >"$tree/.owl-slot.json"
+  ln -s a "$dir/current"
+  "$PKG_DIR/supervisor.sh" "$work/dist" "$dir/supervisor"
+  launcher="/opt/owl/$prog/current/bin/$name"
+  # The trial restarter and the watchdog around the unit (packaging/systemd/slots/).
+  for unit in trial.service firmware-check.service firmware-check.timer; do
+    sed "s/@PROG@/$prog/g" "$PKG_DIR/systemd/slots/$unit" >"$root/lib/systemd/system/$name-$unit"
+  done
+fi
+ln -s "$launcher" "$root/usr/bin/$name"
 
 cp "$PKG_DIR/systemd/$name.service" "$root/lib/systemd/system/"
 conffiles=""
@@ -47,20 +65,22 @@ cp "$PKG_ROOT/docs/packaging.md" "$doc/"
 printf '%s (%s) unstable; urgency=medium\n\n  * Built from the OWL repository.\n\n -- %s  %s\n' \
   "$name" "$version" "$MAINTAINER" "$(date -u -R -d "@$SOURCE_DATE_EPOCH")" |
   gzip -9n >"$doc/changelog.Debian.gz"
-sed "s/@PROG@/$prog/g; s/@PACKAGE@/$name/g" "$PKG_DIR/debian/lintian-overrides" \
+sed "s/@PROG@/$prog/g; s/@PACKAGE@/$name/g; s|@TREE@|${tree#"$root/"}|g" "$PKG_DIR/debian/lintian-overrides" \
   >"$root/usr/share/lintian/overrides/$name"
 
-# Everything root's and read-only to others: the owl user may write nothing here (its state is
-# /var/lib/owl-<program>, made by systemd). Configs hold tokens: 0640, group owl set by postinst.
-# Executable: the runtime, the launcher, the maintainer scripts; the JavaScript and the addons
-# are read by node, never run by their #! line.
+# Everything root's and read-only to others as shipped (its state is /var/lib/owl-<program>, made
+# by systemd; the slots' directory is given to owl by postinst, docs/packaging.md). Configs hold
+# tokens: 0640, group owl set by postinst. Executable: the runtime, the launcher, the supervisor's
+# `run`, the maintainer scripts; the JavaScript and the addons are read by node, never run by
+# their #! line.
 find "$root" -type d -exec chmod 0755 {} +
 find "$root" -type f -exec chmod 0644 {} +
 chmod 0755 "$tree/node/bin/node" "$tree/bin/$name"
+[ "$slots" = no ] || chmod 0755 "$dir/supervisor/run"
 [ -z "$conffiles" ] || chmod 0640 "$root$conffiles"
 
-for s in postinst prerm postrm; do
-  sed "s/@PROG@/$prog/g" "$PKG_DIR/debian/$s" >"$root/DEBIAN/$s"
+for s in preinst postinst prerm postrm; do
+  sed "s/@PROG@/$prog/g; s/@SLOTS@/$slots/g" "$PKG_DIR/debian/$s" >"$root/DEBIAN/$s"
   chmod 0755 "$root/DEBIAN/$s"
 done
 [ -z "$conffiles" ] || echo "$conffiles" >"$root/DEBIAN/conffiles"

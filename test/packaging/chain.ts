@@ -10,7 +10,7 @@ import { eventually, TestAgent } from '../helpers/agent-client.js';
 import { addRelay } from '../helpers/owl-cli.js';
 import { callApi, type ApiTarget } from '../helpers/upstream-api.js';
 import { v3Sample } from '../helpers/v3-sample.js';
-import { launcher, PackagedProcess, portOf } from './packages.js';
+import { launcher, PackagedProcess, portOf, programTree } from './packages.js';
 
 export interface PackagedUpstream {
   proc: PackagedProcess;
@@ -83,7 +83,7 @@ export async function startPackagedRelay(
     startMs?: number;
   },
 ): Promise<PackagedRelay> {
-  const template = readFileSync(join(root, 'opt', 'owl', 'relay', 'share', 'relay.json.template'), 'utf8');
+  const template = readFileSync(join(programTree(root, 'relay'), 'share', 'relay.json.template'), 'utf8');
   const config = join(o.configDir, 'relay.json');
   writeFileSync(config, template.replace('@RELAY_ID@', o.relayId));
   const proc = PackagedProcess.spawn(

@@ -1,16 +1,28 @@
 /**
  * What every built package holds, checked without installing it: lintian finds no error; the
- * metadata states the requirements and the sizes stay within their goals; every file is root's
- * and writable by root only (the owl user may write nothing but its state dir, which systemd
- * makes); no token, key or certificate is shipped; no build path leaked into any file; the unit
- * passes `systemd-analyze verify` and has its sandbox; the amd64 RocksDB is baseline x86-64.
+ * metadata states the requirements and the sizes stay within their goals; every file is shipped
+ * root's and writable by root only (the owl user writes its state dir, which systemd makes, and
+ * for owl-relay and owl-agent the slots' directory, which postinst gives it: slots.test.ts); no
+ * token, key or certificate is shipped; no build path leaked into any file; the units pass
+ * `systemd-analyze verify`, the main one has its sandbox, and no command that runs as root ("+")
+ * runs anything under /opt/owl; the amd64 RocksDB is baseline x86-64.
  */
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { tempDir } from '../helpers/relay-harness.js';
-import { allDebs, controlField, extract, PACKAGE_DIR, REPO_ROOT, SKIP_REASON } from './packages.js';
+import {
+  allDebs,
+  controlField,
+  extract,
+  PACKAGE_DIR,
+  programTree,
+  REPO_ROOT,
+  SKIP_REASON,
+  SLOTTED,
+  type Program,
+} from './packages.js';
 
 /** The goals of issue 15: each .deb at most 40 MB, installed at most 150 MB. */
 const MAX_DEB_BYTES = 40 * 1000 * 1000;
@@ -29,8 +41,8 @@ const SANDBOX = [
 
 const debs = allDebs();
 
-function programOf(deb: string): string {
-  return basename(deb).replace(/^owl-([a-z]+)_.*$/, '$1');
+function programOf(deb: string): Program {
+  return basename(deb).replace(/^owl-([a-z]+)_.*$/, '$1') as Program;
 }
 
 if (PACKAGE_DIR === undefined || debs.length === 0) {
@@ -105,23 +117,58 @@ if (PACKAGE_DIR === undefined || debs.length === 0) {
       });
       t.is(leak.stdout, '', 'files naming the build path');
 
-      const unit = join(root, 'lib', 'systemd', 'system', `owl-${program}.service`);
+      const units = join(root, 'lib', 'systemd', 'system');
+      const unit = join(units, `owl-${program}.service`);
       const text = readFileSync(unit, 'utf8');
       for (const line of [...SANDBOX, `StateDirectory=owl-${program}`])
         t.true(text.includes(`\n${line}\n`), line);
       t.regex(text, /\nProtectHome=(yes|read-only)\n/);
-      t.notRegex(text, /ReadWritePaths=/, 'the state dir is the only writable path');
-      // verify checks that ExecStart exists: point it at the extracted tree.
+      const home = `/opt/owl/${program}`;
+      if (SLOTTED.includes(program)) {
+        // The updater writes the slots: the state dir and the slots' directory, nothing else.
+        t.deepEqual(text.match(/^ReadWritePaths=.*$/gm), [`ReadWritePaths=${home}`]);
+        for (const line of [
+          `Environment=OWL_FIRMWARE_ROOT=${home}`,
+          `ExecStartPre=${home}/supervisor/run prestart ${home}`,
+          'RestartForceExitStatus=75',
+          `OnFailure=owl-${program}-trial.service`,
+        ])
+          t.true(text.includes(`\n${line}\n`), line);
+        t.regex(text, new RegExp(`\nExecStart=${home}/current/bin/owl-${program} run `));
+        t.regex(text, new RegExp(`\nWants=.*\\bowl-${program}-firmware-check\\.timer\\b`));
+      } else {
+        t.notRegex(text, /ReadWritePaths=/, 'the state dir is the only writable path');
+      }
+      const shipped = readdirSync(units).sort();
+      t.deepEqual(
+        shipped,
+        SLOTTED.includes(program)
+          ? [
+              `owl-${program}-firmware-check.service`,
+              `owl-${program}-firmware-check.timer`,
+              `owl-${program}-trial.service`,
+              `owl-${program}.service`,
+            ]
+          : [`owl-${program}.service`],
+      );
+      // verify checks that the commands exist: point them at the extracted tree. All of the
+      // package's units together, as OnFailure= and Wants= name each other.
       const check = join(dir.path, 'units');
       mkdirSync(check);
-      writeFileSync(join(check, basename(unit)), text.replaceAll('/opt/owl/', `${root}/opt/owl/`));
-      const verify = spawnSync('systemd-analyze', ['verify', join(check, basename(unit))], {
+      for (const name of shipped) {
+        const unitText = readFileSync(join(units, name), 'utf8');
+        // Nothing the owl user can write (the slots' directory is owl's) runs as root.
+        for (const exec of unitText.match(/^Exec\w+=[-@:!]*\+.*$/gm) ?? [])
+          t.notRegex(exec, /\/opt\/owl\//, `${name}: ${exec}`);
+        writeFileSync(join(check, name), unitText.replaceAll('/opt/owl/', `${root}/opt/owl/`));
+      }
+      const verify = spawnSync('systemd-analyze', ['verify', ...shipped.map((n) => join(check, n))], {
         encoding: 'utf8',
       });
       t.is(verify.status, 0, verify.stderr);
       t.is(verify.stderr, '', 'no warning');
 
-      for (const script of ['postinst', 'prerm', 'postrm']) {
+      for (const script of ['preinst', 'postinst', 'prerm', 'postrm']) {
         const control = join(dir.path, 'control');
         execFileSync('dpkg-deb', ['-e', deb, control]);
         t.is(spawnSync('sh', ['-n', join(control, script)]).status, 0, script);
@@ -129,9 +176,7 @@ if (PACKAGE_DIR === undefined || debs.length === 0) {
 
       if (arch === 'amd64') {
         const rocksdb = join(
-          root,
-          'opt/owl',
-          program,
+          programTree(root, program),
           'lib/node_modules/@nxtedition/rocksdb/prebuilds/linux-x64',
         );
         const addons = readdirSync(rocksdb).map((f) => join(rocksdb, f));

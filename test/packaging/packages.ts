@@ -46,9 +46,23 @@ export function controlField(deb: string, field: string): string {
 /** A program of an extracted package, started with `PackagedProcess.spawn(name, command, args, cwd, env)`. */
 export { OwlProcess as PackagedProcess, portOf } from '../helpers/owl-cli.js';
 
-/** The launcher of an extracted program (`<root>/opt/owl/<program>/bin/owl-<program>`). */
+/** The programs updated over the uplink: their package tree is slot `a` of /opt/owl/<program>. */
+export const SLOTTED: readonly Program[] = ['relay', 'agent'];
+
+/** `<root>/opt/owl/<program>`: the program's directory (its slots, for a slotted program). */
+export function programDir(root: string, program: Program): string {
+  return join(root, 'opt', 'owl', program);
+}
+
+/** The tree the program runs from: `<dir>/current` (slot a as packaged), or `<dir>` itself. */
+export function programTree(root: string, program: Program): string {
+  const dir = programDir(root, program);
+  return SLOTTED.includes(program) ? join(dir, 'current') : dir;
+}
+
+/** The launcher of an extracted program (`<tree>/bin/owl-<program>`, through `current` if slotted). */
 export function launcher(root: string, program: Program): string {
-  const path = join(root, 'opt', 'owl', program, 'bin', `owl-${program}`);
+  const path = join(programTree(root, program), 'bin', `owl-${program}`);
   if (!existsSync(path)) throw new Error(`no ${path} in the extracted package`);
   return path;
 }

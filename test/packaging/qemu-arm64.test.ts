@@ -10,7 +10,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/relay-harness.js';
 import { relayToken, sampleStored, sendSample, startPackagedRelay, startPackagedUpstream } from './chain.js';
-import { debOf, extract, PACKAGE_DIR, SKIP_REASON } from './packages.js';
+import { debOf, extract, PACKAGE_DIR, programTree, SKIP_REASON } from './packages.js';
 
 const QEMU = 'qemu-aarch64-static';
 const relayDeb = debOf('relay', 'arm64');
@@ -45,7 +45,7 @@ if (PACKAGE_DIR === undefined || relayDeb === undefined || upstreamDeb === undef
     t.teardown(() => up.proc.kill());
     const token = await relayToken(up, 'arm-zone');
 
-    const tree = join(armRoot, 'opt', 'owl', 'relay');
+    const tree = programTree(armRoot, 'relay');
     const stateDir = join(dir.path, 'relay');
     const relay = await startPackagedRelay(
       armRoot,

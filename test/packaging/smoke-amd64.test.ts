@@ -46,7 +46,8 @@ if (PACKAGE_DIR === undefined || relayDeb === undefined || upstreamDeb === undef
       uplinkPort: up.uplinkPort,
     });
     t.teardown(() => relay.proc.kill());
-    t.is(readlinkSync(`/proc/${relay.proc.pid}/exe`), join(root, 'opt/owl/relay/node/bin/node'));
+    // Started through /opt/owl/relay/current, which names slot a as packaged.
+    t.is(readlinkSync(`/proc/${relay.proc.pid}/exe`), join(root, 'opt/owl/relay/a/node/bin/node'));
 
     const uuid = '7d1c9e2a-5b3f-4c6d-9e8f-0a1b2c3d4e5f';
     await sendSample(relay.agentPort, uuid, 42.5);
