@@ -22,6 +22,7 @@ import {
   extract,
   launcher,
   PackagedProcess,
+  programTree,
   portOf,
   REPO_ROOT,
   type Arch,
@@ -49,7 +50,7 @@ async function coldStart(
   state: string,
   upstream: string,
 ): Promise<number> {
-  const tree = join(root ?? '', 'opt', 'owl', 'relay');
+  const tree = programTree(root ?? '', 'relay');
   const config = join(state, '..', `relay-${arch}.json`);
   writeFileSync(config, JSON.stringify({ relayId: 'bench', token: 'bench-token', upstreams: [upstream] }));
   const args = [
