@@ -48,6 +48,8 @@ export interface UnitStart {
 
 export class UnitRunner {
   readonly starts: UnitStart[] = [];
+  /** Called as each process is spawned (a test may SIGKILL it right there, before it can do anything). */
+  onSpawn: ((start: UnitStart) => void) | undefined;
   /** Every line prestart and the watchdog printed. */
   readonly supervisorLines: string[] = [];
   private stopped = false;
@@ -155,6 +157,7 @@ export class UnitRunner {
     );
     const start: UnitStart = { prestart: line, version, proc, at: Date.now() };
     this.starts.push(start);
+    this.onSpawn?.(start);
     proc.proc.once('exit', (code, signal) => {
       start.exit = signal !== null ? `signal ${signal}` : `code ${String(code)}`;
       this.afterExit(code);
