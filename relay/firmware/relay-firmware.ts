@@ -32,8 +32,9 @@ import { AgentFirmwareService, type AgentLink } from './agent-service.js';
 import { BundleCache } from './bundle-cache.js';
 import { PacedFetcher, type FetchOutcome } from './fetcher.js';
 import { hostArch, runningVersion } from './identity.js';
-import { installOwnBundle, updatePending } from './installer.js';
-import { isNewer, Offers } from './offers.js';
+import { installOwnBundle } from './installer.js';
+import { decideOwnOffer, type OwnOfferDecision } from './own-offer.js';
+import { Offers } from './offers.js';
 import { RefusedBundles } from './refused.js';
 import { FirmwareReporter } from './reporter.js';
 
@@ -285,49 +286,18 @@ export class RelayFirmware {
 
   /** Whether the relay's own bundle is to be fetched and installed now (refusing it when it never will be). */
   private ownTakes(offer: FirmwareOffer): boolean {
-    const slots = this.slots;
-    if (slots === undefined) {
-      this.once('no-root', () =>
-        this.options.log.warn(
-          { bundle: offer.bundle, version: offer.version },
-          'firmware: an update for this relay is offered, but it does not run from slots (firmware.root)',
-        ),
-      );
+    let d: OwnOfferDecision;
+    try {
+      d = decideOwnOffer(offer, { slots: this.slots, version: this.version, keys: this.options.keys.length });
+    } catch {
+      // update.json unreadable: logged once by updateState(); nothing is installed meanwhile.
+      this.updateState();
       return false;
     }
-    if (!isNewer(offer.version, this.version)) {
-      if (isNewer(this.version, offer.version)) {
-        this.refuse(
-          offer,
-          new FirmwareError(
-            FirmwareErrorCode.DOWNGRADE,
-            `the offered version ${offer.version} is older than the running ${this.version}`,
-          ),
-        );
-      }
-      return false;
-    }
-    // A version that was rolled back here is not tried again: it would fail the same way. A fix
-    // comes as a new version.
-    const failed = this.updateState()?.lastFailure;
-    if (failed?.version === offer.version) {
-      this.once(`failed:${offer.bundle}`, () =>
-        this.options.log.warn(
-          { bundle: offer.bundle, version: offer.version, code: failed.code },
-          'firmware: this version was rolled back here before; not installed again',
-        ),
-      );
-      return false;
-    }
-    if (this.options.keys.length === 0) {
-      this.refuse(
-        offer,
-        new FirmwareError(FirmwareErrorCode.UNKNOWN_KEY, 'no public key is pinned (firmware.keys)'),
-      );
-      return false;
-    }
-    // The inactive slot is the rollback target until the trial ends.
-    return !updatePending(slots);
+    if (d.refuse !== undefined) this.refuse(offer, d.refuse);
+    const note = d.note;
+    if (note !== undefined) this.once(note.key, () => this.options.log.warn(note.fields, note.msg));
+    return d.take;
   }
 
   private async fetch(offer: FirmwareOffer): Promise<void> {
