@@ -2,11 +2,16 @@
  * Bundles this relay refused (`<dir>/refused.json`): never fetched again, so a bad bundle costs
  * the uplink once, and its refusal is logged and reported once. Replaced atomically (temp file,
  * fsync, rename); unreadable content counts as empty (a refused bundle is then fetched and
- * refused again, nothing worse).
+ * refused again, nothing worse). A refusal for want of a key is forgotten at the next start: the
+ * keys are the relay's own config, which an operator may have fixed meanwhile.
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { FirmwareErrorCode } from '../../firmware/index.js';
 import type { FirmwareRefusalReport } from '../../protocol/index.js';
+
+/** Refusals that depend on the pinned keys, not on the bundle. */
+const KEY_CODES: ReadonlySet<string> = new Set([FirmwareErrorCode.UNKNOWN_KEY, FirmwareErrorCode.BAD_KEY]);
 
 export const REFUSED_FILE = 'refused.json';
 /** Refusals remembered; the oldest are forgotten past it (bundle ids are never reused anyway). */
@@ -26,7 +31,8 @@ export class RefusedBundles {
     }
     if (!Array.isArray(parsed)) return;
     for (const r of parsed as FirmwareRefusalReport[]) {
-      if (typeof r?.bundle === 'string' && typeof r.code === 'string') this.byId.set(r.bundle, r);
+      if (typeof r?.bundle === 'string' && typeof r.code === 'string' && !KEY_CODES.has(r.code))
+        this.byId.set(r.bundle, r);
     }
   }
 
