@@ -8,7 +8,7 @@
  * every `watchdogMs` and restarts the program when it rolled back (exit 3), as the timer does.
  *
  * The supervisor runs from the repository (firmware/slots/supervise.ts), as the package's copy
- * outside the slots would: nothing in a slot can change it.
+ * outside the slots would: nothing in a slot can change it; or it is a package's own copy.
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -33,6 +33,11 @@ export interface UnitRunnerOptions {
   watchdogMs?: number;
   /** Most starts before the runner gives up (a test bound, default 20). */
   maxStarts?: number;
+  /**
+   * The supervisor, as an executable taking `<command> <root>` (a package's `supervisor/run`);
+   * default the repository's firmware/slots/supervise.ts.
+   */
+  supervisor?: string;
 }
 
 /** One start: what prestart said and how the process ended. */
@@ -118,18 +123,17 @@ export class UnitRunner {
 
   /** `node supervise.ts <command> <root>` (not blocking this process): its exit code; its lines are kept. */
   supervise(command: 'prestart' | 'check' | 'pending'): Promise<{ code: number; lines: string[] }> {
+    const [file, args] =
+      this.options.supervisor === undefined
+        ? [process.execPath, ['--import', 'tsx', SUPERVISE, command, this.options.root]]
+        : [this.options.supervisor, [command, this.options.root]];
     return new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        ['--import', 'tsx', SUPERVISE, command, this.options.root],
-        { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000 },
-        (err, stdout, stderr) => {
-          const lines = `${stdout}${stderr}`.split('\n').filter((l) => l !== '');
-          this.supervisorLines.push(...lines);
-          const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
-          resolve({ code, lines });
-        },
-      );
+      execFile(file, args, { cwd: REPO_ROOT, encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
+        const lines = `${stdout}${stderr}`.split('\n').filter((l) => l !== '');
+        this.supervisorLines.push(...lines);
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
+        resolve({ code, lines });
+      });
     });
   }
 
