@@ -50,6 +50,7 @@ const relay = await startRelayCli({
   zoneToken: ZONE_TOKEN,
   config: { firmware: { keys: [key.publicKeyFile], share: SHARE } },
 });
+let probe: LiveDelayProbe | undefined;
 const agent = new LoadAgent({
   uuid: 'bench-fw-agent',
   session: 's',
@@ -65,7 +66,7 @@ try {
     key,
     { program: 'owl-agent', version: '2.0.0' },
   );
-  const probe = new LiveDelayProbe(agent, up.api, SAMPLES);
+  probe = new LiveDelayProbe(agent, up.api, SAMPLES);
   await probe.start(EVERY_MS);
   const baselineFrom = Date.now();
   await sleep(SECONDS * 1000);
@@ -106,6 +107,7 @@ try {
       `goal p99 <= 5000 ms: ${verdict(transfer.p99 <= 5000)}`,
   );
 } finally {
+  probe?.abort();
   agent.close();
   await relay.proc.kill();
   await up.proc.kill();

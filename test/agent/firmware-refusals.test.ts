@@ -60,6 +60,7 @@ function slotSnapshot(root: string): string[] {
 }
 
 test('tampered, wrong key, wrong arch, downgrade: each refused with its code before a slot is touched, never fetched again', async (t) => {
+  t.timeout(120_000);
   const { dir, kit, root, relay, start } = await setup(t);
   const good = await makeBundle(kit, { version: '1.1.0', bulkBytes: 20_000 });
   const cases: Array<[string, TestBundle, string]> = [

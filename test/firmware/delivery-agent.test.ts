@@ -44,6 +44,7 @@ async function storedValues(api: ApiTarget): Promise<number[]> {
 }
 
 test('an agent in slots takes v2 from its relay, restarts on it, commits after an acknowledged batch, and loses no sample', async (t) => {
+  t.timeout(300_000);
   const scratch = tempDir('owl-fw-agent-');
   t.teardown(() => scratch.remove());
   const dir = scratch.path;

@@ -24,6 +24,7 @@ const BUNDLE_PAD = 30 * 1024 * 1024;
 const SEND_EVERY_MS = 20;
 
 test('while a 30 MB bundle crosses the uplink, live samples reach the store with p99 delay within 5 s', async (t) => {
+  t.timeout(300_000);
   const scratch = tempDir('owl-fw-live-');
   t.teardown(() => scratch.remove());
   const dir = scratch.path;
@@ -59,6 +60,7 @@ test('while a 30 MB bundle crosses the uplink, live samples reach the store with
   );
 
   const probe = new LiveDelayProbe(agent, up.api, SAMPLES);
+  t.teardown(() => probe.abort());
   await probe.start(SEND_EVERY_MS);
   const cacheDir = join(stateDir, 'firmware');
   const cached = (): boolean =>

@@ -64,6 +64,7 @@ async function relayUnit(api: ApiTarget, relayId: string): Promise<UnitRow | und
 
 /** Upstream, a relay installed as `v1` in slots under a unit runner, and a LoadAgent on it. */
 async function startZone(t: ExecutionContext, relayId: string, healthTimeoutMs = 60_000): Promise<Zone> {
+  t.timeout(300_000);
   const scratch = tempDir('owl-fw-e2e-');
   t.teardown(() => scratch.remove());
   const dir = scratch.path;
@@ -137,11 +138,14 @@ async function startZone(t: ExecutionContext, relayId: string, healthTimeoutMs =
 }
 
 /** Keep the agent sending a batch every `everyMs` until the returned stop() is called. */
-function keepSending(agent: LoadAgent, everyMs = 50, maxBatches = 20_000): () => void {
+function keepSending(t: ExecutionContext, agent: LoadAgent, everyMs = 50, maxBatches = 20_000): () => void {
   const timer = setInterval(() => {
     if (agent.limit < maxBatches) agent.sendUpTo(agent.limit + 1);
   }, everyMs);
-  return () => clearInterval(timer);
+  const stop = (): void => clearInterval(timer);
+  // A failed test must not leave the interval keeping its worker alive.
+  t.teardown(stop);
+  return stop;
 }
 
 /** Stop sending, wait for every batch to be ACKed and stored: the store holds each sample once. */
@@ -163,7 +167,7 @@ async function publish(z: Zone, file: string, extra: string[] = []): Promise<voi
 
 test('a relay in slots takes v2 published upstream (killed mid-download), commits it, and a v3 that exits at start rolls back to v2, reported upstream', async (t) => {
   const z = await startZone(t, 'zone-fw-a');
-  const stop = keepSending(z.agent);
+  const stop = keepSending(t, z.agent);
   await eventually(
     async () => (await relayUnit(z.up.api, z.relayId))?.version === '1.0.0',
     30_000,
@@ -238,7 +242,7 @@ test('a relay in slots takes v2 published upstream (killed mid-download), commit
 
 test('a tampered bundle, one signed with an unknown key and a downgrade are refused before a slot is touched, each reported upstream with its code', async (t) => {
   const z = await startZone(t, 'zone-fw-b');
-  const stop = keepSending(z.agent, 100);
+  const stop = keepSending(t, z.agent, 100);
   const slotsBefore = readdirSync(z.root).sort();
   const stateBefore = readFileSync(join(z.root, 'update.json'), 'utf8');
   const trees = join(z.dir, 'trees');
@@ -292,7 +296,7 @@ test('a tampered bundle, one signed with an unknown key and a downgrade are refu
 
 test('kill -9 after the download, after the install and at the first start of the new version: a working version runs each time and the update completes', async (t) => {
   const z = await startZone(t, 'zone-fw-c');
-  const stop = keepSending(z.agent, 100);
+  const stop = keepSending(t, z.agent, 100);
   const v2 = await bundleOf(
     programTree(join(z.dir, 'trees'), 'relay', '2.0.0', { padBytes: 2 * 1024 * 1024 }),
     join(z.dir, 'relay-2.0.0.owlfw'),
@@ -341,7 +345,7 @@ test('kill -9 after the download, after the install and at the first start of th
 
 test('a v2 that runs but never becomes healthy is rolled back by the watchdog at its health timeout, reported upstream; its spooled samples still arrive', async (t) => {
   const z = await startZone(t, 'zone-fw-d', 8000);
-  const stop = keepSending(z.agent, 100);
+  const stop = keepSending(t, z.agent, 100);
   const v2 = await bundleOf(
     programTree(join(z.dir, 'trees'), 'relay', '2.0.0', { behaviour: 'never-healthy' }),
     join(z.dir, 'relay-2.0.0.owlfw'),

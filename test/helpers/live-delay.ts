@@ -56,6 +56,12 @@ export class LiveDelayProbe {
     await this.poller;
   }
 
+  /** Stop sending and polling at once (a test's teardown; nothing is waited for). */
+  abort(): void {
+    clearInterval(this.sender);
+    this.polling = false;
+  }
+
   /** Samples stored since the probe started, as last polled. */
   get storedSamples(): number {
     return this.stored.at(-1)?.samples ?? 0;

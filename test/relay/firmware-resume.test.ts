@@ -15,6 +15,7 @@ import { makeBundle, scratch, sha256, signingKey } from './firmware-fixture.js';
 const CHUNK = 64 * 1024;
 
 test('a relay SIGKILLed mid-download resumes at its .part size after restart and completes', async (t) => {
+  t.timeout(120_000);
   const dir = scratch(t);
   const key = signingKey(join(dir, 'keys'));
   const file = await makeBundle(dir, key, {

@@ -42,6 +42,7 @@ function owl(args: string[]): Promise<{ code: number; out: unknown; err: string 
 }
 
 test('firmware publish, list, status (kept across a restart), withdraw through the CLI', async (t) => {
+  t.timeout(120_000);
   const dir = tempDir('owl-fw-cli-');
   t.teardown(() => dir.remove());
   const state = join(dir.path, 'up');
