@@ -7,8 +7,9 @@
  *   2. transfer: an --mb MB agent bundle (incompressible) published to the zone; live sending goes
  *      on until the relay holds the whole bundle.
  * The delay of a batch is from its send to its samples being counted in the upstream's store
- * (test/helpers/live-delay.ts). Prints each phase's p50/p99/max, the p99 ratio to the baseline,
- * and the transfer's time and share of the link. Goal: p99 <= 5 s during the transfer.
+ * (test/helpers/live-delay.ts). Prints each phase's p50/p99/max and the relay's CPU, the p99
+ * ratio to the baseline, the transfer's time and share of the link, and the relay's CPU-s per MB
+ * fetched (over the baseline's). Goal: p99 <= 5 s during the transfer.
  *
  *   npx tsx bench/firmware-transfer.ts [--mb=30] [--link-mbps=80] [--seconds=10] [--every-ms=20] [--samples=50] [--share=0.25]
  */
@@ -22,7 +23,7 @@ import { LoadAgent } from '../test/helpers/load-agent.js';
 import { addRelay, startRelayCli, startUpstreamCli } from '../test/helpers/owl-cli.js';
 import { tempDir } from '../test/helpers/relay-harness.js';
 import { TcpProxy } from '../test/helpers/tcp-proxy.js';
-import { machineLoad } from './lib/proc.js';
+import { cpuSeconds, machineLoad } from './lib/proc.js';
 import { fmt, numberFlag, parseFlags, printTable, sleep, verdict } from './lib/report.js';
 
 const flags = parseFlags(process.argv.slice(2));
@@ -69,8 +70,10 @@ try {
   probe = new LiveDelayProbe(agent, up.api, SAMPLES);
   await probe.start(EVERY_MS);
   const baselineFrom = Date.now();
+  const cpu0 = cpuSeconds(relay.proc.pid);
   await sleep(SECONDS * 1000);
   const publishedAt = Date.now();
+  const cpu1 = cpuSeconds(relay.proc.pid);
   await firmwareCli(up.api, ['publish', bundle, '--zones', ZONE]);
   const cacheDir = join(stateDir, 'firmware');
   await eventually(
@@ -79,31 +82,37 @@ try {
     'the bundle in the relay cache',
   );
   const cachedAt = Date.now();
+  const cpu2 = cpuSeconds(relay.proc.pid);
   await probe.stop();
   const baseline = probe.figures(baselineFrom, publishedAt);
   const transfer = probe.figures(publishedAt, cachedAt);
   const seconds = (cachedAt - publishedAt) / 1000;
   const linkSeconds = (MB * 1e6 * 8) / (LINK_MBPS * 1e6);
-  const row = (name: string, f: DelayFigures): string[] => [
+  // The relay's CPU share (CPU-s per s) in each phase: what the transfer costs a gateway.
+  const baselineCpu = (cpu1 - cpu0) / ((publishedAt - baselineFrom) / 1000);
+  const transferCpu = (cpu2 - cpu1) / seconds;
+  const row = (name: string, f: DelayFigures, cpu: number): string[] => [
     name,
     fmt(f.batches),
     fmt(f.p50),
     fmt(f.p99),
     fmt(f.max),
+    fmt(cpu * 100, 1),
   ];
   console.log(
     `firmware transfer: ${MB} MB bundle over a ${LINK_MBPS} Mbit/s link, share ${SHARE}; ` +
       `${SAMPLES} samples every ${EVERY_MS} ms; load ${machineLoad()}`,
   );
   printTable([
-    ['phase', 'batches', 'p50 ms', 'p99 ms', 'max ms'],
-    row('baseline (no transfer)', baseline),
-    row('during the transfer', transfer),
+    ['phase', 'batches', 'p50 ms', 'p99 ms', 'max ms', 'relay CPU %'],
+    row('baseline (no transfer)', baseline, baselineCpu),
+    row('during the transfer', transfer, transferCpu),
   ]);
   console.log(
     `transfer ${fmt(seconds, 1)} s (the link alone needs ${fmt(linkSeconds, 1)} s: ` +
       `${fmt((linkSeconds / seconds) * 100)} % of the link's time); ` +
       `live p99 ${fmt(transfer.p99)} ms = ${fmt(transfer.p99 / baseline.p99, 2)} x baseline; ` +
+      `relay CPU for the transfer ${fmt(((transferCpu - baselineCpu) * seconds) / MB, 3)} CPU-s per MB; ` +
       `goal p99 <= 5000 ms: ${verdict(transfer.p99 <= 5000)}`,
   );
 } finally {
