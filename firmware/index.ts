@@ -22,4 +22,5 @@ export {
   prestart,
   check,
   type SlotStatus,
+  writeFileAtomic,
 } from './slots/index.js';

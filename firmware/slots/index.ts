@@ -29,3 +29,4 @@ export {
 export { CURRENT_LINK, readCurrent } from './current-link.js';
 export { SLOT_MARKER, slotVersion, type SlotName } from './slot-dir.js';
 export { slotCommands } from './cli-commands.js';
+export { writeFileAtomic } from './durable-fs.js';

@@ -1,13 +1,13 @@
 /**
  * Bundles this relay refused (`<dir>/refused.json`): never fetched again, so a bad bundle costs
- * the uplink once, and its refusal is logged and reported once. Replaced atomically (temp file,
- * fsync, rename); unreadable content counts as empty (a refused bundle is then fetched and
- * refused again, nothing worse). A refusal for want of a key is forgotten at the next start: the
+ * the uplink once, and its refusal is logged and reported once. Replaced atomically (firmware's
+ * writeFileAtomic: temp file, fsync, rename, directory fsync); unreadable content counts as
+ * empty (a refused bundle is then fetched and refused again, nothing worse). A refusal for want of a key is forgotten at the next start: the
  * keys are the relay's own config, which an operator may have fixed meanwhile.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FirmwareErrorCode } from '../../firmware/index.js';
+import { FirmwareErrorCode, writeFileAtomic } from '../../firmware/index.js';
 import type { FirmwareRefusalReport } from '../../protocol/index.js';
 
 /** Refusals that depend on the pinned keys, not on the bundle. */
@@ -55,14 +55,6 @@ export class RefusedBundles {
     this.byId.delete(refusal.bundle);
     this.byId.set(refusal.bundle, refusal);
     while (this.byId.size > MAX_REMEMBERED) this.byId.delete(this.byId.keys().next().value as string);
-    const tmp = `${this.file}.tmp`;
-    const fd = openSync(tmp, 'w');
-    try {
-      writeSync(fd, `${JSON.stringify([...this.byId.values()])}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.file);
+    writeFileAtomic(this.file, `${JSON.stringify([...this.byId.values()])}\n`);
   }
 }
