@@ -428,6 +428,8 @@ export class UplinkReceiver {
   private load(file: string): void {
     if (!existsSync(file)) return;
     const lines = readFileSync(file, 'utf8').split('\n');
+    // The packets of one PACKED record share its seq: a record is known by seq and part.
+    const loaded = new Set<string>();
     for (const line of lines) {
       if (line === '') continue;
       let r: StoredRecord;
@@ -442,7 +444,9 @@ export class UplinkReceiver {
         set = new RangeSet();
         this.stored.set(key, set);
       }
-      if (set.covers(r.seq)) continue;
+      const id = `${key}/${r.seq}/${r.part}`;
+      if (loaded.has(id)) continue;
+      loaded.add(id);
       set.add(r.seq, r.seq);
       this.records.push(r);
     }

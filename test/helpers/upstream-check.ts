@@ -25,7 +25,7 @@ export function seededRandom(seed: number): () => number {
 /** The seed from OWL_TEST_SEED, else a fresh one (log it so a failure can be replayed). */
 export function testSeed(): number {
   const env = process.env['OWL_TEST_SEED'];
-  return env !== undefined ? Number(env) : Math.floor(Math.random() * 2 ** 31);
+  return env !== undefined && env !== '' ? Number(env) : Math.floor(Math.random() * 2 ** 31);
 }
 
 /** A loopback port nothing listens on (bound, then closed). */

@@ -96,20 +96,32 @@ test('receiver SIGKILLed mid-stream and restarted on the same port, 4 times: not
     Child.load('uplink-receiver-main.ts', options, children),
   ];
   for (let kill = 0; kill < KILLS; kill++) {
+    // Kill once this instance stored a random number of this round's records. The base is
+    // read before the round is sent: read after, part of the round may already be counted
+    // in it, and a target near the top would never be reached.
+    const base = (await current.status<ReceiverChildStatus>()).records;
     for (const a of agents) a.sendUpTo(a.limit + BATCHES_PER_ROUND);
     sendV3();
-    // Kill once this instance stored a random number of new records.
-    const base = (await current.status<ReceiverChildStatus>()).records;
     const target = base + 20 + Math.floor(random() * (AGENTS * BATCHES_PER_ROUND - 100));
     let last: ReceiverChildStatus | undefined;
-    await eventually(
-      async () => {
-        last = await current.status<ReceiverChildStatus>();
-        return last.records >= target;
-      },
-      20_000,
-      `receiver ${kill} stored ${target} records`,
-    );
+    try {
+      await eventually(
+        async () => {
+          last = await current.status<ReceiverChildStatus>();
+          return last.records >= target;
+        },
+        20_000,
+        `receiver ${kill} stored ${target} records`,
+      );
+    } catch (err) {
+      // What the relay and agents were doing: a stall shows which side holds the data.
+      t.log(
+        `base ${base}; receiver ${JSON.stringify(last)}; uplink ${relay.uplink.state}, ` +
+          `${relay.uplink.inFlightBatches} batches in flight; spool ${JSON.stringify(relay.spool.stats())}; ` +
+          `agents ${agents.map((a) => `${a.acked.size}/${a.nextSeq - 1}/${a.limit}`).join(' ')}; v3 sent ${v3Sent}`,
+      );
+      throw err;
+    }
     await current.kill();
     const killedAt = Date.now();
     statuses.push(last as ReceiverChildStatus);
