@@ -185,7 +185,11 @@ export interface UplinkRelayStatus {
   t?: number;
 }
 
-/** A bundle the upstream offers (FIRMWARE_OFFER): one per program and architecture, the newest published for the zone. */
+/**
+ * A bundle the upstream offers (FIRMWARE_OFFER). owl-relay: one per arch, the newest published for
+ * the zone that the relay is in the rollout of. owl-agent: per arch, newest first, down to the
+ * newest published to every agent; each agent takes the newest it is in the rollout of.
+ */
 export interface FirmwareOffer {
   /** sha256 of the bundle file, 64 lowercase hex digits: its id everywhere. */
   bundle: string;

@@ -1,22 +1,21 @@
 /**
  * The firmware side of agent connections (packets 19–22, v4 agents whose relay listed the
- * `firmware` feature): FWCHECK is answered with FWOFFER (a complete cached bundle for the agent's
- * program and arch, newer than what it runs, and the agent in its rollout) and forwarded upstream
- * as the agent's unit report; FWCHUNKREQ is served from the cached file; a bundle landing in the
- * cache is offered at once to the connected agents that checked.
+ * `firmware` feature): FWCHECK is answered with FWOFFER (the newest complete cached bundle for
+ * the agent's arch that the agent is in the rollout of, when newer than what it runs) and
+ * forwarded upstream as the agent's unit report; FWCHUNKREQ is served from the cached file; a
+ * bundle landing in the cache is offered at once to the connected agents that checked. The
+ * upstream serves its direct agents with this same service over its bundle store.
  */
 import {
   AGENT_FIRMWARE_MAX_CHUNK_BYTES,
   encodePacket,
   FirmwareChunkError,
-  inRollout,
   PacketType,
   type FirmwareCheck,
   type FirmwareChunkRequest,
   type FirmwareOffer,
   type FirmwareUnitReport,
 } from '../../protocol/index.js';
-import type { BundleCache } from './bundle-cache.js';
 import { isNewer, type Offers } from './offers.js';
 
 /** The chunk request names a bundle the relay does not hold (not offered, or not fetched yet). */
@@ -38,8 +37,16 @@ interface Checked {
   offered: string | null;
 }
 
+/** Where bundle bytes come from: the relay's cache, or the upstream's bundle store. */
+export interface BundleSource {
+  /** The whole bundle is held and can be served. */
+  isComplete(bundle: string): boolean;
+  /** `length` bytes from `offset`; undefined when the bundle is gone. */
+  read(bundle: string, offset: number, length: number): Promise<Buffer | undefined>;
+}
+
 export interface AgentServiceOptions {
-  cache: BundleCache;
+  cache: BundleSource;
   offers: Offers;
   /** An agent's FWCHECK, as a unit report to forward upstream. */
   report(unit: FirmwareUnitReport & { uuid: string }): void;
@@ -129,10 +136,11 @@ export class AgentFirmwareService {
 
   /** The complete cached bundle for this agent, if it takes one. */
   private offerFor(entry: Checked): FirmwareOffer | undefined {
-    const offer = this.options.offers.forAgent(entry.arch);
+    // The newest rung this agent is in; not cached yet: wait for it rather than offer an older
+    // one now and this one after (two updates).
+    const offer = this.options.offers.forAgent(entry.arch, entry.uuid);
     if (offer === undefined || !this.options.cache.isComplete(offer.bundle)) return undefined;
     if (!isNewer(offer.version, entry.version)) return undefined;
-    if (!inRollout(offer.bundle, entry.uuid, offer.percent)) return undefined;
     return offer;
   }
 }

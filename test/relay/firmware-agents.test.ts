@@ -141,6 +141,42 @@ test('an agent outside the rollout percentage is offered nothing', async (t) => 
   t.true(offered < 40);
 });
 
+test('a ladder of agent bundles: each agent is offered the newest it is in the rollout of, the rest the full one', async (t) => {
+  const dir = scratch(t);
+  const key = signingKey(join(dir, 'keys'));
+  const v2File = await makeBundle(dir, key, { program: 'owl-agent', version: '2.0.0' });
+  const v3File = await makeBundle(dir, key, { program: 'owl-agent', version: '3.0.0' });
+  const receiver = await UplinkReceiver.start({ relays: { [RELAY_ID]: RELAY_TOKEN } });
+  t.teardown(() => receiver.close());
+  const v3 = receiver.offerFirmware(v3File, {
+    program: 'owl-agent',
+    arch: 'amd64',
+    version: '3.0.0',
+    percent: 30,
+  });
+  const v2 = receiver.offerFirmware(v2File, { program: 'owl-agent', arch: 'amd64', version: '2.0.0' });
+  const { relay, port } = await startRelay(receiver.url, join(dir, 'state'), { zoneToken: ZONE_TOKEN });
+  t.teardown(() => relay.stop());
+  await eventually(() => relay.status().firmware.cached === 2, 10_000, 'both bundles cached');
+  const got = { v2: 0, v3: 0 };
+  for (let i = 0; i < 30; i++) {
+    const uuid = `ladder-host-${i}`;
+    const agent = await v4Agent(port, uuid);
+    agent.send(PacketType.FWCHECK, CHECK);
+    const answer = await agent.next(PacketType.FWOFFER);
+    const want = inRollout(v3.bundle, uuid, 30) ? v3 : v2;
+    t.is(answer.body.bundle?.id, want.bundle, uuid);
+    got[want === v3 ? 'v3' : 'v2']++;
+    // An agent on 2.0.0 outside the v3 rollout is offered nothing: it has its rung.
+    if (want === v2) {
+      agent.send(PacketType.FWCHECK, { ...CHECK, version: '2.0.0' });
+      t.is((await agent.next(PacketType.FWOFFER)).body.bundle, null, `${uuid} on 2.0.0`);
+    }
+    agent.destroy();
+  }
+  t.true(got.v2 > 0 && got.v3 > 0, `${got.v3} on the v3 rung, ${got.v2} on v2`);
+});
+
 test('a v3 session never gets firmware packets: its FWCHECK is dropped, the connection goes on', async (t) => {
   const dir = scratch(t);
   const key = signingKey(join(dir, 'keys'));

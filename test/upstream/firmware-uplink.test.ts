@@ -19,7 +19,7 @@ import {
   type UplinkFirmwareOffer,
 } from '../../protocol/index.js';
 import type { Upstream } from '../../upstream/index.js';
-import { offersFor, type Publication } from '../../upstream/firmware/index.js';
+import { MAX_AGENT_RUNGS, offersFor, type Publication } from '../../upstream/firmware/index.js';
 import { eventually } from '../helpers/agent-client.js';
 import { captureLog } from '../helpers/upstream-fixture.js';
 import { startUpstream } from '../helpers/upstream-harness.js';
@@ -165,6 +165,43 @@ test('rollout: a stable subset of relays at a percentage, which only grows as it
   const outside = relays.find((id) => !at30.includes(id)) as string;
   t.is(offersFor([pub(30), older], outside)[0]?.version, '0.9.0');
   t.is(offersFor([pub(30), older], at30[0] as string)[0]?.version, '1.0.0');
+});
+
+test('agent bundles are offered as a ladder: newest first, down to the newest every agent takes, at most MAX_AGENT_RUNGS', (t) => {
+  let n = 0;
+  const agent = (version: string, percent: number, arch: Publication['arch'] = 'amd64'): Publication => ({
+    bundle: (++n).toString(16).padStart(2, '0').repeat(32),
+    program: 'owl-agent',
+    arch,
+    version,
+    size: 10,
+    minVersion: '0.0.0',
+    zones: ['*'],
+    percent,
+    publishedAt: n,
+    updatedAt: n,
+  });
+  const versions = (list: Publication[]): string[] =>
+    offersFor(list, 'zone-a')
+      .filter((o) => o.arch === 'amd64')
+      .map((o) => `${o.version}@${o.percent}`);
+  const v1 = agent('1.0.0', 100);
+  const v2 = agent('2.0.0', 100);
+  const v3 = agent('3.0.0', 10);
+  t.deepEqual(versions([v1, v2]), ['2.0.0@100'], 'a full rollout hides what it replaces');
+  t.deepEqual(versions([v3, v1, v2]), ['3.0.0@10', '2.0.0@100'], 'a partial one keeps the full one under it');
+  t.deepEqual(versions([v3]), ['3.0.0@10'], 'no full one: the partial ones alone');
+  const parts = ['3.1.0', '3.2.0', '3.3.0', '3.4.0'].map((v) => agent(v, 20));
+  t.deepEqual(
+    versions([v2, v3, ...parts]),
+    ['3.4.0@20', '3.3.0@20', '3.2.0@20', '2.0.0@100'],
+    `past ${MAX_AGENT_RUNGS} rungs: the newest and the full one`,
+  );
+  // Each arch has its ladder; relay bundles stay one per arch.
+  const arm = agent('1.5.0', 100, 'arm64');
+  const all = offersFor([v1, v2, v3, arm, ...parts], 'zone-a');
+  t.is(all.filter((o) => o.arch === 'arm64').length, 1);
+  t.true(all.length <= 16, "within FIRMWARE_OFFER's 16 entries");
 });
 
 test('rollout over live links: each relay is offered the relay bundle exactly when inRollout says so', async (t) => {
