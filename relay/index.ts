@@ -1,7 +1,14 @@
 /** The relay: one per network zone. Public surface of relay/. */
 export { AccessPolicy, unmapIPv4 } from './access.js';
 export { AgentConnection } from './agent-connection.js';
-export type { AgentSink, AgentConnectionOptions, SpoolRequest } from './agent-sink.js';
+export type { AgentSink, AgentFirmwareSink, AgentConnectionOptions, SpoolRequest } from './agent-sink.js';
+// The upstream serves its direct agents' firmware with the relay's own service.
+export {
+  AgentFirmwareService,
+  Offers as FirmwareOffers,
+  type AgentServiceOptions,
+  type BundleSource,
+} from './firmware/index.js';
 export {
   AgentServer,
   DEFAULT_EVICT_IDLE_MS,

@@ -84,7 +84,7 @@ export class UpstreamMetrics {
     });
     this.firmwareBytes = new Counter({
       name: 'owl_upstream_firmware_sent_bytes_total',
-      help: 'Firmware bundle bytes sent to relays (FIRMWARE_CHUNK data)',
+      help: "Firmware bundle bytes sent to relays (FIRMWARE_CHUNK data), and to direct agents (relay 'direct')",
       labelNames: ['relay'],
       registers: r,
     });

@@ -44,7 +44,7 @@ import { lockStateDir, type StateLock } from '../rocks/index.js';
 import { createApiHandler } from './api.js';
 import { assertUpstreamFiles, UpstreamConfigError, upstreamPaths, type UpstreamConfig } from './config.js';
 import { SessionDraft, StoredRanges } from './dedupe.js';
-import { FirmwareDelivery, RelayFirmware } from './firmware/index.js';
+import { directAgentFirmware, FirmwareDelivery, RelayFirmware } from './firmware/index.js';
 import { ingest } from './ingest.js';
 import { UpstreamMetrics } from './metrics.js';
 import { Registry } from './registry.js';
@@ -179,6 +179,10 @@ export class Upstream {
           set?.delete(c);
           if (set?.size === 0) this.direct.delete(uuid);
         },
+        firmware: directAgentFirmware(this.firmware, {
+          onServed: (bytes) => this.metrics.firmwareBytes.inc({ relay: DIRECT_ZONE }, bytes),
+          now: this.now,
+        }),
       },
       idleTimeoutMs: 3 * config.heartbeatMs,
       maxPendingPackets: 4096,

@@ -9,7 +9,15 @@ export {
   type RelayFirmwareStatus,
   type FirmwareLogger,
 } from './relay-firmware.js';
-export { type AgentLink, UNKNOWN_BUNDLE, BAD_RANGE } from './agent-service.js';
+export {
+  AgentFirmwareService,
+  type AgentLink,
+  type AgentServiceOptions,
+  type BundleSource,
+  UNKNOWN_BUNDLE,
+  BAD_RANGE,
+} from './agent-service.js';
+export { Offers } from './offers.js';
 export { BundleCache } from './bundle-cache.js';
 export { PacedFetcher, type FetchOutcome, type FetchTarget } from './fetcher.js';
 export { hostArch, runningVersion } from './identity.js';

@@ -135,6 +135,8 @@ export interface UpstreamCli {
   proc: OwlProcess;
   stateDir: string;
   uplinkPort: number;
+  /** The direct agents' listener (zone `direct`). */
+  agentPort: number;
   api: ApiTarget;
   /** This process's clock (ms) when its start line was read: the upstream is listening. */
   startedAt: number;
@@ -177,6 +179,7 @@ export async function startUpstreamCli(
     proc,
     stateDir,
     uplinkPort: portOf(started['uplink'], 'uplink'),
+    agentPort: portOf((started['agents'] as unknown[] | undefined)?.[0], 'agent listener'),
     api: { port: portOf(started['api'], 'api'), token },
     startedAt,
   };

@@ -14,6 +14,7 @@ import { FirmwareError, FirmwareErrorCode } from '../../firmware/index.js';
 import { isBundleId } from '../../protocol/index.js';
 import { HttpError, UpstreamErrorCode } from '../errors.js';
 import type { RelayDirectory } from '../relays.js';
+import { DIRECT_ZONE } from '../zones.js';
 import type { FirmwareDelivery, Target } from './delivery.js';
 import { offersFor } from './offers.js';
 import { ALL_ZONES } from './publications.js';
@@ -106,13 +107,16 @@ function asHttp(err: unknown): unknown {
   return new HttpError(422, code, err.message);
 }
 
-/** Relays (not revoked) whose offer list holds each bundle. */
+/** Relays (not revoked) whose offer list holds each bundle, and `direct` for the upstream's own agents. */
 function offeredTo(deps: FirmwareApiDeps): Map<string, string[]> {
   const list = deps.firmware.list();
   const to = new Map<string, string[]>(list.map((p) => [p.bundle, []]));
   for (const r of deps.relays.list()) {
     if (r.revokedAtMs !== undefined) continue;
     for (const o of offersFor(list, r.id)) to.get(o.bundle)?.push(r.id);
+  }
+  for (const o of offersFor(list, DIRECT_ZONE)) {
+    if (o.program === 'owl-agent') to.get(o.bundle)?.push(DIRECT_ZONE);
   }
   return to;
 }

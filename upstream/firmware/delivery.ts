@@ -40,8 +40,8 @@ export interface Target {
 }
 
 export class FirmwareDelivery {
-  /** Called after every change of the publications (the relay channel re-sends offers). */
-  onPublicationsChanged: () => void = () => undefined;
+  /** Called after every change of the publications (relays' offers, the direct agents' offers). */
+  private readonly changeListeners: (() => void)[] = [];
   /** Publish and withdraw, one at a time. */
   private changes: Promise<unknown> = Promise.resolve();
 
@@ -124,6 +124,11 @@ export class FirmwareDelivery {
     });
   }
 
+  /** Call `listener` after every publish and withdraw. */
+  onPublicationsChanged(listener: () => void): void {
+    this.changeListeners.push(listener);
+  }
+
   get maxBundleBytes(): number {
     return this.o.maxBundleBytes;
   }
@@ -174,7 +179,7 @@ export class FirmwareDelivery {
       },
       what,
     );
-    this.onPublicationsChanged();
+    for (const listener of this.changeListeners) listener();
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {

@@ -11,6 +11,7 @@ export {
   type FirmwareLink,
 } from './relay-channel.js';
 export { ALL_ZONES, DELIVERED_PROGRAMS, type Publication, type DeliveredProgram } from './publications.js';
-export { offersFor } from './offers.js';
+export { offersFor, MAX_AGENT_RUNGS } from './offers.js';
+export { directAgentFirmware, type DirectAgentFirmwareOptions } from './direct-agents.js';
 export type { UnitStatus } from './unit-reports.js';
 export { firmwareRoutes, type FirmwareApiDeps } from './api-routes.js';

@@ -70,7 +70,7 @@ export class RelayFirmware {
     private readonly metrics?: FirmwareChannelMetrics,
     private readonly timers: Timers = SYSTEM_TIMERS,
   ) {
-    delivery.onPublicationsChanged = () => this.refresh();
+    delivery.onPublicationsChanged(() => this.refresh());
   }
 
   /** The relay was sent WELCOME: its offers follow. */
