@@ -1,26 +1,19 @@
-/** Shared by the firmware tests: keys, a sample package tree, snapshots of trees and directories. */
+/** Shared by the firmware tests: keys, a sample package tree, signing it; snapshots come from test/helpers/firmware-kit.ts. */
 import type { ExecutionContext } from 'ava';
-import { createHash, randomBytes } from 'node:crypto';
-import {
-  chmodSync,
-  lstatSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  readlinkSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   FirmwareError,
   generateKeys,
   loadPrivateKey,
   loadPublicKeys,
-  signBundle,
   type PinnedKey,
 } from '../../firmware/index.js';
+import { signTree } from '../helpers/firmware-kit.js';
 import { tempDir } from '../helpers/relay-harness.js';
+
+export { snapshot } from '../helpers/firmware-kit.js';
 
 export interface KeyPair {
   signing: PinnedKey;
@@ -64,30 +57,6 @@ export function sampleTree(root: string): string {
   return root;
 }
 
-/** Every entry under `root` with its type, mode, content hash or link target, in path order. */
-export function snapshot(root: string): string[] {
-  const out: string[] = [];
-  const walk = (rel: string): void => {
-    for (const name of readdirSync(join(root, rel)).sort()) {
-      const path = rel === '' ? name : `${rel}/${name}`;
-      const st = lstatSync(join(root, path));
-      const mode = (st.mode & 0o7777).toString(8);
-      if (st.isSymbolicLink()) out.push(`${path} -> ${readlinkSync(join(root, path))}`);
-      else if (st.isDirectory()) {
-        out.push(`${path}/ ${mode}`);
-        walk(path);
-      } else
-        out.push(
-          `${path} ${mode} ${createHash('sha256')
-            .update(readFileSync(join(root, path)))
-            .digest('hex')}`,
-        );
-    }
-  };
-  walk('');
-  return out;
-}
-
 /** Signs `tree` as owl-relay 2.0.0 amd64 (min 1.0.0) into `out`, at a fast zstd level. */
 export async function signSample(
   tree: string,
@@ -95,17 +64,13 @@ export async function signSample(
   key: PinnedKey,
   extra: { version?: string } = {},
 ): Promise<string> {
-  await signBundle({
-    tree,
-    out,
-    key,
+  return signTree(tree, out, key, {
     program: 'owl-relay',
     version: extra.version ?? '2.0.0',
     arch: 'amd64',
     minVersion: '1.0.0',
     level: 3,
   });
-  return out;
 }
 
 /** The error `fn` rejects with, which must be a FirmwareError. */

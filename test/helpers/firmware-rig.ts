@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generateKeys, loadPrivateKey, signBundle, SlotSet, type PinnedKey } from '../../firmware/index.js';
+import { installCommitted, kitKey, signTree, type KitKey } from './firmware-kit.js';
 import { OwlProcess } from './owl-cli.js';
 import type { ApiTarget } from './upstream-api.js';
 
@@ -56,25 +56,12 @@ export function programTree(
 
 /** Install `tree` as the first version in the slots at `root`, as a package install leaves it: committed. */
 export function installFirst(root: string, tree: string, version: string): void {
-  const slots = new SlotSet({ root });
-  slots.install(tree, version);
-  slots.switch();
-  slots.commit();
+  installCommitted(root, tree, version);
 }
 
-export interface SigningKey {
-  signing: PinnedKey;
-  /** The public key file relays and agents pin. */
-  publicKeyFile: string;
-}
-
-export function signingKey(dir: string): SigningKey {
-  const k = generateKeys(dir);
-  return { signing: loadPrivateKey(k.privateKeyFile), publicKeyFile: k.publicKeyFile };
-}
-
-/** This machine's architecture as bundles name it. */
-export const HOST_ARCH = process.arch === 'arm64' ? 'arm64' : 'amd64';
+export type SigningKey = KitKey;
+export const signingKey = kitKey;
+export { HOST_ARCH } from './firmware-kit.js';
 
 /** A signed bundle of `tree` (zstd level 3: a test signs often; the default 19 is for releases). */
 export async function bundleOf(
@@ -83,17 +70,7 @@ export async function bundleOf(
   key: SigningKey,
   o: { program: 'owl-relay' | 'owl-agent'; version: string; arch?: string; minVersion?: string },
 ): Promise<string> {
-  await signBundle({
-    tree,
-    out,
-    key: key.signing,
-    program: o.program,
-    version: o.version,
-    arch: o.arch ?? HOST_ARCH,
-    ...(o.minVersion === undefined ? {} : { minVersion: o.minVersion }),
-    level: 3,
-  });
-  return out;
+  return signTree(tree, out, key.signing, { ...o, level: 3 });
 }
 
 /** `owl-upstream firmware <args>` against `api`; its stdout lines, or it throws with its stderr. */

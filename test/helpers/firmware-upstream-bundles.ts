@@ -3,10 +3,11 @@
  * optionally incompressible padding for a bundle of a given size), signed with a key made in the
  * test's temp dir (never a committed key). The bundle id is the sha256 of the file.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateKeys, loadPrivateKey, signBundle, type PinnedKey } from '../../firmware/index.js';
+import type { PinnedKey } from '../../firmware/index.js';
+import { fileSha256, kitKey, signTree } from './firmware-kit.js';
 
 export interface TestKey {
   signing: PinnedKey;
@@ -15,8 +16,7 @@ export interface TestKey {
 
 /** A new Ed25519 key pair under `dir/<name>`. */
 export function testKey(dir: string, name = 'key'): TestKey {
-  const k = generateKeys(join(dir, name));
-  return { signing: loadPrivateKey(k.privateKeyFile), publicKeyFile: k.publicKeyFile };
+  return kitKey(join(dir, name));
 }
 
 export interface TestBundle {
@@ -45,17 +45,9 @@ export async function testBundle(
   mkdirSync(tree, { recursive: true });
   writeFileSync(join(tree, 'VERSION'), `${o.version}\n`);
   if (o.padBytes !== undefined) writeFileSync(join(tree, 'pad.bin'), randomBytes(o.padBytes));
-  const file = join(dir, `${o.program}-${o.version}-${n}.owlfw`);
-  await signBundle({
-    tree,
-    out: file,
-    key: key.signing,
-    program: o.program,
-    version: o.version,
+  const file = await signTree(tree, join(dir, `${o.program}-${o.version}-${n}.owlfw`), key.signing, {
+    ...o,
     arch: o.arch ?? 'amd64',
-    ...(o.minVersion === undefined ? {} : { minVersion: o.minVersion }),
-    level: 1,
   });
-  const bytes = readFileSync(file);
-  return { file, id: createHash('sha256').update(bytes).digest('hex'), bytes };
+  return { file, id: fileSha256(file), bytes: readFileSync(file) };
 }
