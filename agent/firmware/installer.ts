@@ -32,6 +32,10 @@ export interface Installed {
  * (before any slot is written) or the SlotError of a failed install. Staging is removed either way.
  */
 export async function verifyAndInstall(file: string, o: InstallOptions): Promise<Installed> {
+  // Another actor has the slots (an operator, a package upgrade): SlotError BUSY (retriable, not
+  // the bundle's fault; the bundle is kept for the next try), before a verify that would be wasted.
+  const slots = new SlotSet({ root: o.root });
+  slots.throwIfBusy();
   const fw = await import('../../firmware/index.js');
   const staging = join(o.dir, 'staging');
   await rm(staging, { recursive: true, force: true }); // left by a crash
@@ -43,7 +47,7 @@ export async function verifyAndInstall(file: string, o: InstallOptions): Promise
       arch: o.arch as Arch,
       running: o.running,
     });
-    return new SlotSet({ root: o.root }).install(staging, manifest.version) as Installed;
+    return slots.install(staging, manifest.version) as Installed;
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

@@ -2,11 +2,14 @@
  * `owl-firmware slots status|install|switch|commit|rollback|prestart|check --root DIR`: the slot
  * steps by hand (an operator on the box, or a script). Results are JSON on stdout; a failure is
  * one line on stderr (`owl-firmware slots: <why> [<code>]`) and exit code 2, as owl-firmware's
- * other commands. The unit itself runs supervise.js, not this.
+ * other commands. The unit itself runs supervise.js, not this. A change (install, switch, commit,
+ * rollback) takes the slots' lock and fails at once with OWL_ERR_SLOTS_BUSY, naming the holder,
+ * if another actor has it; prestart and check wait for it as the supervisor does.
  */
 import type { Command } from 'commander';
 import { SlotError } from './errors.js';
 import { DEFAULT_HEALTH_TIMEOUT_MS, DEFAULT_MAX_STARTS, SlotSet } from './slot-set.js';
+import { readSlotLock } from './slot-lock.js';
 import { check, prestart } from './supervisor.js';
 
 interface RootFlags {
@@ -42,8 +45,10 @@ export function slotCommands(program: Command): Command {
   const withRoot = (c: Command): Command =>
     c.requiredOption('--root <dir>', 'the program directory, e.g. /opt/owl/relay');
 
-  withRoot(slots.command('status').description('current and other slot, update state, last failure')).action(
-    run((f: RootFlags) => new SlotSet({ root: f.root }).status()),
+  withRoot(
+    slots.command('status').description('current and other slot, update state, last failure, lock holder'),
+  ).action(
+    run((f: RootFlags) => ({ ...new SlotSet({ root: f.root }).status(), lock: readSlotLock(f.root) })),
   );
   withRoot(slots.command('install').description('copy a verified, unpacked tree into the inactive slot'))
     .argument('<staged>', 'the staged tree (left in place)')

@@ -21,6 +21,11 @@ export const SlotErrorCode = {
   BAD_ARGUMENT: 'OWL_ERR_SLOTS_BAD_ARGUMENT',
   /** The state file is not what this code writes (hand-edited, or from another program). */
   BAD_STATE: 'OWL_ERR_SLOTS_BAD_STATE',
+  /**
+   * Another actor (the updater, the supervisor, an operator, a package install) is changing the
+   * slots: the message names its operation and pid. Try again when it is done (slot-lock.ts).
+   */
+  BUSY: 'OWL_ERR_SLOTS_BUSY',
   /** Reading or writing the slots failed (disk full, permissions, I/O error). */
   IO: 'OWL_ERR_SLOTS_IO',
 } as const;
@@ -51,8 +56,8 @@ export class SlotError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
-    // Only an I/O failure may go away by itself (disk space freed).
-    this.retriable = options.retriable ?? code === SlotErrorCode.IO;
+    // Only an I/O failure or a busy lock may go away by itself (disk space freed, holder done).
+    this.retriable = options.retriable ?? (code === SlotErrorCode.IO || code === SlotErrorCode.BUSY);
   }
 }
 

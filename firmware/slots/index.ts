@@ -4,6 +4,7 @@ export {
   SlotSet,
   DEFAULT_HEALTH_TIMEOUT_MS,
   DEFAULT_MAX_STARTS,
+  COMMIT_LOCK_WAIT_MS,
   type SlotSetOptions,
   type SlotInfo,
   type SlotStatus,
@@ -12,6 +13,7 @@ export {
   prestart,
   check,
   WATCHDOG_GRACE_MS,
+  SUPERVISOR_LOCK_WAIT_MS,
   type PrestartResult,
   type CheckResult,
   type SuperviseOptions,
@@ -29,4 +31,14 @@ export {
 export { CURRENT_LINK, readCurrent } from './current-link.js';
 export { SLOT_MARKER, slotVersion, type SlotName } from './slot-dir.js';
 export { slotCommands } from './cli-commands.js';
+export {
+  LOCK_FILE,
+  acquireSlotLock,
+  readSlotLock,
+  describeHolder,
+  type LockHolder,
+  type LockState,
+  type LockOptions,
+} from './slot-lock.js';
+export { currentBootId, processStart, pidExists } from './process-identity.js';
 export { writeFileAtomic } from './durable-fs.js';

@@ -7,6 +7,7 @@
  *   current         relative symlink to `a` or `b`: what the service starts (current-link.ts)
  *   update.json     the update in progress and the last failure (state-file.ts)
  *   .incoming-<s>, .trash-<s>, .current.tmp, .update.json.tmp   work names, stale after a crash
+ *   .lock           who is changing the slots now (slot-lock.ts): every change below takes it
  *
  * An update: install(staged, version) → switch() → (service restarts on the new slot) →
  * commit() once healthy, or rollback(reason) (the supervisor's prestart/check, supervisor.ts).
@@ -66,6 +67,7 @@ import {
   type UpdateState,
 } from './state-file.js';
 import type { SlotStep, StepHook } from './steps.js';
+import { acquireSlotLock, busyError, readSlotLock, type LockHolder } from './slot-lock.js';
 
 export interface SlotSetOptions {
   /** The program's directory: slots, link and state file live here. */
@@ -77,6 +79,10 @@ export interface SlotSetOptions {
   /** ms since the epoch (default Date.now). */
   now?: () => number;
   hook?: StepHook;
+  /** How long a change waits for another actor's lock before failing with BUSY (default 0). */
+  lockWaitMs?: number;
+  /** Called when a change begins to wait for another actor's lock. */
+  onLockWait?: (holder: LockHolder | null) => void;
 }
 
 export interface SlotInfo {
@@ -97,6 +103,12 @@ export interface SlotStatus {
 
 export const DEFAULT_HEALTH_TIMEOUT_MS = 180_000;
 export const DEFAULT_MAX_STARTS = 2;
+/**
+ * commit() waits this long for the lock at least: a program commits once per healthy start, and
+ * a commit missed for a moment's contention would let its trial be rolled back. During a trial
+ * every other holder is brief (install is refused; switch, rollback, prestart take ms).
+ */
+export const COMMIT_LOCK_WAIT_MS = 1_000;
 
 export class SlotSet {
   readonly root: string;
@@ -104,6 +116,8 @@ export class SlotSet {
   private readonly maxStarts: number;
   private readonly now: () => number;
   private readonly hook: StepHook;
+  private readonly lockWaitMs: number;
+  private readonly onLockWait: ((holder: LockHolder | null) => void) | undefined;
 
   constructor(options: SlotSetOptions) {
     this.root = options.root;
@@ -111,6 +125,8 @@ export class SlotSet {
     this.maxStarts = options.maxStarts ?? DEFAULT_MAX_STARTS;
     this.now = options.now ?? Date.now;
     this.hook = options.hook ?? (() => {});
+    this.lockWaitMs = options.lockWaitMs ?? 0;
+    this.onLockWait = options.onLockWait;
     if (!(this.healthTimeoutMs > 0) || !Number.isInteger(this.maxStarts) || this.maxStarts < 1) {
       throw new SlotError(SlotErrorCode.BAD_ARGUMENT, 'healthTimeoutMs must be > 0 and maxStarts ≥ 1');
     }
@@ -136,6 +152,38 @@ export class SlotSet {
   }
 
   /**
+   * Takes the root's lock for `op` (slot-lock.ts) and returns its release. Every change below
+   * takes it itself; a caller takes it to make several of them one decision (the supervisor).
+   */
+  lock(op: string, waitMs = this.lockWaitMs): () => void {
+    return acquireSlotLock(this.root, op, {
+      waitMs,
+      ...(this.onLockWait ? { onWait: this.onLockWait } : {}),
+    });
+  }
+
+  /** The live holder of the lock, or null if it is free (or stale: the next change takes it over). */
+  lockHolder(): LockHolder | null {
+    const l = readSlotLock(this.root);
+    return l === null || l.stale !== null ? null : l.holder;
+  }
+
+  /** Throws SlotError BUSY if another actor holds the lock: a cheap look before long work. */
+  throwIfBusy(): void {
+    const holder = this.lockHolder();
+    if (holder !== null) throw busyError(this.root, holder);
+  }
+
+  private locked<T>(op: string, fn: () => T, waitMs = this.lockWaitMs): T {
+    const release = this.lock(op, waitMs);
+    try {
+      return fn();
+    } finally {
+      release();
+    }
+  }
+
+  /**
    * Copies the verified, unpacked tree `staged` into the inactive slot as `version`. The staged
    * tree is left as it is (the caller removes it). Refused while an update is being tried.
    */
@@ -145,6 +193,10 @@ export class SlotSet {
       throw new SlotError(SlotErrorCode.BAD_TREE, `${staged}: not a directory`);
     }
     io(`mkdir ${this.root}`, () => mkdirSync(this.root, { recursive: true }));
+    return this.locked('install', () => this.installLocked(staged, version));
+  }
+
+  private installLocked(staged: string, version: string): SlotInfo {
     const st = this.state();
     this.refusePending(st, 'install');
     const from = readCurrent(this.root);
@@ -189,6 +241,10 @@ export class SlotSet {
 
   /** Points `current` at the installed slot and starts its trial; restart the service after it. */
   switch(): SlotInfo {
+    return this.locked('switch', () => this.switchLocked());
+  }
+
+  private switchLocked(): SlotInfo {
     const st = this.state();
     if (st.state !== 'installed' || st.pending === null) {
       throw new SlotError(SlotErrorCode.WRONG_STATE, `switch: nothing installed (state ${st.state})`);
@@ -212,6 +268,10 @@ export class SlotSet {
 
   /** From `switching`: link on the new slot, `trial` recorded. Idempotent (prestart repeats it). */
   finishSwitch(): void {
+    this.locked('switch', () => this.finishSwitchLocked());
+  }
+
+  private finishSwitchLocked(): void {
     const st = this.state();
     if (st.state !== 'switching' || st.pending === null) {
       throw new SlotError(SlotErrorCode.WRONG_STATE, `switch: not switching (state ${st.state})`);
@@ -227,6 +287,10 @@ export class SlotSet {
    * it on every healthy start). Refused after the deadline.
    */
   commit(): boolean {
+    return this.locked('commit', () => this.commitLocked(), Math.max(this.lockWaitMs, COMMIT_LOCK_WAIT_MS));
+  }
+
+  private commitLocked(): boolean {
     const st = this.state();
     if (st.state === 'committed' || st.state === 'rolled-back') return false;
     if (st.state !== 'trial' || st.pending === null) {
@@ -248,6 +312,10 @@ export class SlotSet {
 
   /** Counts one start of the version on trial (prestart does it before each start). */
   countStart(): PendingUpdate {
+    return this.locked('prestart', () => this.countStartLocked());
+  }
+
+  private countStartLocked(): PendingUpdate {
     const st = this.state();
     if (st.state !== 'trial' || st.pending === null) {
       throw new SlotError(SlotErrorCode.WRONG_STATE, `start: no trial (state ${st.state})`);
@@ -263,6 +331,10 @@ export class SlotSet {
    * back, `rolled-back` with `lastFailure`. Restart the service after it.
    */
   rollback(reason: string, code: SlotFailureCode = SlotFailureCode.REQUESTED): SlotFailure {
+    return this.locked('rollback', () => this.rollbackLocked(reason, code));
+  }
+
+  private rollbackLocked(reason: string, code: SlotFailureCode): SlotFailure {
     const st = this.state();
     if (st.state !== 'trial' && st.state !== 'switching') {
       throw new SlotError(SlotErrorCode.WRONG_STATE, `rollback: no update to roll back (state ${st.state})`);
@@ -286,6 +358,10 @@ export class SlotSet {
 
   /** From `rolling-back`: link on the previous slot, `rolled-back`. Idempotent. */
   finishRollback(): SlotFailure {
+    return this.locked('rollback', () => this.finishRollbackLocked());
+  }
+
+  private finishRollbackLocked(): SlotFailure {
     const st = this.state();
     const p = st.pending;
     if (st.state !== 'rolling-back' || p === null || p.failure === undefined || p.fromSlot === null) {
@@ -303,6 +379,10 @@ export class SlotSet {
    * marker): the other slot if that one is complete. Returns what `current` names afterwards.
    */
   repairLink(): SlotInfo {
+    return this.locked('repair', () => this.repairLinkLocked());
+  }
+
+  private repairLinkLocked(): SlotInfo {
     const cur = readCurrent(this.root);
     if (cur !== null) {
       const version = slotVersion(this.root, cur);

@@ -32,13 +32,17 @@ export function updatePending(slots: SlotSet): boolean {
 
 /**
  * Verify `file` and, only if it passes, install and switch. Throws the FirmwareError of a
- * refusal (nothing written to a slot), or a SlotError.
+ * refusal (nothing written to a slot), or a SlotError (BUSY: another actor has the slots' lock;
+ * retriable, not the bundle's fault).
  */
 export async function installOwnBundle(
   file: string,
   o: InstallOptions,
   onStep: (step: 'verified' | 'installed' | 'switched', manifest: Manifest) => void,
 ): Promise<Manifest> {
+  // Another actor has the slots (an operator, a package upgrade): SlotError BUSY, retried later,
+  // before a verify that would be wasted.
+  o.slots.throwIfBusy();
   const staging = join(o.dir, 'staging');
   await rm(staging, { recursive: true, force: true });
   try {
