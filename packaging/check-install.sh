@@ -4,6 +4,7 @@
 # owl user, and removes both again). Steps (docs/packaging.md, "Slots"):
 #   install                      /opt/owl/<p> and slot a are owl's, prestart starts the package
 #   two updates, as owl          b, committed; then a, recycling the package's slot, left on trial
+#   upgrade under the lock       an install holding the slots' lock: preinst fails, nothing moved
 #   upgrade (a newer Version)    a is the package's tree again, clean; the trial dropped; b kept
 #   an update to b on trial, then a package install over it: in place, current -> a, committed
 #   remove                       nothing left under /opt/owl
@@ -66,6 +67,25 @@ update 0.3.0 trial
 expect current "$(readlink "$root/current")" a
 expect "slot a" "$(marker a)" 0.3.0
 expect state "$(state)" trial
+
+log "upgrade while the updater holds the slots' lock: refused, nothing changed"
+# The updater's lock, as owl (setpriv execs node itself: \$! is the holder).
+setpriv --reuid owl --regid owl --init-groups "$tmp/node" --input-type=module -e "
+  const { acquireSlotLock } = await import('$root/supervisor/slot-lock.js');
+  acquireSlotLock('$root', 'install');
+  console.log('held');
+  setInterval(() => {}, 1 << 30);" >"$tmp/held" &
+holder=$!
+until grep -q held "$tmp/held"; do
+  kill -0 "$holder" 2>/dev/null || die "the lock holder ended"
+  sleep 0.1
+done
+! OWL_SLOT_LOCK_WAIT=1 dpkg -i "$tmp/newer.deb" >"$tmp/busy" 2>&1 || die "the upgrade went on under the updater's lock"
+grep -q OWL_ERR_SLOTS_BUSY "$tmp/busy" || die "no BUSY from preinst: $(cat "$tmp/busy")"
+expect "slot a" "$(marker a)" 0.3.0
+expect state "$(state)" trial
+kill "$holder"
+wait "$holder" || true
 
 log "upgrade to $newer"
 dpkg -i "$tmp/newer.deb" >/dev/null

@@ -80,7 +80,7 @@ chmod 0755 "$tree/node/bin/node" "$tree/bin/$name"
 [ -z "$conffiles" ] || chmod 0640 "$root$conffiles"
 
 for s in preinst postinst prerm postrm; do
-  sed "s/@PROG@/$prog/g; s/@SLOTS@/$slots/g" "$PKG_DIR/debian/$s" >"$root/DEBIAN/$s"
+  "$PKG_DIR/debian/maint-script.sh" "$s" "$prog" "$slots" >"$root/DEBIAN/$s"
   chmod 0755 "$root/DEBIAN/$s"
 done
 [ -z "$conffiles" ] || echo "$conffiles" >"$root/DEBIAN/conffiles"
