@@ -8,6 +8,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SlotErrorCode } from '../../firmware/slots/index.js';
 import type { Timers } from '../../protocol/wire/index.js';
 import type { AgentLogger } from '../log.js';
 import { FirmwareChecker, checkBody } from './checker.js';
@@ -63,6 +64,8 @@ export class FirmwareUpdater {
   private readonly dir: string;
   /** The bundle taken, from its offer until it is switched to, refused or dropped: offered again, ignored. */
   private taken: string | undefined;
+  /** Waits for the slots' lock already logged. */
+  private readonly busySaid = new Set<string>();
   private stopped = false;
 
   private constructor(
@@ -163,7 +166,9 @@ export class FirmwareUpdater {
     const r = this.health.acked();
     if (!r) return;
     if (!r.committed) {
-      if (r.reason) this.o.logger.warn({ reason: r.reason }, 'firmware trial not committed');
+      if (r.reason === undefined) return;
+      if (!this.health.pending) this.o.logger.warn({ reason: r.reason }, 'firmware trial not committed');
+      else this.sayBusyOnce('commit', { reason: r.reason }, 'firmware commit waits for the slots lock');
       return;
     }
     this.refresh();
@@ -256,12 +261,27 @@ export class FirmwareUpdater {
     if (code.startsWith('OWL_ERR_FIRMWARE_') && code !== IO_CODE) {
       await this.refuse(b, code, err.message);
       await rmQuiet(file);
+    } else if (code === SlotErrorCode.BUSY) {
+      // Another actor holds the slots (an operator, a package upgrade): kept, tried at the next offer.
+      this.sayBusyOnce(
+        `install:${b.id}`,
+        { bundle: b.id, code, reason: err.message },
+        'firmware install waits for the slots lock',
+      );
+      this.checker.check();
     } else {
       // The slots or the disk failed, not the bundle: kept, tried again at the next offer.
       this.o.logger.error({ bundle: b.id, code, reason: err.message }, 'firmware install failed');
       this.checker.check();
     }
     this.drop();
+  }
+
+  /** One info line per kind of wait for the slots' lock, not one per try. */
+  private sayBusyOnce(key: string, fields: object, msg: string): void {
+    if (this.busySaid.has(key)) return;
+    this.busySaid.add(key);
+    this.o.logger.info(fields, msg);
   }
 
   private async fetchFailed(b: OfferedBundle, code: string, message: string): Promise<void> {

@@ -11,6 +11,7 @@ import { rm } from 'node:fs/promises';
 import {
   FirmwareError,
   FirmwareErrorCode,
+  SlotErrorCode,
   SlotSet,
   type Arch,
   type PinnedKey,
@@ -40,6 +41,8 @@ import { FirmwareReporter } from './reporter.js';
 
 /** After a failed fetch or install that may go away by itself: the next try waits this long. */
 const RETRY_MS = 30_000;
+/** A commit that found the slots locked is tried again this soon (the trial's deadline is minutes). */
+const COMMIT_RETRY_MS = 1000;
 
 export interface FirmwareLogger {
   info(obj: object, msg?: string): void;
@@ -367,6 +370,7 @@ export class RelayFirmware {
       const fields = { bundle: offer.bundle, program: offer.program, version: offer.version };
       // A refusal stays one; a disk or slot failure may go away.
       if (err instanceof FirmwareError && err.code !== FirmwareErrorCode.IO) this.refuse(offer, err);
+      else if (isBusy(err)) return this.retryLater(fields, err, 'firmware install waits for the slots lock');
       else return this.retryLater(fields, err as Error, 'firmware install failed; retrying later');
       this.pump();
     }
@@ -394,7 +398,10 @@ export class RelayFirmware {
     err: Error,
     msg = 'firmware download interrupted; retrying later',
   ): void {
-    this.options.log.warn({ ...fields, code: (err as { code?: string }).code, why: err.message }, msg);
+    const line = { ...fields, code: (err as { code?: string }).code, why: err.message };
+    // Another actor holds the slots (an operator, a package upgrade): said once, not every retry.
+    if (isBusy(err)) this.once(`busy:${JSON.stringify(fields)}`, () => this.options.log.info(line, msg));
+    else this.options.log.warn(line, msg);
     this.options.timers.clearTimeout(this.retryTimer);
     this.retryTimer = this.options.timers.setTimeout(() => {
       this.retryTimer = undefined;
@@ -412,6 +419,15 @@ export class RelayFirmware {
         this.reporter.selfChanged();
       }
     } catch (err) {
+      // The slots are locked for a moment (an operator's command): try again shortly, before the
+      // deadline makes the supervisor roll a healthy version back.
+      if (isBusy(err)) {
+        this.once('commit-busy', () =>
+          this.options.log.info({ why: (err as Error).message }, 'firmware commit waits for the slots lock'),
+        );
+        this.options.timers.setTimeout(() => this.commitIfTrial(), COMMIT_RETRY_MS);
+        return;
+      }
       this.once('commit', () =>
         this.options.log.error(
           { code: (err as { code?: string }).code, why: (err as Error).message },
@@ -473,4 +489,9 @@ export class RelayFirmware {
     this.said.add(key);
     say();
   }
+}
+
+/** The slots' lock is held by another actor (SlotError BUSY): try again later, nobody's fault. */
+function isBusy(err: unknown): err is Error {
+  return err instanceof Error && (err as { code?: string }).code === SlotErrorCode.BUSY;
 }

@@ -2,12 +2,14 @@
  * The relay's updater against a busy slot root: while another process holds the slots' lock
  * (here standing in for a package upgrade), a good bundle is downloaded but neither refused nor
  * reported as a refusal, and no slot is written; once the holder is gone, the next try installs
- * and switches it.
+ * and switches it. Started on the trial while the lock is held again, the relay's commit waits
+ * (one line) and commits once the holder is gone.
  */
 import test from 'ava';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { SlotSet } from '../../firmware/slots/index.js';
+import { HealthCommit } from '../../agent/firmware/index.js';
 import { Relay, resolveRelayConfig, TEST_BACKOFF } from '../../relay/index.js';
 import { eventually } from '../helpers/agent-client.js';
 import { RELAY_ID, RELAY_TOKEN } from '../helpers/relay-harness.js';
@@ -65,7 +67,7 @@ test('a busy slot root: the relay keeps its bundle (no refusal, no slot written)
       firmware: { root, keys: [key.publicKeyFile], chunkBytes: 64 * 1024 },
     }),
     {
-      logger: pino({ level: 'warn' }, { write: (line: string) => void logged.push(line) }),
+      logger: pino({ level: 'info' }, { write: (line: string) => void logged.push(line) }),
       backoff: TEST_BACKOFF,
       slowRetryMs: 200,
       onFirmwareRestart: () => restart(),
@@ -83,7 +85,7 @@ test('a busy slot root: the relay keeps its bundle (no refusal, no slot written)
   const why = logged.map((l) => JSON.parse(l) as { msg: string; code?: string; why?: string });
   t.like(
     why.find((l) => l.code === 'OWL_ERR_SLOTS_BUSY'),
-    { msg: 'firmware install failed; retrying later' },
+    { msg: 'firmware install waits for the slots lock' },
     JSON.stringify(why),
   );
   t.regex(
@@ -101,4 +103,62 @@ test('a busy slot root: the relay keeps its bundle (no refusal, no slot written)
   await restarted;
   t.like(new SlotSet({ root }).status(), { state: 'trial', current: { slot: 'b', version: '2.0.0' } });
   t.is(receiver.requestedBytes(offer.bundle), offer.size, 'not downloaded again');
+  t.is(
+    why.filter((l) => l.code === 'OWL_ERR_SLOTS_BUSY').length,
+    1,
+    'the wait is one line, not one per retry',
+  );
+  await relay.stop();
+
+  // On the trial, the lock held again when the relay is healthy: the commit waits, then happens.
+  const operator = await holder(root, 'owl-firmware slots status');
+  t.teardown(operator.kill);
+  const second: string[] = [];
+  const onTrial = await Relay.start(
+    resolveRelayConfig({
+      metrics: { port: 0 },
+      relayId: RELAY_ID,
+      token: RELAY_TOKEN,
+      upstreams: [receiver.url],
+      stateDir: join(dir, 'state'),
+      listen: [{ host: '127.0.0.1', port: 0 }],
+      firmware: { root, keys: [key.publicKeyFile] },
+    }),
+    {
+      logger: pino({ level: 'info' }, { write: (line: string) => void second.push(line) }),
+      backoff: TEST_BACKOFF,
+    },
+  );
+  t.teardown(() => onTrial.stop());
+  await eventually(
+    () => second.some((l) => l.includes('firmware commit waits for the slots lock')),
+    20_000,
+    'the commit put off',
+  );
+  t.is(new SlotSet({ root }).state().state, 'trial');
+  await operator.kill();
+  await eventually(() => new SlotSet({ root }).state().state === 'committed', 10_000, 'committed once free');
+});
+
+test("the agent's health commit on a busy slot root: not committed, tried again at the next ACK, committed once free", async (t) => {
+  const tmp = tempDir('owl-slots-lock-agent-');
+  t.teardown(tmp.remove);
+  const root = join(tmp.path, 'opt-owl-agent');
+  const slots = installCommitted(root, launcherTree(join(tmp.path, 'tree-1'), 'owl-agent', '1.0.0'), '1.0.0');
+  slots.install(launcherTree(join(tmp.path, 'tree-2'), 'owl-agent', '2.0.0'), '2.0.0');
+  slots.switch();
+  const health = new HealthCommit(root, true);
+  const operator = await holder(root, 'owl-firmware slots status');
+  t.teardown(operator.kill);
+  const first = health.acked();
+  t.is(first?.committed, false);
+  t.regex(
+    (first as { reason?: string }).reason ?? '',
+    /^OWL_ERR_SLOTS_BUSY: .* owl-firmware slots status by pid/,
+  );
+  t.true(health.pending, 'the next ACK tries again');
+  t.is(new SlotSet({ root }).state().state, 'trial');
+  await operator.kill();
+  t.deepEqual(health.acked(), { committed: true, version: '2.0.0' });
+  t.false(health.pending);
 });

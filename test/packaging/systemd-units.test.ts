@@ -201,6 +201,8 @@ if (PACKAGE_DIR === undefined || relayDeb === undefined || upstreamDeb === undef
       phase('publish → 99.0.0 committed');
       t.regex(await journal('owl-relay'), /starting 99\.0\.0 from slot b \(trial/);
       t.regex(await box.must('readlink /opt/owl/relay/current'), /^b$/m);
+      // The unit hands the relay the boot id its sandbox hides (the slots' lock is dated by it).
+      t.regex(await box.must('systemctl show -p Environment owl-relay'), /OWL_BOOT_ID=[0-9a-f]{32}\b/);
 
       // 2. Exits 2 at start: OnFailure= and the trial unit restart it until prestart rolls back.
       await publish(exits2);
