@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { prestart, readCurrent, SLOT_STEPS, SlotSet, slotVersion } from '../../firmware/slots/index.js';
 import { tempDir } from '../helpers/relay-harness.js';
 import { runNode, runService, SLOTS_CHILD, stageProgram } from './slots-fixture.js';
+import { installCommitted } from '../helpers/firmware-kit.js';
 
 type Ops = 'update' | 'update+commit' | 'update+rollback' | 'update+late-prestart';
 
@@ -73,10 +74,7 @@ for (const c of CASES) {
     t.teardown(tmp.remove);
     const root = join(tmp.path, 'relay');
     mkdirSync(root);
-    const slots = new SlotSet({ root });
-    slots.install(stageProgram(tmp.path, '1.0.0', 'good'), '1.0.0');
-    slots.switch();
-    slots.commit();
+    const slots = installCommitted(root, stageProgram(tmp.path, '1.0.0', 'good'), '1.0.0');
 
     const job = { root, crashAt: c.crashAt, ops: opsOf(c.ops, stageProgram(tmp.path, '2.0.0', 'good')) };
     const child = await runNode(['--import', 'tsx', SLOTS_CHILD, JSON.stringify(job)]);

@@ -6,16 +6,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  currentBootId,
-  LOCK_FILE,
-  processStart,
-  SlotSet,
-  type LockHolder,
-} from '../../firmware/slots/index.js';
+import { currentBootId, LOCK_FILE, processStart, type LockHolder } from '../../firmware/slots/index.js';
 import { eventually } from '../helpers/agent-client.js';
 import { tempDir } from '../helpers/relay-harness.js';
 import { stageProgram } from './slots-fixture.js';
+import { installCommitted } from '../helpers/firmware-kit.js';
 
 const LOCK_CHILD = fileURLToPath(new URL('slots-lock-child.ts', import.meta.url));
 
@@ -105,9 +100,6 @@ export function committedRoot(t: { teardown: (fn: () => void) => void }): {
   t.teardown(tmp.remove);
   const root = join(tmp.path, 'relay');
   mkdirSync(root);
-  const slots = new SlotSet({ root });
-  slots.install(stageProgram(tmp.path, '1.0.0', 'good'), '1.0.0');
-  slots.switch();
-  slots.commit();
+  installCommitted(root, stageProgram(tmp.path, '1.0.0', 'good'), '1.0.0');
   return { root, dir: tmp.path, staged: stageProgram(tmp.path, '2.0.0', 'good') };
 }
