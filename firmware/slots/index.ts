@@ -4,7 +4,6 @@ export {
   SlotSet,
   DEFAULT_HEALTH_TIMEOUT_MS,
   DEFAULT_MAX_STARTS,
-  COMMIT_LOCK_WAIT_MS,
   type SlotSetOptions,
   type SlotInfo,
   type SlotStatus,

@@ -103,12 +103,6 @@ export interface SlotStatus {
 
 export const DEFAULT_HEALTH_TIMEOUT_MS = 180_000;
 export const DEFAULT_MAX_STARTS = 2;
-/**
- * commit() waits this long for the lock at least: a program commits once per healthy start, and
- * a commit missed for a moment's contention would let its trial be rolled back. During a trial
- * every other holder is brief (install is refused; switch, rollback, prestart take ms).
- */
-export const COMMIT_LOCK_WAIT_MS = 1_000;
 
 export class SlotSet {
   readonly root: string;
@@ -287,7 +281,9 @@ export class SlotSet {
    * it on every healthy start). Refused after the deadline.
    */
   commit(): boolean {
-    return this.locked('commit', () => this.commitLocked(), Math.max(this.lockWaitMs, COMMIT_LOCK_WAIT_MS));
+    // No wait here: the programs commit on their event loop, and retry a BUSY commit themselves
+    // (relay: in 1 s; agent: at its next ACK), well before the trial's deadline.
+    return this.locked('commit', () => this.commitLocked());
   }
 
   private commitLocked(): boolean {
