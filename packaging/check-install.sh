@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The maintainer scripts of a slotted package (owl-relay, owl-agent) against the updater, on THIS
-# machine: run it as root in a disposable container or VM (it installs the package, makes the
-# owl user, and removes both again). Steps (docs/packaging.md, "Slots"):
+# machine: run it as root in a disposable container or VM, or in a throwaway overlay of this one
+# (`unshare -m packaging/in-overlay-root.sh <empty dir> bash packaging/check-install.sh <deb>`, as
+# test/packaging/check-install.test.ts does); it installs the package, makes the owl user, and
+# removes both again. Steps (docs/packaging.md, "Slots"):
 #   install                      /opt/owl/<p> and slot a are owl's, prestart starts the package
 #   two updates, as owl          b, committed; then a, recycling the package's slot, left on trial
 #   upgrade under the lock       an install holding the slots' lock: preinst fails, nothing moved
