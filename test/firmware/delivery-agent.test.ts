@@ -132,17 +132,7 @@ async function agentFollows(t: ExecutionContext, via: 'relay' | 'direct'): Promi
   t.teardown(() => agent.stop(true));
   t.teardown(() => {
     if (t.passed) return;
-    t.log(`supervisor: ${agent.supervisorLines.join('\n')}`);
-    for (const s of agent.starts) {
-      t.log(`--- start ${s.version} (${s.exit ?? 'running'}): ${s.prestart}`);
-      t.log(
-        s.proc.log
-          .slice(-30)
-          .map((l) => JSON.stringify(l))
-          .join('\n'),
-        s.proc.stderrTail.slice(-1500),
-      );
-    }
+    t.log(agent.history(30));
     t.log(
       (relay ?? up).proc.log
         .slice(-30)

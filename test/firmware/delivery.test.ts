@@ -109,18 +109,7 @@ async function startZone(t: ExecutionContext, relayId: string, healthTimeoutMs =
   });
   t.teardown(() => relay.stop(true));
   t.teardown(() => {
-    if (t.passed) return;
-    t.log(`supervisor: ${relay.supervisorLines.join('\n')}`);
-    for (const s of relay.starts) {
-      t.log(`--- start ${s.version} (${s.exit ?? 'running'}): ${s.prestart}`);
-      t.log(
-        s.proc.log
-          .slice(-40)
-          .map((l) => JSON.stringify(l))
-          .join('\n'),
-        s.proc.stderrTail.slice(-1500),
-      );
-    }
+    if (!t.passed) t.log(relay.history(40));
   });
   await relay.start();
   await relay.waitLog((l) => l.msg === 'relay started', '"relay started"', 60_000);

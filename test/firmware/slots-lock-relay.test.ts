@@ -26,6 +26,34 @@ import {
 import { tempDir } from '../helpers/relay-harness.js';
 import { holder } from './slots-lock-fixture.js';
 
+/** A relay on `root`'s slots, its log lines (info and up) kept in `logged`. */
+function relayOn(
+  upstream: string,
+  dir: string,
+  root: string,
+  publicKeyFile: string,
+  logged: string[],
+  extra: { slowRetryMs?: number; onFirmwareRestart?: () => void } = {},
+): Promise<Relay> {
+  return Relay.start(
+    resolveRelayConfig({
+      metrics: { port: 0 },
+      relayId: RELAY_ID,
+      token: RELAY_TOKEN,
+      upstreams: [upstream],
+      stateDir: join(dir, 'state'),
+      listen: [{ host: '127.0.0.1', port: 0 }],
+      batch: { lingerMs: 5 },
+      firmware: { root, keys: [publicKeyFile], chunkBytes: 64 * 1024 },
+    }),
+    {
+      logger: pino({ level: 'info' }, { write: (line: string) => void logged.push(line) }),
+      backoff: TEST_BACKOFF,
+      ...extra,
+    },
+  );
+}
+
 test('a busy slot root: the relay keeps its bundle (no refusal, no slot written) and installs it once the lock is free', async (t) => {
   const tmp = tempDir('owl-slots-lock-relay-');
   t.teardown(tmp.remove);
@@ -55,24 +83,10 @@ test('a busy slot root: the relay keeps its bundle (no refusal, no slot written)
   const logged: string[] = [];
   let restart: () => void = () => undefined;
   const restarted = new Promise<void>((resolve) => (restart = resolve));
-  const relay = await Relay.start(
-    resolveRelayConfig({
-      metrics: { port: 0 },
-      relayId: RELAY_ID,
-      token: RELAY_TOKEN,
-      upstreams: [receiver.url],
-      stateDir: join(dir, 'state'),
-      listen: [{ host: '127.0.0.1', port: 0 }],
-      batch: { lingerMs: 5 },
-      firmware: { root, keys: [key.publicKeyFile], chunkBytes: 64 * 1024 },
-    }),
-    {
-      logger: pino({ level: 'info' }, { write: (line: string) => void logged.push(line) }),
-      backoff: TEST_BACKOFF,
-      slowRetryMs: 200,
-      onFirmwareRestart: () => restart(),
-    },
-  );
+  const relay = await relayOn(receiver.url, dir, root, key.publicKeyFile, logged, {
+    slowRetryMs: 200,
+    onFirmwareRestart: () => restart(),
+  });
   t.teardown(() => relay.stop());
 
   // Downloaded whole, then BUSY at the install: waiting to retry, nothing refused or written.
@@ -114,21 +128,7 @@ test('a busy slot root: the relay keeps its bundle (no refusal, no slot written)
   const operator = await holder(root, 'owl-firmware slots status');
   t.teardown(operator.kill);
   const second: string[] = [];
-  const onTrial = await Relay.start(
-    resolveRelayConfig({
-      metrics: { port: 0 },
-      relayId: RELAY_ID,
-      token: RELAY_TOKEN,
-      upstreams: [receiver.url],
-      stateDir: join(dir, 'state'),
-      listen: [{ host: '127.0.0.1', port: 0 }],
-      firmware: { root, keys: [key.publicKeyFile] },
-    }),
-    {
-      logger: pino({ level: 'info' }, { write: (line: string) => void second.push(line) }),
-      backoff: TEST_BACKOFF,
-    },
-  );
+  const onTrial = await relayOn(receiver.url, dir, root, key.publicKeyFile, second);
   t.teardown(() => onTrial.stop());
   await eventually(
     () => second.some((l) => l.includes('firmware commit waits for the slots lock')),

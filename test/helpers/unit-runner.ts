@@ -110,6 +110,20 @@ export class UnitRunner {
     }
   }
 
+  /** What a failed test logs: the supervisor's lines, then each start with its last `lines` log lines. */
+  history(lines = 30): string {
+    const starts = this.starts.map(
+      (s) =>
+        `--- start ${s.version} (${s.exit ?? 'running'}): ${s.prestart}\n` +
+        s.proc.log
+          .slice(-lines)
+          .map((l) => JSON.stringify(l))
+          .join('\n') +
+        `\n${s.proc.stderrTail.slice(-1500)}`,
+    );
+    return [`supervisor: ${this.supervisorLines.join('\n')}`, ...starts].join('\n');
+  }
+
   /** Stop the unit: no more restarts; the running process gets SIGKILL (kill9) or SIGTERM. */
   async stop(kill9 = false): Promise<void> {
     this.stopped = true;

@@ -82,10 +82,7 @@ if (PACKAGE_DIR === undefined || relayDeb === undefined || upstreamDeb === undef
     });
     t.teardown(() => relay.stop(true));
     t.teardown(() => {
-      if (t.passed) return;
-      t.log(relay.supervisorLines.join('\n'));
-      for (const s of relay.starts)
-        t.log(s.prestart, s.exit, s.proc.log.slice(-20), s.proc.stderrTail.slice(-800));
+      if (!t.passed) t.log(relay.history(20));
     });
     await relay.start();
     const started = await relay.waitLog((l) => l.msg === 'relay started', '"relay started"', 60_000);
